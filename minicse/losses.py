@@ -1,0 +1,384 @@
+"""Contrastive objectives: plain functions from embeddings to a scalar loss.
+
+Pair loss (Hadsell et al.), triplet loss with label-based mining (FaceNet
+semi-hard, Hermans et al. batch-hard) and InfoNCE with in-batch and hard
+negatives (SimCSE). Cosine distance is ``1 - cos``; euclidean is ``||x - y||``.
+See chapters 2 and 3.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .utils import check_choice, check_embeddings, check_non_negative, check_positive
+
+__all__ = [
+    "cosine_similarity_matrix",
+    "pairwise_distance_matrix",
+    "contrastive_loss",
+    "triplet_loss",
+    "mine_triplets",
+    "mined_triplet_loss",
+    "info_nce_loss",
+]
+
+DISTANCES = ("cosine", "euclidean")
+MININGS = ("batch_hard", "batch_semi_hard", "all")
+
+
+def _check_pair(x: Tensor, y: Tensor, name_x: str, name_y: str, rows: bool) -> None:
+    """Both are finite 2-D float tensors; same width (and same rows if ``rows``)."""
+    for tensor, name in ((x, name_x), (y, name_y)):
+        check_embeddings(tensor, name)
+        if tensor.shape[1] == 0:
+            raise ValueError(f"{name} has no features (shape {tuple(tensor.shape)})")
+    if (x.shape if rows else x.shape[1:]) != (y.shape if rows else y.shape[1:]):
+        want = "the same shape" if rows else "the same embedding dim"
+        raise ValueError(
+            f"{name_x} {tuple(x.shape)} and {name_y} {tuple(y.shape)} must have {want}"
+        )
+    if x.dtype != y.dtype:
+        raise TypeError(f"{name_x} is {x.dtype} but {name_y} is {y.dtype}; use one")
+
+
+def _check_labels(labels: Tensor | Sequence, size: int, binary: bool) -> Tensor:
+    """``labels`` as a 1-D tensor of length ``size`` (values 0/1 when ``binary``)."""
+    try:
+        labels = torch.as_tensor(labels)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(
+            f"labels must be a tensor or list of ints, got {labels!r}"
+        ) from err
+    if labels.dim() != 1 or len(labels) != size:
+        raise ValueError(f"labels must have shape ({size},), got {tuple(labels.shape)}")
+    if labels.is_floating_point() and not binary:
+        raise TypeError(f"labels must hold integer class ids, got dtype {labels.dtype}")
+    if binary and not ((labels == 0) | (labels == 1)).all():
+        found = sorted(set(labels.tolist()))[:5]
+        raise ValueError(f"labels must be 0 (dissimilar) or 1 (similar), got {found}")
+    return labels
+
+
+def _paired_distances(x: Tensor, y: Tensor, distance: str) -> Tensor:
+    """Row-wise ``d(x[i], y[i])``: ``(n, d), (n, d) -> (n,)``."""
+    if distance == "cosine":
+        return 1 - (F.normalize(x, dim=-1) * F.normalize(y, dim=-1)).sum(-1)
+    return (x - y).norm(dim=-1)  # the gradient at x == y is 0, not NaN
+
+
+def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
+    """All-pairs cosine similarity ``out[i, j] = cos(x[i], y[j])``.
+
+    Args:
+        x: ``(n, dim)`` embeddings.
+        y: ``(m, dim)`` embeddings.
+
+    Returns:
+        ``(n, m)`` similarities in ``[-1, 1]`` (0 for an all-zero row).
+
+    Example:
+        >>> cosine_similarity_matrix(torch.eye(2), torch.tensor([[1.0, 1.0]]))
+        tensor([[0.7071],
+                [0.7071]])
+
+    See chapter 2.
+    """
+    _check_pair(x, y, "x", "y", rows=False)
+    return F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T  # (n, m)
+
+
+def pairwise_distance_matrix(x: Tensor, y: Tensor, distance: str = "cosine") -> Tensor:
+    """All-pairs distance: ``1 - cos(x[i], y[j])`` or ``||x[i] - y[j]||_2``.
+
+    Args:
+        x: ``(n, dim)`` embeddings.
+        y: ``(m, dim)`` embeddings.
+        distance: ``"cosine"`` (in ``[0, 2]``) or ``"euclidean"``.
+
+    Returns:
+        ``(n, m)`` distances.
+
+    Example:
+        >>> pairwise_distance_matrix(torch.eye(2), torch.eye(2), "euclidean")
+        tensor([[0.0000, 1.4142],
+                [1.4142, 0.0000]])
+
+    See chapter 2.
+    """
+    check_choice(distance, "distance", DISTANCES)
+    if distance == "cosine":
+        return 1 - cosine_similarity_matrix(x, y)  # (n, m)
+    _check_pair(x, y, "x", "y", rows=False)
+    # exact (no ||x||^2 + ||y||^2 - 2xy cancellation) and a zero gradient at d = 0
+    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")  # (n, m)
+
+
+def contrastive_loss(
+    a: Tensor,
+    b: Tensor,
+    labels: Tensor | Sequence[int],
+    margin: float = 0.5,
+    distance: str = "cosine",
+) -> Tensor:
+    """Margin pair loss: pull similar pairs together, push others past ``margin``.
+
+        loss = mean_i [ y_i * d_i^2 + (1 - y_i) * max(0, margin - d_i)^2 ]
+
+    with ``d_i = d(a[i], b[i])``. Hadsell et al. write ``1/2`` before both terms
+    (and ``Y = 0`` for similar pairs); minicse drops the ``1/2``, so its value
+    and gradients are exactly twice the paper's.
+
+    Args:
+        a: ``(batch, dim)`` first sentence of each pair.
+        b: ``(batch, dim)`` second sentence of each pair.
+        labels: ``(batch,)`` 1 = similar, 0 = dissimilar.
+        margin: dissimilar pairs closer than this are penalised (>= 0).
+        distance: ``"cosine"`` or ``"euclidean"``.
+
+    Returns:
+        The mean loss over pairs, a scalar tensor.
+
+    References:
+        Hadsell, Chopra & LeCun, CVPR 2006, "Dimensionality Reduction by
+        Learning an Invariant Mapping", eq. 4 (no arXiv id).
+
+    Example:
+        >>> x = torch.eye(2)
+        >>> contrastive_loss(x, x, [1, 0], margin=0.5)  # pair 2: d = 0 < margin
+        tensor(0.1250)
+
+    See chapter 2.
+    """
+    _check_pair(a, b, "a", "b", rows=True)
+    labels = _check_labels(labels, len(a), binary=True).to(a.device, a.dtype)
+    check_non_negative(margin, "margin")
+    check_choice(distance, "distance", DISTANCES)
+    d = _paired_distances(a, b, distance)  # (B,)
+    per_pair = labels * d.pow(2) + (1 - labels) * F.relu(margin - d).pow(2)
+    return per_pair.mean()
+
+
+def triplet_loss(
+    anchors: Tensor,
+    positives: Tensor,
+    negatives: Tensor,
+    margin: float = 0.2,
+    distance: str = "cosine",
+) -> Tensor:
+    """Triplet margin loss ``mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)``.
+
+    Args:
+        anchors: ``(batch, dim)``.
+        positives: ``(batch, dim)``, same class as the anchor in that row.
+        negatives: ``(batch, dim)``, another class.
+        margin: how much farther the negative must be (>= 0).
+        distance: ``"cosine"`` or ``"euclidean"``.
+
+    Returns:
+        The mean loss over triplets, a scalar tensor.
+
+    References:
+        Schroff, Kalenichenko & Philbin, 2015, arXiv:1503.03832 (FaceNet), eq. 2.
+
+    Example:
+        >>> a, n = torch.eye(2)
+        >>> triplet_loss(a[None], a[None], n[None], margin=0.2)  # d_an = 1
+        tensor(0.)
+
+    See chapter 2.
+    """
+    _check_pair(anchors, positives, "anchors", "positives", rows=True)
+    _check_pair(anchors, negatives, "anchors", "negatives", rows=True)
+    check_non_negative(margin, "margin")
+    check_choice(distance, "distance", DISTANCES)
+    d_ap = _paired_distances(anchors, positives, distance)  # (B,)
+    d_an = _paired_distances(anchors, negatives, distance)  # (B,)
+    return F.relu(d_ap - d_an + margin).mean()
+
+
+def mine_triplets(
+    embeddings: Tensor,
+    labels: Tensor | Sequence[int],
+    mining: str = "batch_hard",
+    margin: float = 0.2,
+    distance: str = "cosine",
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Pick ``(anchor, positive, negative)`` index triplets from a labelled batch.
+
+    - ``"batch_hard"``: per anchor the farthest positive and the nearest
+      negative (Hermans et al.); anchors with no positive (a singleton class)
+      or no negative (one class) are left out.
+    - ``"batch_semi_hard"``: every triplet with ``d_ap < d_an < d_ap + margin``
+      (FaceNet's semi-hard negatives, for all anchor-positive pairs).
+    - ``"all"``: every triplet with ``a != p``, ``y_a == y_p != y_n``.
+
+    Distances are computed without gradient; ``N^3`` booleans are built for the
+    last two modes. Triplets come in ``(a, p, n)`` lexicographic order.
+
+    Args:
+        embeddings: ``(N, dim)``.
+        labels: ``(N,)`` integer class ids.
+        mining: ``"batch_hard"``, ``"batch_semi_hard"`` or ``"all"``.
+        margin: the semi-hard window (>= 0).
+        distance: ``"cosine"`` or ``"euclidean"``.
+
+    Returns:
+        ``(a_idx, p_idx, n_idx)`` LongTensors of equal length (maybe 0).
+
+    References:
+        Schroff et al., 2015, arXiv:1503.03832, sec. 3.2 (semi-hard).
+        Hermans, Beyer & Leibe, 2017, arXiv:1703.07737, eq. 5 (batch hard).
+
+    Example:
+        >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
+        >>> mine_triplets(emb, [0, 0, 1, 1])
+        (tensor([0, 1, 2, 3]), tensor([1, 0, 3, 2]), tensor([2, 2, 1, 1]))
+
+    See chapter 2.
+    """
+    check_embeddings(embeddings, "embeddings")
+    labels = _check_labels(labels, len(embeddings), binary=False)
+    check_choice(mining, "mining", MININGS)
+    check_non_negative(margin, "margin")
+    check_choice(distance, "distance", DISTANCES)
+    with torch.no_grad():
+        dist = pairwise_distance_matrix(embeddings, embeddings, distance)  # (N, N)
+    labels = labels.to(embeddings.device)
+    same = labels[:, None] == labels[None, :]  # (N, N)
+    eye = torch.eye(len(labels), dtype=torch.bool, device=same.device)
+    is_pos, is_neg = same & ~eye, ~same
+    if mining == "batch_hard":
+        p_idx = dist.masked_fill(~is_pos, -math.inf).argmax(dim=1)  # (N,)
+        n_idx = dist.masked_fill(~is_neg, math.inf).argmin(dim=1)  # (N,)
+        keep = is_pos.any(dim=1) & is_neg.any(dim=1)
+        a_idx = torch.arange(len(labels), device=same.device)
+        return a_idx[keep], p_idx[keep], n_idx[keep]
+    valid = is_pos[:, :, None] & is_neg[:, None, :]  # (N, N, N): [a, p, n]
+    if mining == "batch_semi_hard":
+        d_ap, d_an = dist[:, :, None], dist[:, None, :]
+        valid &= (d_ap < d_an) & (d_an < d_ap + margin)
+    a_idx, p_idx, n_idx = valid.nonzero(as_tuple=True)
+    return a_idx, p_idx, n_idx
+
+
+def mined_triplet_loss(
+    embeddings: Tensor,
+    labels: Tensor | Sequence[int],
+    margin: float = 0.2,
+    mining: str = "batch_hard",
+    distance: str = "cosine",
+) -> Tensor:
+    """:func:`triplet_loss` averaged over the triplets :func:`mine_triplets` picks.
+
+        loss = mean_{(a, p, n) mined} max(0, d(a, p) - d(a, n) + margin)
+
+    If nothing is mined (every class is a singleton, there is one class, or no
+    triplet is semi-hard) the loss is ``0`` with zero gradients, never NaN.
+
+    Args:
+        embeddings: ``(N, dim)``.
+        labels: ``(N,)`` integer class ids.
+        margin: the triplet margin (>= 0), also the semi-hard window.
+        mining: ``"batch_hard"``, ``"batch_semi_hard"`` or ``"all"``.
+        distance: ``"cosine"`` or ``"euclidean"``.
+
+    Returns:
+        The mean over mined triplets, a scalar tensor.
+
+    References:
+        Hermans, Beyer & Leibe, 2017, arXiv:1703.07737 (batch hard).
+
+    Example:
+        >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
+        >>> mined_triplet_loss(emb, [0, 0, 1, 1], margin=0.2)  # (0 + .36 + .36 + 0) / 4
+        tensor(0.1800)
+
+    See chapter 2.
+    """
+    a_idx, p_idx, n_idx = mine_triplets(embeddings, labels, mining, margin, distance)
+    if len(a_idx) == 0:
+        return embeddings.sum() * 0.0  # keeps the graph: backward() still works
+    anchors = embeddings[a_idx]  # (T, dim)
+    d_ap = _paired_distances(anchors, embeddings[p_idx], distance)  # (T,)
+    d_an = _paired_distances(anchors, embeddings[n_idx], distance)  # (T,)
+    return F.relu(d_ap - d_an + margin).mean()
+
+
+def info_nce_loss(
+    anchors: Tensor,
+    positives: Tensor,
+    negatives: Tensor | None = None,
+    temperature: float = 0.05,
+    hard_negative_weight: float = 0.0,
+    symmetric: bool = False,
+) -> Tensor:
+    """InfoNCE with in-batch negatives, the SimCSE training objective.
+
+        loss_i = -log softmax_j( cos(a_i, c_j) / temperature + w * [j = B + i] )[i]
+
+    Candidates ``c`` are all ``positives`` then all ``negatives``: every hard
+    negative competes for every anchor, and ``w = hard_negative_weight`` (SimCSE's
+    ``log(alpha)``) is added to anchor ``i``'s *own* hard negative only.
+    ``symmetric=True`` averages this with the positive -> anchor loss, where
+    positive ``i`` picks anchor ``i`` among the anchors only (hard negatives are
+    not candidates in that direction, as in sentence-transformers).
+
+    Args:
+        anchors: ``(batch, dim)`` first views.
+        positives: ``(batch, dim)`` second views; row ``i`` is anchor ``i``'s twin.
+        negatives: optional ``(batch, dim)`` hard negatives, one per anchor.
+        temperature: softmax temperature (> 0); SimCSE uses 0.05.
+        hard_negative_weight: ``log(alpha)``; needs ``negatives``. SimCSE: 0.
+        symmetric: also score positives -> anchors and average the two.
+
+    Returns:
+        The mean loss over the batch, a scalar tensor.
+
+    References:
+        Oord et al., 2018, arXiv:1807.03748 (InfoNCE);
+        Gao, Yao & Chen, 2021, arXiv:2104.08821 (SimCSE), eqs. 1 and 5.
+
+    Example:
+        >>> x = torch.eye(4)  # orthogonal twins: each finds its own
+        >>> round(info_nce_loss(x, x).item(), 4)
+        0.0
+        >>> round(info_nce_loss(torch.ones(4, 8), torch.ones(4, 8)).item(), 4)
+        1.3863
+
+    See chapter 3.
+    """
+    _check_pair(anchors, positives, "anchors", "positives", rows=True)
+    if negatives is not None:
+        _check_pair(anchors, negatives, "anchors", "negatives", rows=True)
+    check_positive(temperature, "temperature")
+    if isinstance(hard_negative_weight, bool) or not isinstance(
+        hard_negative_weight, (int, float)
+    ):
+        raise TypeError(
+            f"hard_negative_weight must be a number, got {hard_negative_weight!r}"
+        )
+    if not math.isfinite(hard_negative_weight):
+        raise ValueError(
+            f"hard_negative_weight must be finite, got {hard_negative_weight}"
+        )
+    if hard_negative_weight != 0 and negatives is None:
+        raise ValueError(
+            f"hard_negative_weight={hard_negative_weight} needs negatives; got None"
+        )
+    batch = len(anchors)
+    candidates = positives if negatives is None else torch.cat([positives, negatives])
+    logits = cosine_similarity_matrix(anchors, candidates) / temperature  # (B, B|2B)
+    if negatives is not None:  # SimCSE cl_forward's z3_weight: column B + i of row i
+        own = torch.eye(batch, dtype=logits.dtype, device=logits.device)  # (B, B)
+        logits = logits + F.pad(own * hard_negative_weight, (batch, 0))  # (B, 2B)
+    targets = torch.arange(batch, device=logits.device)  # the twin sits in column i
+    loss = F.cross_entropy(logits, targets)
+    if symmetric:
+        backward = F.cross_entropy(logits[:, :batch].T, targets)  # (B, B): p -> a
+        loss = (loss + backward) / 2
+    return loss
