@@ -1,0 +1,112 @@
+"""Shared helpers: seeding, device choice, precision, input checks, public API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import minicse
+from minicse.utils import (
+    amp_dtype,
+    check_choice,
+    check_embeddings,
+    check_finite,
+    check_positive,
+    check_texts,
+    pick_device,
+    set_seed,
+)
+
+
+def test_set_seed_makes_torch_numpy_and_random_repeat():
+    import random
+
+    set_seed(3)
+    first = (torch.rand(3), np.random.rand(3), random.random())
+    set_seed(3)
+    second = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(first[0], second[0])
+    assert np.array_equal(first[1], second[1]) and first[2] == second[2]
+
+
+def test_set_seed_rejects_non_int():
+    with pytest.raises(TypeError, match="seed must be an int"):
+        set_seed("0")
+
+
+def test_pick_device():
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="not a device"):
+        pick_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            pick_device("cuda")
+
+
+def test_amp_dtype_choices():
+    assert amp_dtype("cpu", "fp32") is None
+    assert amp_dtype("cpu", "bf16") is torch.bfloat16
+    assert amp_dtype("cpu", "auto") in (None, torch.bfloat16)
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        amp_dtype("cpu", "half")
+
+
+@pytest.mark.parametrize(
+    "texts, error, message",
+    [
+        (None, TypeError, "got None"),
+        ("one sentence", TypeError, "single string"),
+        ([], ValueError, "is empty"),
+        (["ok", 3], TypeError, r"texts\[1\] must be a string, got int"),
+        (["ok", "   "], ValueError, r"texts\[1\] is empty or whitespace"),
+        (42, TypeError, "got int"),
+    ],
+)
+def test_check_texts_errors(texts, error, message):
+    with pytest.raises(error, match=message):
+        check_texts(texts)
+
+
+def test_check_texts_accepts_iterables():
+    assert check_texts(s for s in ["a", "b"]) == ["a", "b"]
+
+
+def test_numeric_checks():
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        check_positive(0.0, "temperature")
+    with pytest.raises(TypeError, match="margin must be a number"):
+        check_positive("1", "margin")
+    with pytest.raises(ValueError, match="scores contains NaN"):
+        check_finite([1.0, float("nan")], "scores")
+    with pytest.raises(ValueError, match="unknown pooler 'max'"):
+        check_choice("max", "pooler", ("cls", "mean"))
+
+
+def test_check_embeddings():
+    with pytest.raises(ValueError, match=r"shape \(batch, dim\)"):
+        check_embeddings(torch.zeros(3), "anchors")
+    with pytest.raises(ValueError, match="is empty"):
+        check_embeddings(torch.zeros(0, 4), "anchors")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        check_embeddings(torch.tensor([[float("inf"), 0.0]]), "anchors")
+    with pytest.raises(TypeError, match="floating-point"):
+        check_embeddings(torch.zeros(2, 2, dtype=torch.long), "anchors")
+
+
+def test_every_public_name_imports():
+    for name in minicse.__all__:
+        assert getattr(minicse, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        minicse.nope  # noqa: B018
+
+
+def test_import_is_lazy():
+    """``import minicse`` alone loads no submodule and not torch."""
+    code = "import sys, minicse; print('torch' in sys.modules, 'minicse.train' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "False"], out.stderr
