@@ -260,6 +260,7 @@ class SentenceEncoder(nn.Module):
             precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"``.
 
         Example:
+            >>> import torch
             >>> enc = tiny_encoder()
             >>> vectors = enc.encode(["a cat", "a dog"], normalize=True)
             >>> torch.allclose(vectors.norm(dim=1), torch.ones(2))
@@ -384,6 +385,7 @@ def tiny_encoder(
         seed: initialisation seed.
 
     Example:
+        >>> import torch
         >>> a, b = tiny_encoder(seed=1), tiny_encoder(seed=1)
         >>> torch.equal(a.encode(["a cat"]), b.encode(["a cat"]))
         True

@@ -75,6 +75,7 @@ def cls_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
         Devlin et al. 2019 (arXiv:1810.04805), section 3; SimCSE ``Pooler("cls")``.
 
     Example:
+        >>> import torch
         >>> h = torch.arange(12.0).reshape(1, 3, 4)
         >>> cls_pooling(h, torch.ones(1, 3)).tolist()
         [[0.0, 1.0, 2.0, 3.0]]
@@ -97,6 +98,7 @@ def mean_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
         Reimers & Gurevych 2019 (arXiv:1908.10084), section 3.
 
     Example:
+        >>> import torch
         >>> h = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
         >>> mean_pooling(h, torch.tensor([[1, 1, 0]])).tolist()
         [[2.0, 3.0]]
@@ -137,6 +139,7 @@ def first_last_mean_pooling(
         Su et al. 2021 (whitening, arXiv:2103.15316); SimCSE repo, ``Pooler`` fix.
 
     Example:
+        >>> import torch
         >>> layers = tuple(torch.full((1, 2, 3), float(i)) for i in range(4))
         >>> first_last_mean_pooling(layers, torch.ones(1, 2)).tolist()
         [[2.0, 2.0, 2.0]]
@@ -162,6 +165,7 @@ def last2_mean_pooling(
         SimCSE ``Pooler("avg_top2")`` (arXiv:2104.08821).
 
     Example:
+        >>> import torch
         >>> layers = tuple(torch.full((1, 2, 3), float(i)) for i in range(4))
         >>> last2_mean_pooling(layers, torch.ones(1, 2)).tolist()
         [[2.5, 2.5, 2.5]]
@@ -200,6 +204,7 @@ def pool(name: str, outputs_or_hidden: Any, attention_mask: Tensor) -> Tensor:
             hidden states a layer-mixing pooler needs are missing.
 
     Example:
+        >>> import torch
         >>> h = torch.ones(2, 3, 4)
         >>> pool("mean", h, torch.ones(2, 3)).shape
         torch.Size([2, 4])
