@@ -1,0 +1,449 @@
+"""Training: unsupervised and supervised SimCSE in one plain PyTorch loop.
+
+``train_unsup(model, sentences)`` and ``train_sup(model, triplets)`` return the
+trained :class:`~minicse.encoder.SentenceEncoder` (with a ``history``). One step:
+
+1. tokenize the batch (ahead of time, in a background thread);
+2. one forward pass over ``[x; x]`` (unsup: two dropout masks = two views) or
+   ``[anchors; positives; hard negatives]`` (sup);
+3. gather the views across processes (with gradients) and take ``info_nce_loss``;
+4. AdamW, linear decay, optional clipping.
+
+Every ``eval_steps`` the STS-B dev Spearman picks the best weights (the paper's
+model selection); checkpoints make a killed run resumable. Reference: Gao, Yao &
+Chen, 2021, arXiv:2104.08821, section 3 and appendix A. See chapters 6 and 7.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint as ckpt
+from .data import load_corpus, load_nli_triplets
+from .distributed import cleanup_distributed, init_distributed
+from .encoder import SentenceEncoder
+from .loop import _load_dev, _Run
+from .presets import get_preset
+from .utils import check_texts, set_seed
+
+__all__ = ["TrainConfig", "train_unsup", "train_sup"]
+
+_MLP_MODES = (None, "train", "always")
+_PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+_OBJECTIVES = ("unsup", "sup")
+# Supervised SimCSE differs from the unsupervised defaults only in these fields
+# (paper appendix A; SimCSE run_sup_example.sh).
+_SUP_DEFAULTS = dict(
+    batch_size=512,  # run_sup_example.sh: --per_device_train_batch_size 128 x 4 GPUs
+    learning_rate=5e-5,  # run_sup_example.sh: --learning_rate 5e-5
+    num_epochs=3,  # run_sup_example.sh: --num_train_epochs 3
+    mlp="always",  # run_sup_example.sh: --pooler_type cls (no --mlp_only_train)
+)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a SimCSE run needs; the defaults are the paper's unsup values.
+
+    Use ``TrainConfig.unsup(**kw)``, ``TrainConfig.sup(**kw)`` (batch 512, lr 5e-5,
+    3 epochs, MLP kept) or ``TrainConfig.from_preset("smoke"|"cpu"|"gpu", ...)``.
+
+    Attributes:
+        objective: ``"unsup"`` (dropout views) or ``"sup"`` (NLI triplets).
+        batch_size: global batch, split over processes (each of their rows sees
+            all ``batch_size`` candidates).
+        learning_rate: AdamW peak learning rate, decayed linearly to 0.
+        num_epochs: passes over the data (ignored when ``max_steps`` is set).
+        max_length: truncation length in tokens (dynamic padding below it).
+        temperature: InfoNCE temperature tau.
+        pooling, mlp: encoder set-up when ``model`` is a name or path.
+        hard_negative_weight: SimCSE's ``log(alpha)`` for hard negatives (sup).
+        symmetric: also score positives -> anchors (not in SimCSE).
+        max_steps: optimizer steps; ``None`` = ``num_epochs`` epochs.
+        warmup_ratio, warmup_steps: linear warm-up (the larger one wins).
+        weight_decay: AdamW decay (not on biases and LayerNorm weights).
+        max_grad_norm: clip the global gradient norm; ``None`` = no clipping.
+        eval_steps: STS-B dev evaluation period in steps, also at the end;
+            ``None`` = no evaluation (the last weights are kept).
+        dev_rows: evaluate on the first ``dev_rows`` STS-B dev pairs (None: all).
+        seed: seeds Python, NumPy, torch and the data order.
+        precision: ``"auto"`` (see :func:`minicse.utils.amp_dtype`), ``"bf16"``,
+            ``"fp16"`` (with a gradient scaler) or ``"fp32"``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
+        output_dir: folder for the best model and checkpoints (None: memory only).
+        save_steps: checkpoint period; ``None`` = at every evaluation.
+        resume: continue from the newest checkpoint in ``output_dir``.
+        grad_cache_chunk: rows per chunk for GradCache (big batches in little
+            memory, same gradients); ``None`` = one plain forward.
+        num_workers: 0 tokenizes in the loop; ``n > 0`` a background thread
+            tokenizes up to ``2 n`` batches ahead.
+        log_every: steps between loss records (and host syncs).
+        progress: show a tqdm progress bar.
+    """
+
+    objective: str = "unsup"
+    batch_size: int = 64  # run_unsup_example.sh: --per_device_train_batch_size 64
+    learning_rate: float = 3e-5  # run_unsup_example.sh: --learning_rate 3e-5
+    num_epochs: int = 1  # run_unsup_example.sh: --num_train_epochs 1
+    max_length: int = 32  # run_unsup_example.sh: --max_seq_length 32
+    temperature: float = 0.05  # run_unsup_example.sh: --temp 0.05
+    pooling: str = "cls"  # run_unsup_example.sh: --pooler_type cls
+    mlp: str | None = "train"  # run_unsup_example.sh: --mlp_only_train
+    hard_negative_weight: float = 0.0  # SimCSE train.py: hard_negative_weight=0
+    symmetric: bool = False  # SimCSE's loss is anchor -> candidates only
+    max_steps: int | None = None  # HF TrainingArguments: max_steps=-1 (use epochs)
+    warmup_ratio: float = 0.0  # HF default: no warm-up, linear decay (paper)
+    warmup_steps: int = 0  # HF default
+    weight_decay: float = 0.0  # HF default, which SimCSE keeps
+    max_grad_norm: float | None = 1.0  # HF default: SimCSE's Trainer clips at 1.0
+    eval_steps: int | None = 125  # run_unsup_example.sh: --eval_steps 125
+    dev_rows: int | None = None  # all 1,500 STS-B dev pairs (SimCSE: SentEval dev)
+    seed: int = 42  # run_unsup_example.sh: --seed 42
+    precision: str = "auto"  # run_unsup_example.sh: --fp16 (on GPU)
+    device: str = "auto"
+    output_dir: str | None = None
+    save_steps: int | None = None
+    resume: bool = False
+    grad_cache_chunk: int | None = None
+    num_workers: int = 1
+    log_every: int = 10
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _check_config(self)
+
+    @classmethod
+    def unsup(cls, **overrides: Any) -> TrainConfig:
+        """Unsupervised SimCSE defaults plus ``overrides``."""
+        return _build(cls, {"objective": "unsup", **overrides})
+
+    @classmethod
+    def sup(cls, **overrides: Any) -> TrainConfig:
+        """Supervised SimCSE defaults (batch 512, lr 5e-5, 3 epochs, MLP kept)."""
+        return _build(cls, {**_SUP_DEFAULTS, **overrides, "objective": "sup"})
+
+    @classmethod
+    def from_preset(
+        cls, name: str | None = None, objective: str = "unsup", **overrides: Any
+    ) -> TrainConfig:
+        """The paper's defaults resized by preset ``name`` (``smoke``/``cpu``/``gpu``;
+        ``None``: ``$MINICSE_PRESET`` or auto), then ``overrides``.
+
+        Example:
+            >>> TrainConfig.from_preset("smoke").max_steps
+            20
+        """
+        if objective not in _OBJECTIVES:
+            raise ValueError(
+                f"unknown objective {objective!r}; choose 'unsup' or 'sup'"
+            )
+        preset = get_preset(name)
+        sizes = dict(preset.unsup if objective == "unsup" else preset.sup)
+        sizes["dev_rows"] = preset.sts_rows
+        factory = cls.unsup if objective == "unsup" else cls.sup
+        return factory(**{**sizes, **overrides})
+
+
+def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TypeError(
+            f"unknown TrainConfig field(s) {unknown}; valid fields: {sorted(known)}"
+        )
+    return cls(**values)
+
+
+def _check_int(value: Any, name: str, minimum: int, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        hint = " or None" if optional else ""
+        raise ValueError(f"{name} must be an int >= {minimum}{hint}, got {value!r}")
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    """Raise a clear error for any invalid field, before anything is loaded."""
+    from .pooling import POOLERS
+
+    for name, options in (
+        ("objective", _OBJECTIVES),
+        ("pooling", POOLERS),
+        ("mlp", _MLP_MODES),
+        ("precision", _PRECISIONS),
+    ):
+        if getattr(cfg, name) not in options:
+            raise ValueError(
+                f"unknown {name} {getattr(cfg, name)!r}; choose one of {options}"
+            )
+    for name in ("batch_size", "num_epochs", "max_length", "log_every"):
+        _check_int(getattr(cfg, name), name, 1)
+    for name in (
+        "max_steps",
+        "eval_steps",
+        "save_steps",
+        "grad_cache_chunk",
+        "dev_rows",
+    ):
+        _check_int(getattr(cfg, name), name, 1, optional=True)
+    _check_int(cfg.warmup_steps, "warmup_steps", 0)
+    _check_int(cfg.num_workers, "num_workers", 0)
+    _check_int(cfg.seed, "seed", 0)
+    for name, low, high in (
+        ("learning_rate", 0, math.inf),
+        ("temperature", 0, math.inf),
+        ("warmup_ratio", -1e-12, 1),
+        ("weight_decay", -1e-12, math.inf),
+        ("hard_negative_weight", -math.inf, math.inf),
+    ):
+        value = getattr(cfg, name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (
+                low < value < high
+                or (name == "hard_negative_weight" and math.isfinite(value))
+            )
+        ):
+            raise ValueError(
+                f"{name} must be a finite number in ({low}, {high}), got {value!r}"
+            )
+    if cfg.max_grad_norm is not None and not (
+        isinstance(cfg.max_grad_norm, (int, float)) and cfg.max_grad_norm > 0
+    ):
+        raise ValueError(
+            f"max_grad_norm must be > 0 or None, got {cfg.max_grad_norm!r}"
+        )
+    if (cfg.resume or cfg.save_steps) and not cfg.output_dir:
+        what = "resume=True" if cfg.resume else f"save_steps={cfg.save_steps}"
+        raise ValueError(f"{what} needs output_dir, the folder that holds checkpoints")
+
+
+# ----------------------------------------------------------------------------------
+# Inputs: sentences, triplets, model -- all checked before any training starts.
+# ----------------------------------------------------------------------------------
+
+
+def _as_sentences(sentences: Any) -> list[tuple[str]]:
+    """Rows ``(sentence,)`` from a list/iterable, a corpus name or a text file."""
+    if isinstance(sentences, (str, os.PathLike)):
+        name = str(sentences)
+        if name == "wiki1m":
+            sentences = load_corpus(name)
+        elif Path(name).is_file():
+            sentences = load_corpus(path=name)
+        else:
+            raise ValueError(
+                f"sentences={name!r} is neither a corpus name ('wiki1m') nor a file; "
+                "pass a list of strings, 'wiki1m' or a text file with one per line"
+            )
+    return [(text,) for text in check_texts(sentences, "sentences")]
+
+
+def _as_rows(triplets: Any) -> list[tuple[str, ...]]:
+    """Rows ``(sent0, sent1[, hard_neg])`` from rows, a DataFrame, "nli" or a file."""
+    if isinstance(triplets, (str, os.PathLike)):
+        name = str(triplets)
+        if name != "nli" and not Path(name).is_file():
+            raise ValueError(
+                f"triplets={name!r} is neither 'nli' nor a file; pass rows "
+                "(sent0, sent1, hard_neg), a DataFrame, 'nli' or a .tsv/.csv file"
+            )
+        triplets = load_nli_triplets(None if name == "nli" else name)
+    if hasattr(triplets, "columns") and hasattr(triplets, "itertuples"):
+        columns = [c for c in ("sent0", "sent1", "hard_neg") if c in triplets.columns]
+        if columns[:2] != ["sent0", "sent1"]:
+            raise ValueError(
+                "a triplets DataFrame needs columns sent0, sent1 (and optionally "
+                f"hard_neg), got {list(triplets.columns)}"
+            )
+        triplets = triplets[columns].itertuples(index=False, name=None)
+    if isinstance(triplets, (dict, bytes)) or not isinstance(triplets, Iterable):
+        raise TypeError(
+            f"triplets must be rows of strings, got {type(triplets).__name__}"
+        )
+    rows = [tuple(row) if isinstance(row, (tuple, list)) else row for row in triplets]
+    if not rows:
+        raise ValueError("triplets is empty; pass at least one (sent0, sent1) row")
+    width = len(rows[0]) if isinstance(rows[0], tuple) else 0
+    for i, row in enumerate(rows):
+        _check_row(row, i, width)
+    return rows
+
+
+def _check_row(row: Any, index: int, width: int) -> None:
+    names = ("sent0", "sent1", "hard_neg")
+    if not isinstance(row, tuple) or len(row) not in (2, 3) or len(row) != width:
+        got = len(row) if isinstance(row, tuple) else type(row).__name__
+        raise ValueError(
+            f"triplets[{index}] must have {width if width in (2, 3) else '2 or 3'} "
+            f"fields (sent0, sent1[, hard_neg]) like the first row, got {got}: {row!r}"
+        )
+    for name, text in zip(names, row, strict=False):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(
+                f"triplets[{index}] field {name!r} is missing or empty ({text!r}); "
+                "drop incomplete rows first"
+            )
+
+
+def _as_encoder(model: Any, cfg: TrainConfig) -> SentenceEncoder:
+    if isinstance(model, SentenceEncoder):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return SentenceEncoder.from_pretrained(
+            str(model), pooling=cfg.pooling, mlp=cfg.mlp, max_length=cfg.max_length
+        )
+    raise TypeError(
+        "model must be a SentenceEncoder, a hub name, a local path, 'tiny' or "
+        f"'offline-minilm', got {type(model).__name__}"
+    )
+
+
+def _check_sizes(rows: list, cfg: TrainConfig, world_size: int) -> None:
+    if cfg.batch_size > len(rows):
+        raise ValueError(
+            f"batch_size={cfg.batch_size} is larger than the {len(rows)} training "
+            "rows; lower batch_size or pass more data"
+        )
+    if cfg.batch_size < world_size or (
+        cfg.grad_cache_chunk is not None and cfg.grad_cache_chunk > cfg.batch_size
+    ):
+        raise ValueError(
+            f"batch_size={cfg.batch_size} must be >= the {world_size} processes and "
+            f">= grad_cache_chunk={cfg.grad_cache_chunk}"
+        )
+
+
+# ----------------------------------------------------------------------------------
+# Public entry points
+# ----------------------------------------------------------------------------------
+
+
+def train_unsup(
+    model: Any, sentences: Any, config: TrainConfig | None = None, **overrides: Any
+) -> SentenceEncoder:
+    """Unsupervised SimCSE: each sentence is its own positive under two dropout masks.
+
+        loss = -1/B sum_i log softmax_j( cos(h_i, h'_j) / tau )[i]
+
+    with ``h_i``, ``h'_i`` the two encodings of sentence ``i`` (one forward pass of
+    the batch stacked twice) and in-batch negatives ``h'_j``, gathered across
+    processes under ``torchrun``.
+
+    Args:
+        model: a ``SentenceEncoder``, a hub name, a local path, ``"tiny"`` or
+            ``"offline-minilm"`` (built with ``pooling``/``mlp``/``max_length``).
+        sentences: a list/iterable of strings, ``"wiki1m"`` or a text file.
+        config: a ``TrainConfig`` (its objective is ignored); default
+            ``TrainConfig.unsup()``.
+        **overrides: any ``TrainConfig`` field, e.g. ``max_steps=200``.
+
+    Returns:
+        The trained encoder (best STS-B dev weights when evaluating), with
+        ``.history``: dicts ``{step, loss, lr}``, ``{step, dev}`` (Spearman x100)
+        and ``{step, interrupted}`` after Ctrl-C.
+
+    Raises:
+        ValueError, TypeError, FileNotFoundError: bad inputs, before training.
+        FloatingPointError: the loss became NaN/inf (names step and checkpoint).
+
+    References:
+        Gao, Yao & Chen, 2021, arXiv:2104.08821, eq. 1 and appendix A.
+
+    Example:
+        >>> from minicse.encoder import tiny_encoder
+        >>> texts = [f"sentence number {i}" for i in range(16)]
+        >>> enc = train_unsup(tiny_encoder(), texts, batch_size=8, max_steps=2,
+        ...                   eval_steps=None, progress=False)
+        >>> [round(r["step"]) for r in enc.history]
+        [2]
+
+    See chapter 6.
+    """
+    cfg = _config("unsup", config, overrides)
+    return _train(model, _as_sentences(sentences), cfg)
+
+
+def train_sup(
+    model: Any, triplets: Any, config: TrainConfig | None = None, **overrides: Any
+) -> SentenceEncoder:
+    """Supervised SimCSE on NLI: entailment positives, contradiction hard negatives.
+
+        loss_i = -log e^{s(h_i, h+_i)}
+                 / sum_j (e^{s(h_i, h+_j)} + e^{s(h_i, h-_j) + w [i = j]})
+
+    with ``s = cos / tau`` and ``w = hard_negative_weight`` (``log alpha``).
+
+    Args:
+        model: as in :func:`train_unsup`.
+        triplets: rows ``(sent0, sent1, hard_neg)`` or pairs ``(sent0, sent1)``, a
+            DataFrame with those columns, ``"nli"`` or a .tsv/.csv file.
+        config: a ``TrainConfig``; default ``TrainConfig.sup()``.
+        **overrides: any ``TrainConfig`` field.
+
+    Returns:
+        The trained encoder with ``.history`` (see :func:`train_unsup`).
+
+    References:
+        Gao, Yao & Chen, 2021, arXiv:2104.08821, eq. 5 and appendix A.
+
+    Example:
+        >>> from minicse.encoder import tiny_encoder
+        >>> rows = [(f"a {i}", f"b {i}", f"c {i}") for i in range(8)]
+        >>> enc = train_sup(tiny_encoder(), rows, batch_size=4, max_steps=1,
+        ...                 eval_steps=None, progress=False)
+        >>> enc.history[-1]["step"]
+        1
+
+    See chapter 7.
+    """
+    cfg = _config("sup", config, overrides)
+    return _train(model, _as_rows(triplets), cfg)
+
+
+def _config(objective: str, config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    if config is None:
+        return getattr(TrainConfig, objective)(**overrides)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    return _build(TrainConfig, {**asdict(config), **overrides, "objective": objective})
+
+
+def _train(
+    model: Any, rows: list[tuple[str, ...]], cfg: TrainConfig
+) -> SentenceEncoder:
+    """Set up (checks first), resume if asked, train, select the best model."""
+    owns_group = not torch.distributed.is_initialized()
+    info = init_distributed(cfg.device)
+    try:
+        _check_sizes(rows, cfg, info.world_size)
+        set_seed(cfg.seed)
+        encoder = _as_encoder(model, cfg)
+        dev = _load_dev(cfg) if cfg.eval_steps and info.is_main else None
+        run = _Run(encoder, rows, cfg, info, dev)
+        set_seed(cfg.seed + info.rank)  # different dropout masks on every rank
+        found = ckpt.latest_checkpoint(cfg.output_dir) if cfg.resume else None
+        if found is not None:
+            run.restore(found)
+        try:
+            run.fit()
+        except KeyboardInterrupt:
+            message = run.interrupted()
+            if info.is_main:
+                print(message, file=sys.stderr)
+        else:
+            run.finish()
+        encoder.history = run.history
+        return encoder
+    finally:
+        if owns_group:
+            cleanup_distributed()
