@@ -1,9 +1,7 @@
 """Contrastive objectives: plain functions from embeddings to a scalar loss.
 
-Pair loss (Hadsell et al.), triplet loss with label-based mining (FaceNet
-semi-hard, Hermans et al. batch-hard) and InfoNCE with in-batch and hard
-negatives (SimCSE). Cosine distance is ``1 - cos``; euclidean is ``||x - y||``.
-See chapters 2 and 3.
+Cosine distance is ``1 - cos``; euclidean distance is ``||x - y||_2`` (not
+squared). See chapters 2 (pair and triplet losses) and 3 (InfoNCE).
 """
 
 from __future__ import annotations
@@ -51,9 +49,8 @@ def _check_labels(labels: Tensor | Sequence, size: int, binary: bool) -> Tensor:
     try:
         labels = torch.as_tensor(labels)
     except (TypeError, ValueError, RuntimeError) as err:
-        raise TypeError(
-            f"labels must be a tensor or list of ints, got {labels!r}"
-        ) from err
+        got = repr(labels)[:60]
+        raise TypeError(f"labels must be a tensor or list of ints, got {got}") from err
     if labels.dim() != 1 or len(labels) != size:
         raise ValueError(f"labels must have shape ({size},), got {tuple(labels.shape)}")
     if labels.is_floating_point() and not binary:
@@ -71,6 +68,21 @@ def _paired_distances(x: Tensor, y: Tensor, distance: str) -> Tensor:
     return (x - y).norm(dim=-1)  # the gradient at x == y is 0, not NaN
 
 
+def _check_info_nce_options(weight: float, negatives: Tensor | None, symmetric: bool):
+    """A finite ``hard_negative_weight`` (only with negatives); a bool ``symmetric``."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise TypeError(f"hard_negative_weight must be a number, got {weight!r}")
+    if not math.isfinite(weight):
+        raise ValueError(f"hard_negative_weight must be finite, got {weight}")
+    if weight != 0 and negatives is None:
+        raise ValueError(
+            f"hard_negative_weight={weight} weights each anchor's own hard negative, "
+            "so it needs negatives; got negatives=None"
+        )
+    if not isinstance(symmetric, bool):
+        raise TypeError(f"symmetric must be True or False, got {symmetric!r}")
+
+
 def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
     """All-pairs cosine similarity ``out[i, j] = cos(x[i], y[j])``.
 
@@ -80,6 +92,9 @@ def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
 
     Returns:
         ``(n, m)`` similarities in ``[-1, 1]`` (0 for an all-zero row).
+
+    References:
+        Reimers & Gurevych, 2019, arXiv:1908.10084 (cosine scoring of sentences).
 
     Example:
         >>> cosine_similarity_matrix(torch.eye(2), torch.tensor([[1.0, 1.0]]))
@@ -102,6 +117,9 @@ def pairwise_distance_matrix(x: Tensor, y: Tensor, distance: str = "cosine") -> 
 
     Returns:
         ``(n, m)`` distances.
+
+    References:
+        Hermans, Beyer & Leibe, 2017, arXiv:1703.07737 (plain, unsquared euclidean).
 
     Example:
         >>> pairwise_distance_matrix(torch.eye(2), torch.eye(2), "euclidean")
@@ -144,8 +162,8 @@ def contrastive_loss(
         The mean loss over pairs, a scalar tensor.
 
     References:
-        Hadsell, Chopra & LeCun, CVPR 2006, "Dimensionality Reduction by
-        Learning an Invariant Mapping", eq. 4 (no arXiv id).
+        Hadsell, Chopra & LeCun, CVPR 2006, "Dimensionality Reduction by Learning
+        an Invariant Mapping" (the exact loss; the paper has no arXiv id).
 
     Example:
         >>> x = torch.eye(2)
@@ -172,6 +190,9 @@ def triplet_loss(
 ) -> Tensor:
     """Triplet margin loss ``mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)``.
 
+    FaceNet uses squared euclidean distances; minicse uses plain ones, as
+    Hermans et al. do (arXiv:1703.07737), so margins are in distance units.
+
     Args:
         anchors: ``(batch, dim)``.
         positives: ``(batch, dim)``, same class as the anchor in that row.
@@ -183,7 +204,7 @@ def triplet_loss(
         The mean loss over triplets, a scalar tensor.
 
     References:
-        Schroff, Kalenichenko & Philbin, 2015, arXiv:1503.03832 (FaceNet), eq. 2.
+        Schroff, Kalenichenko & Philbin, 2015, arXiv:1503.03832 (FaceNet), sec. 3.1.
 
     Example:
         >>> a, n = torch.eye(2)
@@ -210,15 +231,15 @@ def mine_triplets(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Pick ``(anchor, positive, negative)`` index triplets from a labelled batch.
 
-    - ``"batch_hard"``: per anchor the farthest positive and the nearest
-      negative (Hermans et al.); anchors with no positive (a singleton class)
-      or no negative (one class) are left out.
+    - ``"batch_hard"``: per anchor, its farthest positive and nearest negative
+      (Hermans et al.; ties go to the lowest index). Anchors without a positive
+      (a singleton class) or a negative (one class in the batch) are left out.
     - ``"batch_semi_hard"``: every triplet with ``d_ap < d_an < d_ap + margin``
-      (FaceNet's semi-hard negatives, for all anchor-positive pairs).
-    - ``"all"``: every triplet with ``a != p``, ``y_a == y_p != y_n``.
+      (FaceNet's semi-hard negatives, for every anchor-positive pair).
+    - ``"all"``: every triplet with ``a != p`` and ``y_a == y_p != y_n``.
 
-    Distances are computed without gradient; ``N^3`` booleans are built for the
-    last two modes. Triplets come in ``(a, p, n)`` lexicographic order.
+    Distances are taken without gradient; the last two modes build ``N^3``
+    booleans and return triplets in lexicographic ``(a, p, n)`` order.
 
     Args:
         embeddings: ``(N, dim)``.
@@ -231,8 +252,8 @@ def mine_triplets(
         ``(a_idx, p_idx, n_idx)`` LongTensors of equal length (maybe 0).
 
     References:
-        Schroff et al., 2015, arXiv:1503.03832, sec. 3.2 (semi-hard).
-        Hermans, Beyer & Leibe, 2017, arXiv:1703.07737, eq. 5 (batch hard).
+        Schroff et al., 2015, arXiv:1503.03832, sec. 3.2 (semi-hard);
+        Hermans, Beyer & Leibe, 2017, arXiv:1703.07737, sec. 2 (batch hard).
 
     Example:
         >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
@@ -340,8 +361,8 @@ def info_nce_loss(
         The mean loss over the batch, a scalar tensor.
 
     References:
-        Oord et al., 2018, arXiv:1807.03748 (InfoNCE);
-        Gao, Yao & Chen, 2021, arXiv:2104.08821 (SimCSE), eqs. 1 and 5.
+        Oord et al., 2018, arXiv:1807.03748 (InfoNCE); Gao, Yao & Chen, 2021,
+        arXiv:2104.08821 (SimCSE: unsupervised and with hard negatives).
 
     Example:
         >>> x = torch.eye(4)  # orthogonal twins: each finds its own
@@ -356,20 +377,7 @@ def info_nce_loss(
     if negatives is not None:
         _check_pair(anchors, negatives, "anchors", "negatives", rows=True)
     check_positive(temperature, "temperature")
-    if isinstance(hard_negative_weight, bool) or not isinstance(
-        hard_negative_weight, (int, float)
-    ):
-        raise TypeError(
-            f"hard_negative_weight must be a number, got {hard_negative_weight!r}"
-        )
-    if not math.isfinite(hard_negative_weight):
-        raise ValueError(
-            f"hard_negative_weight must be finite, got {hard_negative_weight}"
-        )
-    if hard_negative_weight != 0 and negatives is None:
-        raise ValueError(
-            f"hard_negative_weight={hard_negative_weight} needs negatives; got None"
-        )
+    _check_info_nce_options(hard_negative_weight, negatives, symmetric)
     batch = len(anchors)
     candidates = positives if negatives is None else torch.cat([positives, negatives])
     logits = cosine_similarity_matrix(anchors, candidates) / temperature  # (B, B|2B)

@@ -36,7 +36,7 @@ def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
         It is differentiable, so it can also serve as a loss.
 
     References:
-        Wang & Isola, 2020, arXiv:2005.10242, eq. 2 (``L_align``).
+        Wang & Isola, 2020, arXiv:2005.10242, sec. 4 (``L_align``).
 
     Example:
         >>> alignment(torch.eye(2), torch.eye(2))  # identical pairs
@@ -75,7 +75,7 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
         negative as the points spread over the sphere (differentiable).
 
     References:
-        Wang & Isola, 2020, arXiv:2005.10242, eq. 3 (``L_uniform``).
+        Wang & Isola, 2020, arXiv:2005.10242, sec. 4 (``L_uniform``).
 
     Example:
         >>> uniformity(torch.ones(3, 2))  # one point: exp(0) = 1 -> log 1 = 0
@@ -101,9 +101,10 @@ def sts_positive_pairs(
 ) -> tuple[list[str], list[str]]:
     """The sentence pairs of an STS table whose gold score is above ``threshold``.
 
-    SimCSE (sec. 5, Figure 2) takes "STS-B pairs with a score higher than 4" as
-    the positive pairs for :func:`alignment`; the comparison is strict
-    (``score > threshold``), so a pair scored exactly 4.0 is left out.
+    SimCSE's Figure 2 takes STS-B pairs "with a score higher than 4" as the
+    positive pairs for :func:`alignment` (and all STS-B sentences for
+    :func:`uniformity`). The test is strict, ``score > threshold``: a pair
+    scored exactly 4.0 is left out. Rows with a NaN score are dropped.
 
     Args:
         df: a table with columns ``sentence1``, ``sentence2`` and a numeric
@@ -114,7 +115,7 @@ def sts_positive_pairs(
         ``(sentences1, sentences2)``: two row-aligned lists of strings.
 
     References:
-        Gao, Yao & Chen, 2021, arXiv:2104.08821 (SimCSE), sec. 5.
+        Gao, Yao & Chen, 2021, arXiv:2104.08821 (SimCSE), Figure 2.
 
     Example:
         >>> df = pd.DataFrame({"sentence1": ["a cat", "a dog"],

@@ -556,9 +556,8 @@ def test_info_nce_known_values(batch):
 
 
 # ----------------------------------------------------------------------------------
-# Input validation.
-# ----------------------------------------------------------------------------------
-# Each case overrides some arguments of a valid call and names the expected error.
+# Input validation: each case overrides some arguments of a valid call and names
+# the error it expects.
 # ----------------------------------------------------------------------------------
 
 X = torch.randn(3, 4)
@@ -589,6 +588,7 @@ def raises(fn, defaults, overrides, error, match):
         ({"negatives": None, "hard_negative_weight": 1.0}, ValueError, "needs neg"),
         ({"hard_negative_weight": math.nan}, ValueError, "weight must be finite"),
         ({"hard_negative_weight": "1"}, TypeError, "weight must be a number"),
+        ({"symmetric": "yes"}, TypeError, "symmetric must be True or False, got 'yes'"),
     ],
 )
 def test_info_nce_rejects_bad_input(overrides, error, match):
