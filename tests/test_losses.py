@@ -216,6 +216,9 @@ def as_sorted_triplets(indices):
 
 
 def random_labels(batch, seed):
+    """Class ids in {0, 1, 2}; tiny batches get [0, 0, 1] so a triplet exists."""
+    if batch <= 3:
+        return torch.arange(batch) // 2
     generator = torch.Generator().manual_seed(seed)
     return torch.randint(0, 3, (batch,), generator=generator)
 
@@ -367,7 +370,7 @@ MININGS = ["batch_hard", "batch_semi_hard", "all"]
 
 @pytest.mark.parametrize("distance", DISTANCES)
 @pytest.mark.parametrize("mining", MININGS)
-@pytest.mark.parametrize("batch", [1, 2, 5, 10])
+@pytest.mark.parametrize("batch", [1, 3, 5, 10])
 def test_mine_triplets_matches_loop_and_pml(batch, mining, distance):
     embeddings = randn(batch, 4, seed=batch, grad=False)
     labels = random_labels(batch, seed=batch)
@@ -384,7 +387,7 @@ def test_mine_triplets_matches_loop_and_pml(batch, mining, distance):
 
 @pytest.mark.parametrize("distance", DISTANCES)
 @pytest.mark.parametrize("mining", MININGS)
-@pytest.mark.parametrize("batch", [1, 2, 5, 10])
+@pytest.mark.parametrize("batch", [1, 3, 5, 10])
 def test_mined_loss_matches_loop_and_pml(batch, mining, distance):
     embeddings = randn(batch, 4, seed=batch + 1)
     labels = random_labels(batch, seed=batch + 1)
@@ -399,8 +402,7 @@ def test_mined_loss_matches_loop_and_pml(batch, mining, distance):
             return reference(e, labels, margin, mining, distance)
 
         assert_close(ours(embeddings), torch.as_tensor(theirs(embeddings), dtype=DTYPE))
-        if ours(embeddings).requires_grad and torch.is_tensor(theirs(embeddings)):
-            assert_close(grads_of(ours, embeddings)[0], grads_of(theirs, embeddings)[0])
+        assert_close(grads_of(ours, embeddings)[0], grads_of(theirs, embeddings)[0])
 
 
 @pytest.mark.parametrize("mining", ["batch_hard", "batch_semi_hard"])
