@@ -65,7 +65,9 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if not isinstance(device, str):
-        raise TypeError(f"device must be 'auto', a string or a torch.device, got {device!r}")
+        raise TypeError(
+            f"device must be 'auto', a string or a torch.device, got {device!r}"
+        )
     try:
         resolved = torch.device(device)
     except RuntimeError as err:
@@ -74,7 +76,9 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
             "'cuda', 'cuda:1' or 'mps'"
         ) from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for, but CUDA is not available here")
+        raise ValueError(
+            f"device={device!r} was asked for, but CUDA is not available here"
+        )
     return resolved
 
 
@@ -86,7 +90,9 @@ def _cpu_has_fast_bf16() -> bool:
         return False
 
 
-def amp_dtype(device: torch.device | str, precision: str = "auto") -> torch.dtype | None:
+def amp_dtype(
+    device: torch.device | str, precision: str = "auto"
+) -> torch.dtype | None:
     """The autocast dtype to use on ``device``, or ``None`` for plain fp32.
 
     ``precision`` is ``"auto"`` (bf16 where the hardware runs it fast: CUDA with
@@ -127,7 +133,9 @@ def _preview(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_texts(texts: Any, name: str = "texts", allow_empty: bool = False) -> list[str]:
+def check_texts(
+    texts: Any, name: str = "texts", allow_empty: bool = False
+) -> list[str]:
     """Return ``texts`` as a list of strings, or raise a clear error.
 
     Rejects a bare string (a common slip: ``encode("a sentence")``), ``None``,
@@ -178,13 +186,17 @@ def check_finite(values: Any, name: str) -> None:
         array = np.asarray(values, dtype=float)
         ok = bool(np.isfinite(array).all())
     if not ok:
-        raise ValueError(f"{name} contains NaN or inf values; check the inputs that produced it")
+        raise ValueError(
+            f"{name} contains NaN or inf values; check the inputs that produced it"
+        )
 
 
 def check_positive(value: Any, name: str) -> None:
     """Raise unless ``value`` is a finite number > 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name} must be a number, got {type(value).__name__} {value!r}"
+        )
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
@@ -192,7 +204,9 @@ def check_positive(value: Any, name: str) -> None:
 def check_non_negative(value: Any, name: str) -> None:
     """Raise unless ``value`` is a finite number >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name} must be a number, got {type(value).__name__} {value!r}"
+        )
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
@@ -213,7 +227,9 @@ def check_embeddings(x: Any, name: str, dim: int = 2) -> Tensor:
         want = "(batch, dim)" if dim == 2 else f"{dim} dims"
         raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
     if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); pass at least one row")
+        raise ValueError(
+            f"{name} is empty (shape {tuple(x.shape)}); pass at least one row"
+        )
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     check_finite(x.detach(), name)
