@@ -3,7 +3,7 @@
 * ``smoke`` -- CI: a tiny random BERT, the first rows of each file, seconds.
 * ``cpu`` -- a laptop: the offline all-MiniLM-L6-v2, real data subsets, minutes.
 * ``gpu`` -- Colab or a workstation: bert-base-uncased, wiki1m and the full NLI
-  set: the SimCSE paper's setup (Gao et al., 2021, arXiv:2104.08821, section 3, appendix A).
+  set: the SimCSE paper's setup (Gao et al., 2021, arXiv:2104.08821, appendix A).
 
 ``MINICSE_PRESET`` overrides the choice; ``auto`` picks ``gpu`` when CUDA is
 there and ``cpu`` otherwise. See chapter 1 (setup cell) and chapter 6.

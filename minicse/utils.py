@@ -160,7 +160,8 @@ def check_texts(
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(
-                f"{name}[{i}] must be a string, got {type(text).__name__} {_preview(text)}"
+                f"{name}[{i}] must be a string, "
+                f"got {type(text).__name__} {_preview(text)}"
             )
         if not text.strip():
             raise ValueError(
@@ -174,7 +175,8 @@ def check_same_length(a: Sequence, b: Sequence, name_a: str, name_b: str) -> Non
     """Raise ``ValueError`` unless ``len(a) == len(b)``."""
     if len(a) != len(b):
         raise ValueError(
-            f"{name_a} and {name_b} must have the same length, got {len(a)} and {len(b)}"
+            f"{name_a} and {name_b} must have the same length, "
+            f"got {len(a)} and {len(b)}"
         )
 
 

@@ -18,7 +18,8 @@ def data_path() -> Path:
     value = os.environ.get("MINICSE_DATA")
     if not value or not Path(value).is_dir():
         raise RuntimeError(
-            "set MINICSE_DATA to the data folder (e.g. ../shared/data) before running tests"
+            "set MINICSE_DATA to the data folder (e.g. ../shared/data) "
+            "before running tests"
         )
     return Path(value)
 

@@ -107,6 +107,9 @@ def test_every_public_name_imports():
 
 def test_import_is_lazy():
     """``import minicse`` alone loads no submodule and not torch."""
-    code = "import sys, minicse; print('torch' in sys.modules, 'minicse.train' in sys.modules)"
+    code = (
+        "import sys, minicse; "
+        "print('torch' in sys.modules, 'minicse.train' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
