@@ -1,0 +1,238 @@
+"""Tests for minicse.evaluate: correlations, pair scoring, the STS table."""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from minicse.data import STS_TASKS, load_sts
+from minicse.evaluate import evaluate_sts, pearson, score_sts_pairs, spearman
+
+
+class LetterCounts:
+    """A fast fake encoder: counts of each letter, and a log of what it encoded."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts, batch_size=64):
+        self.calls.append(list(texts))
+        rows = [
+            [t.lower().count(c) + 0.1 for c in string.ascii_lowercase] for t in texts
+        ]
+        return torch.tensor(rows, dtype=torch.float32)
+
+
+def cosine_reference(encoder, sentences1, sentences2, scores) -> float:
+    """Spearman x 100 done the plain way: encode both columns, scipy's spearmanr."""
+    a = encoder.encode(sentences1).double().numpy()
+    b = encoder.encode(sentences2).double().numpy()
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return 100 * stats.spearmanr(cos, scores).statistic
+
+
+# ------------------------------------------------------------------ correlations
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("n", [2, 3, 10, 200])
+def test_correlations_match_scipy_with_ties(seed, n):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 5, n).astype(float)  # few distinct values: many ties
+    y = x + rng.integers(0, 3, n)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        x[0], y[-1] = x[0] + 1, y[-1] - 1
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+    assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y).statistic, abs=1e-12)
+
+
+def test_correlations_match_scipy_on_continuous_data():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=500), rng.normal(size=500)
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+    assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y).statistic, abs=1e-12)
+
+
+def test_perfect_and_reversed_rankings():
+    x = [0.1, 0.5, 0.2, 3.0]
+    assert spearman(x, [1, 3, 2, 4]) == 1.0
+    assert spearman(x, np.exp(x)) == 1.0  # monotonic, not linear
+    assert spearman(x, [-v for v in x]) == -1.0
+    assert pearson(x, [2 * v + 1 for v in x]) == pytest.approx(1.0)
+
+
+def test_inputs_may_be_tensors_arrays_or_lists():
+    x = torch.tensor([1.0, 2.0, 4.0])
+    assert spearman(x, np.array([1, 2, 3])) == spearman([1, 2, 4], (1, 2, 3)) == 1.0
+
+
+@pytest.mark.parametrize("func", [spearman, pearson])
+def test_correlation_input_errors(func):
+    with pytest.raises(ValueError, match="x is constant"):
+        func([2, 2, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="y is constant"):
+        func([1, 2, 3], [0, 0, 0])
+    with pytest.raises(ValueError, match="same length"):
+        func([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="at least 2"):
+        func([1], [1])
+    with pytest.raises(ValueError, match="NaN"):
+        func([1, float("nan"), 3], [1, 2, 3])
+    with pytest.raises(ValueError, match="1-D"):
+        func([[1, 2], [3, 4]], [1, 2])
+    with pytest.raises(TypeError, match="numbers"):
+        func(["a", "b"], [1, 2])
+
+
+# ------------------------------------------------------------------ pair scoring
+
+
+def test_score_sts_pairs_matches_plain_reference():
+    frame = load_sts("stsb", "dev", max_rows=300)
+    s1, s2, gold = list(frame.sentence1), list(frame.sentence2), frame.score
+    expected = cosine_reference(LetterCounts(), s1, s2, gold)
+    assert score_sts_pairs(LetterCounts(), s1, s2, gold) == pytest.approx(expected)
+
+
+def test_score_sts_pairs_encodes_each_distinct_sentence_once():
+    encoder = LetterCounts()
+    s1, s2 = ["a cat", "a dog", "a cat"], ["a dog", "bird", "a cow"]
+    score_sts_pairs(encoder, s1, s2, [3.0, 1.0, 2.0], batch_size=2)
+    assert len(encoder.calls) == 1
+    assert sorted(encoder.calls[0]) == ["a cat", "a cow", "a dog", "bird"]
+
+
+def test_perfect_encoder_gives_100():
+    class Oracle:  # cosine = gold / 5 for each pair
+        def encode(self, texts, batch_size=64):
+            rows = [[1.0, 0.0] if t.startswith("x") else None for t in texts]
+            for i, t in enumerate(texts):
+                if rows[i] is None:
+                    angle = np.arccos(float(t.split()[1]) / 5)
+                    rows[i] = [np.cos(angle), np.sin(angle)]
+            return torch.tensor(rows, dtype=torch.float32)
+
+    gold = [0.5, 4.0, 2.5, 5.0]
+    s2 = [f"y {g}" for g in gold]
+    assert score_sts_pairs(Oracle(), ["x"] * 4, s2, gold) == pytest.approx(100.0)
+
+
+def test_score_sts_pairs_errors():
+    enc = LetterCounts()
+    with pytest.raises(TypeError, match="encode"):
+        score_sts_pairs(object(), ["a", "b"], ["c", "d"], [1, 2])
+    with pytest.raises(ValueError, match="same length"):
+        score_sts_pairs(enc, ["a", "b"], ["c"], [1, 2])
+    with pytest.raises(ValueError, match="scores must have the same length"):
+        score_sts_pairs(enc, ["a", "b"], ["c", "d"], [1, 2, 3])
+    with pytest.raises(ValueError, match="empty"):
+        score_sts_pairs(enc, ["a", " "], ["c", "d"], [1, 2])
+    with pytest.raises(TypeError, match="single string"):
+        score_sts_pairs(enc, "ab", ["c", "d"], [1, 2])
+    with pytest.raises(ValueError, match="scores contains NaN"):
+        score_sts_pairs(enc, ["a", "b"], ["c", "d"], [1, float("nan")])
+    with pytest.raises(ValueError, match="batch_size"):
+        score_sts_pairs(enc, ["a", "b"], ["c", "d"], [1, 2], batch_size=0)
+
+
+def test_encoder_returning_wrong_rows_is_caught():
+    class Broken:
+        def encode(self, texts, batch_size=64):
+            return torch.ones(len(texts) - 1, 3)
+
+    with pytest.raises(ValueError, match="returned 2 rows for 3 texts"):
+        score_sts_pairs(Broken(), ["a", "b"], ["c", "a"], [1, 2])
+
+
+# ------------------------------------------------------------------ the STS table
+
+
+@pytest.fixture(scope="module")
+def letter_table():
+    encoder = LetterCounts()
+    return encoder, evaluate_sts(encoder)
+
+
+def test_evaluate_sts_table_shape_and_average(letter_table):
+    _, table = letter_table
+    assert list(table.index) == [*STS_TASKS, "avg"]
+    assert list(table.columns) == ["spearman", "n_pairs"]
+    assert table.loc["avg", "spearman"] == pytest.approx(table.spearman[:-1].mean())
+    full = {t: len(load_sts(t)) for t in STS_TASKS}  # no truncation by default
+    assert table.n_pairs[:-1].to_dict() == full
+    assert table.loc["avg", "n_pairs"] == sum(full.values())
+
+
+def test_evaluate_sts_encodes_all_tasks_in_one_pass(letter_table):
+    encoder, _ = letter_table
+    assert len(encoder.calls) == 1
+    encoded = encoder.calls[0]
+    frames = [load_sts(t) for t in STS_TASKS]
+    distinct = {s for f in frames for s in [*f.sentence1, *f.sentence2]}
+    assert len(encoded) == len(set(encoded)) == len(distinct)
+
+
+@pytest.mark.parametrize("task", ["sts12", "sickr"])
+def test_evaluate_sts_uses_all_aggregation(letter_table, task):
+    # "all": one Spearman over every pair of the task (not a mean over subsets)
+    _, table = letter_table
+    frame = load_sts(task)
+    expected = cosine_reference(
+        LetterCounts(), frame.sentence1, frame.sentence2, frame.score
+    )
+    assert table.loc[task, "spearman"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_evaluate_sts_options(tmp_path):
+    table = evaluate_sts(LetterCounts(), tasks="stsb", split="dev", max_rows=40)
+    assert list(table.index) == ["stsb", "avg"] and table.n_pairs.tolist() == [40, 40]
+    senteval = evaluate_sts(LetterCounts(), ["sts13"], text="senteval", max_rows=50)
+    assert senteval.loc["sts13", "n_pairs"] == 50
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"tasks": ["stsb", "stsb"]}, ValueError, "distinct"),
+        ({"tasks": []}, ValueError, "distinct"),
+        ({"tasks": ["sts99"]}, ValueError, "unknown task"),
+        ({"tasks": ["sts12"], "split": "dev"}, ValueError, "split for task 'sts12'"),
+        ({"tasks": "stsb", "text": "cased"}, ValueError, "unknown text"),
+        ({"tasks": "stsb", "max_rows": 0}, ValueError, "max_rows"),
+        ({"tasks": "stsb", "batch_size": -1}, ValueError, "batch_size"),
+    ],
+)
+def test_evaluate_sts_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        evaluate_sts(LetterCounts(), **kwargs)
+
+
+# ------------------------------------------------------------------ real model
+
+
+@pytest.mark.slow
+def test_minilm_stsb_matches_sentence_transformers(minilm_path):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.evaluation import EmbeddingSimilarityEvaluator
+
+    from minicse.encoder import SentenceEncoder
+
+    frame = load_sts("stsb", "test")
+    ours = evaluate_sts(
+        SentenceEncoder.from_pretrained(minilm_path, pooling="mean"), "stsb"
+    )
+    evaluator = EmbeddingSimilarityEvaluator(
+        list(frame.sentence1),
+        list(frame.sentence2),
+        list(frame.score / 5),
+        similarity_fn_names=["cosine"],
+        name="stsb",
+    )
+    theirs = evaluator(SentenceTransformer(str(minilm_path), device="cpu"))
+    reference = 100 * theirs["stsb_spearman_cosine"]
+    assert ours.loc["stsb", "spearman"] == pytest.approx(reference, abs=0.05)
+    assert 80 < reference < 85  # all-MiniLM-L6-v2 on STS-B test: about 82
