@@ -1,0 +1,419 @@
+"""Tests for minicse.train / minicse.loop / minicse.checkpoint: the training loop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import minicse.loop as loop
+import minicse.train as train_module
+from minicse import checkpoint as ckpt
+from minicse.encoder import SentenceEncoder, tiny_encoder
+from minicse.train import TrainConfig, train_sup, train_unsup
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = dict(batch_size=8, max_steps=4, eval_steps=None, progress=False, log_every=2)
+
+
+@pytest.fixture(scope="module")
+def sentences(data_path: Path) -> list[str]:
+    """64 distinct real sentences: 8 batches of 8."""
+    lines = (data_path / "corpus" / "wiki1m_head.txt").read_text().splitlines()
+    return list(dict.fromkeys(lines))[:64]
+
+
+@pytest.fixture(scope="module")
+def triplets(data_path: Path) -> pd.DataFrame:
+    from minicse.data import load_nli_triplets
+
+    return load_nli_triplets(data_path, max_rows=32)
+
+
+def _weights(encoder: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+# -- config --------------------------------------------------------------------
+
+
+def test_defaults_are_the_papers():
+    unsup, sup = TrainConfig.unsup(), TrainConfig.sup()
+    assert (unsup.batch_size, unsup.learning_rate, unsup.num_epochs) == (64, 3e-5, 1)
+    assert (unsup.max_length, unsup.temperature, unsup.seed) == (32, 0.05, 42)
+    assert (unsup.pooling, unsup.mlp, unsup.eval_steps) == ("cls", "train", 125)
+    assert (sup.batch_size, sup.learning_rate, sup.num_epochs) == (512, 5e-5, 3)
+    assert (sup.mlp, sup.hard_negative_weight, sup.objective) == ("always", 0.0, "sup")
+    assert TrainConfig() == unsup
+
+
+def test_from_preset_applies_sizes_then_overrides():
+    cfg = TrainConfig.from_preset("smoke", "sup", learning_rate=1e-4)
+    assert (cfg.objective, cfg.batch_size, cfg.max_steps) == ("sup", 32, 10)
+    assert (cfg.learning_rate, cfg.dev_rows, cfg.mlp) == (1e-4, 200, "always")
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown preset 'laptop'"):
+        TrainConfig.from_preset("laptop")
+
+
+def test_unknown_field_lists_valid_ones():
+    with pytest.raises(TypeError, match="unknown TrainConfig field.*lr_rate"):
+        TrainConfig.unsup(lr_rate=1e-3)
+
+
+@pytest.mark.parametrize("value", [0, -5])
+def test_eval_steps_must_be_positive(value):
+    with pytest.raises(ValueError, match="eval_steps must be an int >= 1"):
+        TrainConfig(eval_steps=value)
+
+
+def test_resume_needs_output_dir():
+    with pytest.raises(ValueError, match="resume=True needs output_dir"):
+        TrainConfig(resume=True)
+
+
+# -- bad input: clear errors before any training starts -------------------------
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail loudly if a run gets as far as building its optimizer."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("training started despite bad input")
+
+    monkeypatch.setattr(train_module, "_Run", forbidden)
+
+
+def test_empty_corpus(no_training):
+    with pytest.raises(ValueError, match="sentences is empty"):
+        train_unsup("tiny", [], **FAST)
+
+
+def test_whitespace_sentences(no_training):
+    with pytest.raises(ValueError, match=r"sentences\[0\] is empty or whitespace"):
+        train_unsup("tiny", ["  ", "\t"], **FAST)
+
+
+def test_unknown_corpus_name(no_training):
+    with pytest.raises(ValueError, match="neither a corpus name"):
+        train_unsup("tiny", "wiki2m", **FAST)
+
+
+def test_triplet_with_missing_field(no_training):
+    rows = [("a cat", "a feline", "a dog"), ("a car", "", "a bike")]
+    with pytest.raises(ValueError, match=r"triplets\[1\] field 'sent1' is missing"):
+        train_sup("tiny", rows, **FAST)
+
+
+def test_triplet_with_too_few_fields(no_training):
+    with pytest.raises(ValueError, match=r"triplets\[1\] must have 3 fields"):
+        train_sup("tiny", [("a", "b", "c"), ("a", "b")], **FAST)
+
+
+def test_dataframe_without_columns(no_training):
+    frame = pd.DataFrame({"premise": ["a"], "hypothesis": ["b"]})
+    with pytest.raises(ValueError, match="needs columns sent0, sent1"):
+        train_sup("tiny", frame, **FAST)
+
+
+def test_batch_larger_than_data(no_training):
+    with pytest.raises(ValueError, match="batch_size=64 is larger than the 3"):
+        train_unsup("tiny", ["a b", "c d", "e f"], batch_size=64, progress=False)
+
+
+def test_eval_steps_zero_in_call(no_training):
+    with pytest.raises(ValueError, match="eval_steps"):
+        train_unsup("tiny", ["a b"] * 8, batch_size=4, eval_steps=0)
+
+
+def test_bad_model_type(no_training):
+    with pytest.raises(TypeError, match="model must be a SentenceEncoder"):
+        train_unsup(42, ["a b"] * 8, **FAST)
+
+
+# -- training ------------------------------------------------------------------
+
+
+def test_smoke_preset_lowers_the_loss_quickly(data_path):
+    from minicse.data import load_corpus
+    from minicse.presets import get_preset
+
+    preset = get_preset("smoke")
+    texts = load_corpus(path=data_path, max_rows=preset.corpus_rows)
+    start = time.perf_counter()
+    encoder = train_unsup(
+        preset.model,
+        texts,
+        config=TrainConfig.from_preset("smoke"),
+        log_every=5,
+        progress=False,
+    )
+    seconds = time.perf_counter() - start
+    losses = [r["loss"] for r in encoder.history if "loss" in r]
+    devs = [r["dev"] for r in encoder.history if "dev" in r]
+    print(
+        f"smoke: loss {losses[0]:.3f} -> {losses[-1]:.3f}, dev {devs}, {seconds:.1f} s"
+    )
+    assert losses[-1] < losses[0]
+    assert len(devs) == 2 and encoder.history[-1]["step"] == 20
+    assert seconds < 30
+
+
+def test_returns_best_model_and_writes_it(sentences, tmp_path):
+    encoder = train_unsup(
+        "tiny",
+        sentences,
+        batch_size=8,
+        max_steps=4,
+        eval_steps=2,
+        dev_rows=40,
+        output_dir=str(tmp_path),
+        progress=False,
+    )
+    assert isinstance(encoder, SentenceEncoder)
+    assert [r["step"] for r in encoder.history if "dev" in r] == [2, 4]
+    saved = SentenceEncoder.load(tmp_path)
+    texts = sentences[:5]
+    torch.testing.assert_close(saved.encode(texts), encoder.encode(texts))
+    assert ckpt.latest_checkpoint(tmp_path).name == "checkpoint-4"
+
+
+def test_worse_model_never_replaces_the_best(sentences, tmp_path, monkeypatch):
+    scores = iter([50.0, 40.0, 45.0, 30.0])
+    monkeypatch.setattr(loop, "score_sts_pairs", lambda *a, **k: next(scores))
+    encoder = train_unsup(
+        "tiny",
+        sentences,
+        batch_size=8,
+        max_steps=4,
+        eval_steps=1,
+        output_dir=str(tmp_path),
+        progress=False,
+    )
+    best = (tmp_path / "best.json").read_text()
+    assert '"step": 1' in best and '"dev": 50.0' in best
+    kept = load_file(str(tmp_path / "checkpoint-4" / "best.safetensors"))
+    _assert_same(kept, {k: v.cpu() for k, v in _weights(encoder).items()})
+
+
+def test_sup_accepts_triplets_pairs_and_frames(triplets):
+    rows = list(triplets.itertuples(index=False, name=None))
+    for data in (triplets, rows, [row[:2] for row in rows]):
+        encoder = train_sup("tiny", data, **{**FAST, "max_steps": 2})
+        assert encoder.history[-1]["step"] == 2
+        assert encoder.mlp == "always"
+
+
+def test_grad_cache_gives_the_plain_step(sentences):
+    def run(**extra):
+        encoder = tiny_encoder(mlp="train")
+        for module in encoder.modules():  # no dropout: both paths see equal inputs
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        config = {**FAST, "max_steps": 2, "log_every": 1, **extra}
+        encoder = train_unsup(encoder, sentences, **config)
+        return [r["loss"] for r in encoder.history], _weights(encoder)
+
+    (plain_losses, plain), (cached_losses, cached) = run(), run(grad_cache_chunk=3)
+    assert cached_losses == pytest.approx(plain_losses, rel=1e-5)
+    for key in plain:  # chunks are padded separately: float noise, Adam-amplified
+        torch.testing.assert_close(cached[key], plain[key], atol=1e-5, rtol=1e-4)
+
+
+def test_bf16_autocast_runs(sentences):
+    encoder = train_unsup("tiny", sentences, precision="bf16", **FAST)
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in encoder.history)
+
+
+# -- nothing lost: NaN guard, Ctrl-C, resume, SIGKILL ----------------------------
+
+
+def test_nan_loss_stops_and_keeps_the_best(sentences, tmp_path, monkeypatch):
+    calls, real = {"n": 0}, loop.info_nce_loss
+    scores = iter(range(10, 100, 10))  # every evaluation would be a new best
+
+    def nan_from_step_4(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] >= 4 else loss
+
+    monkeypatch.setattr(loop, "info_nce_loss", nan_from_step_4)
+    monkeypatch.setattr(loop, "score_sts_pairs", lambda *a, **k: float(next(scores)))
+    with pytest.raises(FloatingPointError, match="at step 4.*checkpoint-3"):
+        train_unsup(
+            "tiny",
+            sentences,
+            batch_size=8,
+            max_steps=8,
+            eval_steps=1,
+            output_dir=str(tmp_path),
+            progress=False,
+        )
+    assert '"step": 3' in (tmp_path / "best.json").read_text()
+    assert ckpt.latest_checkpoint(tmp_path).name == "checkpoint-3"
+    best = SentenceEncoder.load(tmp_path)
+    assert all(torch.isfinite(p).all() for p in best.parameters())
+
+
+def test_ctrl_c_saves_returns_and_resumes_exactly(
+    sentences, tmp_path, monkeypatch, capsys
+):
+    reference = train_unsup(tiny_encoder(), sentences, **FAST)
+    real, calls = loop._train_step, {"n": 0}
+
+    def interrupt_third(run, chunks):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(run, chunks)
+
+    monkeypatch.setattr(loop, "_train_step", interrupt_third)
+    partial = train_unsup(tiny_encoder(), sentences, **FAST)  # no output_dir given
+    message = capsys.readouterr().err
+    assert "interrupted at step 2/4" in message and "resume=True" in message
+    folder = Path(partial.history[-1]["interrupted"])
+    assert folder.name == "checkpoint-2" and (folder / "state.pt").is_file()
+    monkeypatch.setattr(loop, "_train_step", real)
+    resumed = train_unsup(
+        tiny_encoder(), sentences, output_dir=str(folder.parent), resume=True, **FAST
+    )
+    _assert_same(_weights(resumed), _weights(reference))  # bitwise
+
+
+def test_resume_refuses_another_run(sentences, tmp_path):
+    train_unsup("tiny", sentences, output_dir=str(tmp_path), save_steps=2, **FAST)
+    with pytest.raises(ValueError, match="resume needs the same data, batch_size"):
+        train_unsup(
+            "tiny",
+            sentences,
+            output_dir=str(tmp_path),
+            resume=True,
+            **{**FAST, "batch_size": 4},
+        )
+
+
+def test_half_written_checkpoint_is_ignored(tmp_path):
+    (tmp_path / ".checkpoint-9.tmp").mkdir()
+    (tmp_path / "checkpoint-7").mkdir()  # no state.pt: incomplete
+    assert ckpt.latest_checkpoint(tmp_path) is None
+
+
+_KILLED_RUN = """
+import sys, time
+import minicse.loop as loop
+real = loop._train_step
+def slow(run, chunks):
+    time.sleep(0.4)
+    return real(run, chunks)
+loop._train_step = slow
+from minicse.train import train_unsup
+sentences = open(sys.argv[1]).read().splitlines()
+train_unsup("tiny", sentences, output_dir=sys.argv[2], **eval(sys.argv[3]))
+"""
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(sentences, tmp_path):
+    """Bitwise equal weights on CPU (same seed, same thread count)."""
+    config = dict(
+        batch_size=8,
+        max_steps=10,
+        eval_steps=4,
+        save_steps=2,
+        dev_rows=40,
+        progress=False,
+    )
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(sentences) + "\n")
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_RUN, str(corpus), str(killed), repr(config)],
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while ckpt.latest_checkpoint(killed) is None:
+            assert process.poll() is None, "the run ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    step = int(ckpt.latest_checkpoint(killed).name.split("-")[1])
+    assert process.returncode == -signal.SIGKILL and step < 10
+    resumed = train_unsup(
+        "tiny", sentences, output_dir=str(killed), resume=True, **config
+    )
+    straight = train_unsup("tiny", sentences, output_dir=str(tmp_path / "ok"), **config)
+    _assert_same(_weights(resumed), _weights(straight))  # the selected best model
+    last = "checkpoint-10/weights.safetensors"
+    _assert_same(load_file(str(killed / last)), load_file(str(tmp_path / "ok" / last)))
+    history = [r for r in resumed.history if "dev" in r]
+    assert [r["step"] for r in history] == [4, 8, 10]
+
+
+# -- several processes -----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_saves_one_model(sentences, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(sentences) + "\n")
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "minicse",
+        "train-unsup",
+        "tiny",
+        "--data",
+        str(corpus),
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "3",
+        "--eval-steps",
+        "3",
+        "--dev-rows",
+        "40",
+        "--output-dir",
+        str(out),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("best STS-B dev") == 1  # only rank 0 reports
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
+    assert len(list(out.rglob("modules.json"))) == 2  # the model + checkpoint copy
+    SentenceEncoder.load(out).encode(["a sentence"])
