@@ -1,0 +1,116 @@
+"""Tests for the command line: ``python -m minicse ...`` (minicse.cli)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minicse.cli import build_parser, main
+from minicse.encoder import SentenceEncoder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def corpus(data_path: Path, tmp_path_factory) -> Path:
+    lines = (data_path / "corpus" / "wiki1m_head.txt").read_text().splitlines()
+    file = tmp_path_factory.mktemp("cli") / "corpus.txt"
+    file.write_text("\n".join(list(dict.fromkeys(lines))[:32]) + "\n")
+    return file
+
+
+@pytest.mark.parametrize("command", ["train-unsup", "train-sup", "evaluate", "export"])
+def test_help_for_each_command(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m minicse " + command)
+    assert "example" in text
+
+
+def test_top_level_help_runs_as_a_module():
+    result = subprocess.run(
+        [sys.executable, "-m", "minicse", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    for command in ("train-unsup", "train-sup", "evaluate", "export", "torchrun"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "required: COMMAND"),
+        (["train-unsup", "tiny", "--batch-size", "many"], "invalid int value: 'many'"),
+        (["train-unsup", "--preset", "laptop"], "invalid choice: 'laptop'"),
+        (["train-sup", "tiny", "--precision", "fp8"], "invalid choice: 'fp8'"),
+        (["train-unsup", "tiny", "--eval-steps", "0"], "eval_steps must be an int"),
+        (["train-unsup", "tiny", "--data", "missing.txt"], "no such file"),
+        (["train-unsup", "tiny", "--resume"], "resume=True needs output_dir"),
+        (["export", "no/such/checkpoint", "out"], "does not exist"),
+        (["export", "only-one-arg"], "the following arguments are required: OUTPUT"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_parser_maps_flags_to_config_fields():
+    args = build_parser().parse_args(
+        ["train-sup", "tiny", "--learning-rate", "1e-4", "--epochs", "2"]
+    )
+    assert (args.learning_rate, args.num_epochs, args.objective) == (1e-4, 2, "sup")
+
+
+def test_train_export_evaluate(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train-unsup",
+            "tiny",
+            "--data",
+            str(corpus),
+            "--batch-size",
+            "8",
+            "--max-steps",
+            "2",
+            "--eval-steps",
+            "2",
+            "--dev-rows",
+            "30",
+            "--output-dir",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    assert "best STS-B dev Spearman x100" in capsys.readouterr().out
+    exported = tmp_path / "exported"
+    assert main(["export", str(out / "checkpoint-2"), str(exported)]) == 0
+    assert (exported / "modules.json").is_file()
+    model = SentenceEncoder.load(exported)
+    assert model.encode(["a sentence"]).shape == (1, model.dim)
+    code = main(
+        [
+            "evaluate",
+            str(exported),
+            "--tasks",
+            "stsb",
+            "--split",
+            "dev",
+            "--max-rows",
+            "30",
+        ]
+    )
+    assert code == 0 and "stsb" in capsys.readouterr().out
