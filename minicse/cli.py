@@ -121,7 +121,13 @@ def _add_train_parser(subparsers: Any, objective: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``minicse`` argument parser (sub-commands and their options)."""
+    """The ``minicse`` argument parser (sub-commands and their options).
+
+    Example:
+        >>> args = build_parser().parse_args(["train-sup", "tiny", "--max-steps", "5"])
+        >>> args.objective, args.max_steps
+        ('sup', 5)
+    """
     parser = argparse.ArgumentParser(
         prog="python -m minicse",
         description="SimCSE sentence embeddings: train, evaluate, export.",
@@ -273,8 +279,8 @@ def _export_command(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for bad arguments).
 
-    Example:
-        >>> main(["export"])  # doctest: +SKIP
+    Library errors about the inputs (``ValueError``, ``TypeError``,
+    ``FileNotFoundError``) become ``error: ...`` and status 2, like argparse's.
     """
     parser = build_parser()
     args = parser.parse_args(argv)

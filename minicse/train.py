@@ -32,7 +32,13 @@ from .distributed import cleanup_distributed, init_distributed
 from .encoder import SentenceEncoder
 from .loop import _load_dev, _Run
 from .presets import get_preset
-from .utils import check_texts, set_seed
+from .utils import (
+    check_choice,
+    check_non_negative,
+    check_positive,
+    check_texts,
+    set_seed,
+)
 
 __all__ = ["TrainConfig", "train_unsup", "train_sup"]
 
@@ -174,54 +180,30 @@ def _check_config(cfg: TrainConfig) -> None:
     """Raise a clear error for any invalid field, before anything is loaded."""
     from .pooling import POOLERS
 
-    for name, options in (
-        ("objective", _OBJECTIVES),
-        ("pooling", POOLERS),
-        ("mlp", _MLP_MODES),
-        ("precision", _PRECISIONS),
-    ):
-        if getattr(cfg, name) not in options:
-            raise ValueError(
-                f"unknown {name} {getattr(cfg, name)!r}; choose one of {options}"
-            )
+    check_choice(cfg.objective, "objective", _OBJECTIVES)
+    check_choice(cfg.pooling, "pooling", POOLERS)
+    check_choice(cfg.mlp, "mlp", _MLP_MODES)
+    check_choice(cfg.precision, "precision", _PRECISIONS)
     for name in ("batch_size", "num_epochs", "max_length", "log_every"):
         _check_int(getattr(cfg, name), name, 1)
-    for name in (
-        "max_steps",
-        "eval_steps",
-        "save_steps",
-        "grad_cache_chunk",
-        "dev_rows",
-    ):
+    for name in ("max_steps", "eval_steps", "save_steps", "grad_cache_chunk"):
         _check_int(getattr(cfg, name), name, 1, optional=True)
-    _check_int(cfg.warmup_steps, "warmup_steps", 0)
-    _check_int(cfg.num_workers, "num_workers", 0)
-    _check_int(cfg.seed, "seed", 0)
-    for name, low, high in (
-        ("learning_rate", 0, math.inf),
-        ("temperature", 0, math.inf),
-        ("warmup_ratio", -1e-12, 1),
-        ("weight_decay", -1e-12, math.inf),
-        ("hard_negative_weight", -math.inf, math.inf),
-    ):
-        value = getattr(cfg, name)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not (
-                low < value < high
-                or (name == "hard_negative_weight" and math.isfinite(value))
-            )
-        ):
-            raise ValueError(
-                f"{name} must be a finite number in ({low}, {high}), got {value!r}"
-            )
-    if cfg.max_grad_norm is not None and not (
-        isinstance(cfg.max_grad_norm, (int, float)) and cfg.max_grad_norm > 0
-    ):
+    _check_int(cfg.dev_rows, "dev_rows", 1, optional=True)
+    for name in ("warmup_steps", "num_workers", "seed"):
+        _check_int(getattr(cfg, name), name, 0)
+    check_positive(cfg.learning_rate, "learning_rate")
+    check_positive(cfg.temperature, "temperature")
+    check_non_negative(cfg.weight_decay, "weight_decay")
+    check_non_negative(cfg.warmup_ratio, "warmup_ratio")
+    if cfg.warmup_ratio >= 1:
+        raise ValueError(f"warmup_ratio must be < 1, got {cfg.warmup_ratio}")
+    weight = cfg.hard_negative_weight
+    if not isinstance(weight, (int, float)) or not math.isfinite(weight):
         raise ValueError(
-            f"max_grad_norm must be > 0 or None, got {cfg.max_grad_norm!r}"
+            f"hard_negative_weight (log alpha) must be finite, got {weight!r}"
         )
+    if cfg.max_grad_norm is not None:
+        check_positive(cfg.max_grad_norm, "max_grad_norm")
     if (cfg.resume or cfg.save_steps) and not cfg.output_dir:
         what = "resume=True" if cfg.resume else f"save_steps={cfg.save_steps}"
         raise ValueError(f"{what} needs output_dir, the folder that holds checkpoints")
