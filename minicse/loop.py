@@ -34,7 +34,14 @@ from .utils import amp_dtype, autocast
 
 
 def _load_dev(cfg: Any) -> tuple[list[str], list[str], list[float]]:
-    frame = load_sts("stsb", "dev", max_rows=cfg.dev_rows)
+    """STS-B dev pairs for model selection (before training, so errors come first)."""
+    try:
+        frame = load_sts("stsb", "dev", max_rows=cfg.dev_rows)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"{err}\n(STS-B dev is needed for model selection every eval_steps; "
+            "pass eval_steps=None to train without it)"
+        ) from err
     return (
         frame["sentence1"].tolist(),
         frame["sentence2"].tolist(),
@@ -144,6 +151,8 @@ class _Run:
         texts = [row[view] for view in range(len(rows[0])) for row in rows]
         with self.lock:
             inputs = self.encoder.tokenize(texts, max_length=self.cfg.max_length)
+        if self.device.type == "cuda":  # page-locked: the copy overlaps compute
+            inputs = {k: v.pin_memory() for k, v in inputs.items()}
         inputs = {k: v.to(self.device, non_blocking=True) for k, v in inputs.items()}
         return {"inputs": inputs, "rows": len(rows)}
 
@@ -202,16 +211,15 @@ class _Run:
                 self.step_rng = ckpt.rng_state()  # for a Ctrl-C inside the step
                 loss = self._step(chunks)
                 self.window[self.pending] = loss  # no host sync here
-                self.pending, self.step, self.step_rng = (
-                    self.pending + 1,
-                    self.step + 1,
-                    None,
-                )
+                self.pending += 1
+                self.step += 1
+                self.step_rng = None  # the step is complete
                 self.bar.update()
                 self._periodic()
         finally:
             batches.close()
             self.bar.close()
+            self.bar = None
 
     def _step(self, chunks: list[dict[str, Any]]) -> Tensor:
         try:
@@ -286,7 +294,8 @@ class _Run:
             self.history.append({"step": self.step, "dev": score})
             if math.isfinite(score) and score > self.best_score:
                 self._new_best(score)
-            self.bar.set_postfix(dev=f"{score:.2f}", best=f"{self.best_score:.2f}")
+            if self.bar is not None:
+                self.bar.set_postfix(dev=f"{score:.2f}", best=f"{self.best_score:.2f}")
         self.last_eval = self.step
         barrier()
 

@@ -416,6 +416,11 @@ def _train(
         found = ckpt.latest_checkpoint(cfg.output_dir) if cfg.resume else None
         if found is not None:
             run.restore(found)
+        elif cfg.resume and info.is_main:
+            print(
+                f"no checkpoint in {cfg.output_dir}; starting at step 0",
+                file=sys.stderr,
+            )
         try:
             run.fit()
         except KeyboardInterrupt:
