@@ -322,7 +322,8 @@ def train_unsup(
     processes under ``torchrun``.
 
     Args:
-        model: a ``SentenceEncoder``, a hub name, a local path, ``"tiny"`` or
+        model: a ``SentenceEncoder`` (trained in place, with its own pooling and
+            MLP head), or a hub name, a local path, ``"tiny"`` or
             ``"offline-minilm"`` (built with ``pooling``/``mlp``/``max_length``).
         sentences: a list/iterable of strings, ``"wiki1m"`` or a text file.
         config: a ``TrainConfig`` (its objective is ignored); default
@@ -423,12 +424,11 @@ def _train(
             )
         try:
             run.fit()
+            run.finish()
         except KeyboardInterrupt:
             message = run.interrupted()
             if info.is_main:
                 print(message, file=sys.stderr)
-        else:
-            run.finish()
         encoder.history = run.history
         return encoder
     finally:
