@@ -189,6 +189,19 @@ def test_title_and_closing_sections(entry):
     assert "{dropdown}" in exercises, f"{entry}: exercise solutions go in {{dropdown}}s"
 
 
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_headings_carry_no_hand_written_numbers(entry):
+    # _toc.yml numbers the parts' chapters and sections ("1.", "1.2."); a number
+    # typed into a heading shows up twice ("2. 2. Pair and triplet losses").
+    numbered = [
+        line
+        for source in _markdown(_notebook(entry))
+        for line in source.splitlines()
+        if re.match(r"#{1,3} +\d+(\.\d+)*\.? ", line)
+    ]
+    assert not numbered, f"{entry}: drop the numbers from these headings: {numbered}"
+
+
 # ------------------------------------------------------------------ citations
 
 
