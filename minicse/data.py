@@ -67,7 +67,9 @@ def _existing(path: str | os.PathLike, name: str) -> Path:
 def data_dir(path: str | os.PathLike | None = None) -> Path | None:
     """The local data folder: ``path`` if given, else ``$MINICSE_DATA``, else None.
 
-    ``None`` means "no local data: use the Hugging Face hub".
+    ``None`` means "no local data: use the Hugging Face hub". An explicit
+    ``path`` may also be a single file; it is returned as is. A path that does
+    not exist raises ``FileNotFoundError`` naming it.
 
     Example:
         >>> import tempfile
