@@ -76,6 +76,8 @@ def _hub_offline() -> bool:
 def _hub_reachable(timeout: float = 2.0) -> bool:
     from huggingface_hub import constants
 
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
+        return True  # behind a proxy a direct probe proves nothing: let HF try
     host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
