@@ -238,7 +238,13 @@ def test_evaluate_sts_errors(kwargs, error, match):
 @pytest.mark.slow
 def test_minilm_stsb_matches_sentence_transformers(minilm_path):
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.evaluation import EmbeddingSimilarityEvaluator
+
+    try:  # sentence-transformers >= 6 moved it; the old path still warns
+        from sentence_transformers.sentence_transformer.evaluation import (
+            EmbeddingSimilarityEvaluator,
+        )
+    except ImportError:
+        from sentence_transformers.evaluation import EmbeddingSimilarityEvaluator
 
     from minicse.encoder import SentenceEncoder
 
