@@ -165,6 +165,8 @@ def _hub_reachable(timeout: float = 1.0) -> bool:
     """
     from huggingface_hub import constants
 
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
+        return True  # behind a proxy a direct probe proves nothing: let the hub try
     url = urlsplit(constants.ENDPOINT)
     port = url.port or (443 if url.scheme == "https" else 80)
     result: list[bool] = []

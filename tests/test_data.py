@@ -255,6 +255,8 @@ def _isolated_hub(monkeypatch, tmp_path, offline: bool) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)  # read at import
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # CI: no proxy, no network
     if not offline and data._hub_reachable():
         pytest.skip("the hub is reachable here; this test is for machines without it")
 
