@@ -176,12 +176,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--warmup", type=int, default=10, help="untimed first steps")
+    parser.add_argument(
+        "--warmup", type=int, help="untimed first steps (default: min(10, steps // 4))"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=32)
     parser.add_argument("--hidden-size", type=int, default=768)
     parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--heads", type=int, default=12)
+    parser.add_argument("--heads", type=int, help="default: hidden_size // 64")
     parser.add_argument("--precision", default="bf16", choices=("bf16", "fp16", "fp32"))
     parser.add_argument("--compile", action="store_true", help="torch.compile the BERT")
     parser.add_argument("--peak-tflops", type=float, help="override the peak table")
@@ -195,6 +197,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.cpu_check:
         args.device, args.steps, args.warmup, args.precision = "cpu", 3, 1, "fp32"
         args.hidden_size, args.layers, args.heads = 64, 2, 2
+    if args.warmup is None:
+        args.warmup = max(1, min(10, args.steps // 4))
+    args.heads = args.heads or max(1, args.hidden_size // 64)
     if args.steps <= args.warmup:
         parser.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup})")
     return args
