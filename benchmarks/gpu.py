@@ -211,13 +211,13 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch
 
-    from minicse.train import train_unsup
-
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit(
             "benchmarks/gpu.py measures GPU training speed, but no CUDA device is "
             "available here. For a CPU sanity run use --cpu-check (or --device cpu)."
         )
+    from minicse.train import train_unsup
+
     torch.backends.cuda.matmul.allow_tf32 = True  # fp32 leftovers on tensor cores
     encoder = build_encoder(args)
     meter = StepMeter(encoder, args.warmup)

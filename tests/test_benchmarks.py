@@ -1,0 +1,88 @@
+"""Fast checks of the benchmark scripts' arithmetic and options (no training)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_peak_table_picks_the_most_specific_name():
+    gpu = load("gpu")
+    assert gpu.peak_tflops("NVIDIA H100 80GB HBM3", None) == 989.0
+    assert gpu.peak_tflops("NVIDIA H100 PCIe", None) == 756.0
+    assert gpu.peak_tflops("NVIDIA H200", None) == 989.0
+    assert gpu.peak_tflops("NVIDIA A100-SXM4-40GB", None) == 312.0
+    assert gpu.peak_tflops("Some Future GPU", None) is None
+    assert gpu.peak_tflops("Some Future GPU", 100.0) == 100.0
+
+
+def test_gpu_mfu_formula():
+    """One step of 2 rows x 4 positions, N = 10, 1 layer, H = 2, 1 s, peak 1e-9 TF."""
+    gpu = load("gpu")
+    args = gpu.parse_args(["--layers", "1", "--hidden-size", "2", "--steps", "2"])
+    args.peak_tflops = 1e-9  # 1,000 FLOP/s
+    encoder = SimpleNamespace(named_parameters=lambda: [])
+    gpu.non_embedding_params = lambda _: 10
+    window = {"steps": 1, "seconds": 1.0, "padded_tokens": 8, "padded_sq": 32}
+    window |= {"real_tokens": 8, "real_sq": 32}
+    text = gpu.report(args, encoder, window, "GPU")
+    flops = 6 * 10 * 8 + 12 * 1 * 2 * 32  # = 1,248
+    assert f"MFU (padded tokens) | {100 * flops / 1000:.1f}%" in text
+
+
+def test_gpu_refuses_cpu_without_the_flag():
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py"), "--device", "cuda"],
+        capture_output=True,
+        text=True,
+    )
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available: the script would run")
+    assert done.returncode != 0
+    assert "--cpu-check" in done.stderr
+
+
+def test_gpu_args():
+    gpu = load("gpu")
+    args = gpu.parse_args(["--cpu-check"])
+    assert (args.device, args.hidden_size, args.heads, args.precision) == (
+        "cpu",
+        64,
+        2,
+        "fp32",
+    )
+    assert gpu.parse_args(["--steps", "2"]).warmup == 1
+    assert gpu.parse_args([]).heads == 12  # bert-base
+    with pytest.raises(SystemExit):
+        gpu.parse_args(["--steps", "2", "--warmup", "5"])
+
+
+def test_train_throughput_table_and_ratios():
+    bench = load("train_throughput")
+    run = {"precision": "fp32", "seconds_total": 10.0}
+    runs = {
+        "minicse": [{**run, "sentences_per_s": 60.0, "peak_rss_mb": 900.0}],
+        "sentence-transformers": [
+            {**run, "sentences_per_s": 50.0, "peak_rss_mb": 1000.0}
+        ],
+    }
+    text = bench.table(runs)
+    assert "**1.20x**" in text and "**0.90x**" in text
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--steps", "3", "--warmup", "3"])
