@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from minicse.encoder import tiny_encoder
-from minicse.gradcache import grad_cache_step, split_batch
+from minicse.gradcache import grad_cache_step, sort_by_length, split_batch, trim_padding
 from minicse.losses import info_nce_loss
 
 SENTENCES = [
@@ -104,6 +104,42 @@ def test_eval_mode_matches_unchunked_step(encoder, views, chunk_size):
     finally:
         encoder.mlp = "train"
     assert_same(result, reference)
+
+
+def test_sorted_trimmed_chunks_give_the_same_embeddings_with_less_padding(
+    encoder, views
+):
+    encoder.eval()
+    with torch.no_grad():
+        reference = encoder(**views)
+        batch, restore = sort_by_length(views)
+        chunks = [trim_padding(c) for c in split_batch(batch, 4)]
+        embeddings = torch.cat([encoder(**c) for c in chunks])[restore]
+    torch.testing.assert_close(embeddings, reference, rtol=1e-10, atol=1e-10)
+    assert sum(c["input_ids"].numel() for c in chunks) < views["input_ids"].numel()
+
+
+def test_grad_cache_over_sorted_chunks_matches_unchunked_step(encoder, views):
+    encoder.eval()
+    encoder.mlp = "always"
+    try:
+        reference = plain_step(encoder, [views])
+        batch, restore = sort_by_length(views)
+        chunks = [trim_padding(c) for c in split_batch(batch, 5)]
+        encoder.zero_grad()
+        loss = grad_cache_step(
+            lambda c: encoder(**c), chunks, lambda e: simcse_loss(e[restore])
+        )
+    finally:
+        encoder.mlp = "train"
+    assert_same((loss, grads_of(encoder)), reference)
+
+
+def test_sort_and_trim_errors():
+    with pytest.raises(ValueError, match="attention_mask"):
+        sort_by_length({"input_ids": torch.zeros(2, 2)})
+    with pytest.raises(ValueError, match="right padding"):
+        trim_padding({"attention_mask": torch.tensor([[0, 1, 1], [0, 0, 1]])})
 
 
 def test_bf16_autocast_inside_forward():
