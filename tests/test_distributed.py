@@ -25,6 +25,7 @@ from minicse.distributed import (
     gather_with_grad,
     init_distributed,
     shard_batch,
+    shard_sizes,
     wrap_ddp,
 )
 from minicse.gradcache import grad_cache_step, split_batch
@@ -66,6 +67,13 @@ def test_shard_batch_slices_cover_the_batch_in_order(total, world):
     assert torch.equal(
         shard_batch(tensor, DistInfo(0, world, 0, True)), tensor[: len(shards[0])]
     )
+
+
+def test_shard_sizes():
+    assert shard_sizes(7, 2) == [4, 3]
+    assert shard_sizes(64, 4) == [16] * 4
+    with pytest.raises(ValueError, match="world_size=3"):
+        shard_sizes(2, 3)
 
 
 def test_shard_batch_errors():
@@ -133,8 +141,9 @@ def _grads(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def _simcse_loss(anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    return info_nce_loss(gather_with_grad(anchors), gather_with_grad(positives))
+def _simcse_loss(anchors, positives, sizes=None) -> torch.Tensor:
+    gather = lambda x: gather_with_grad(x, sizes=sizes)  # noqa: E731
+    return info_nce_loss(gather(anchors), gather(positives))
 
 
 def _run_case(info: DistInfo, rows: int, mode: str) -> dict:
@@ -151,7 +160,8 @@ def _run_case(info: DistInfo, rows: int, mode: str) -> dict:
     for _ in range(2):  # a 2nd step fails if DDP mis-handles the unused pooler
         model.zero_grad()
         if mode == "plain":
-            loss = _simcse_loss(ddp(local[0]), ddp(local[1]))
+            sizes = shard_sizes(rows, info.world_size)  # known: no shape exchange
+            loss = _simcse_loss(ddp(local[0]), ddp(local[1]), sizes)
             loss.backward()
         else:  # GradCache over chunks of the local [anchors; positives] rows
             chunks = split_batch(local.reshape(-1, 6), 3)
@@ -174,6 +184,10 @@ def _worker(out_dir: str) -> None:
         for rows in (8, 7)  # equal and unequal shards
         for mode in ("plain", "gradcache")
     }
+    try:  # wrong sizes fail on every rank before any collective
+        gather_with_grad(torch.zeros(2, 3), sizes=[1, 1])
+    except ValueError as err:
+        results["sizes_error"] = str(err)
     barrier()
     torch.save(results, Path(out_dir) / f"rank{info.rank}.pt")
     cleanup_distributed()
@@ -197,6 +211,7 @@ def test_two_processes_match_one_process_over_the_global_batch(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     for rank in (0, 1):
         results = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert "sizes[" in results.pop("sizes_error")
         for case, out in results.items():
             assert out["local_rows"] == (4 if case.endswith("8") or rank == 0 else 3)
             torch.testing.assert_close(out["loss"], out["ref_loss"], rtol=0, atol=1e-9)
