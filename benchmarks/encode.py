@@ -12,7 +12,10 @@ Rows of the table:
 Runs alternate between the two libraries and the best of ``--repeats`` timed
 runs is kept (after one warm-up run each), which damps noise from a shared
 machine. The script also prints the largest absolute difference between the
-two libraries' fp32 embeddings.
+two libraries' fp32 embeddings, and the tokens each library computes (padding
+included): a noise-free measure of the work saved by minicse's exact
+token-length sorting (ST sorts by characters). On the full set at batch 64 this
+is 40,484 vs 53,418 tokens (39,028 real), i.e. 1.32x less work.
 
 Usage::
 
@@ -73,6 +76,26 @@ def compare(name, ours, theirs, count, repeats) -> tuple[str, float, float]:
     return name, count / min(ours_t), count / min(theirs_t)
 
 
+def padded_tokens(lengths: list[int], order: list[int], batch: int) -> int:
+    """Tokens a forward pass computes (padding included) for batches of ``order``."""
+    chunks = [order[i : i + batch] for i in range(0, len(order), batch)]
+    return sum(max(lengths[i] for i in rows) * len(rows) for rows in chunks)
+
+
+def padding_work(encoder, sentences: list[str], batch: int) -> tuple[int, int, int]:
+    """(real tokens, padded tokens with minicse's order, with ST's order).
+
+    minicse sorts by exact token count; sentence-transformers sorts by character
+    count. The padded-token count is the work each does, free of timing noise.
+    """
+    ids = encoder.tokenizer(sentences, truncation=True, max_length=256)["input_ids"]
+    lengths = [len(x) for x in ids]
+    by_tokens = sorted(range(len(sentences)), key=lambda i: -lengths[i])
+    by_chars = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
+    ours = padded_tokens(lengths, by_tokens, batch)
+    return sum(lengths), ours, padded_tokens(lengths, by_chars, batch)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="first N sentences")
@@ -122,6 +145,11 @@ def main() -> None:
     for name, mine, other in rows:
         print(f"| {name} | {mine:,.0f} | {other:,.0f} | {mine / other:.2f}x |")
     print(f"\nmax |minicse - sentence-transformers| (fp32, normalised): {diff:.2e}")
+    real, mine, other = padding_work(ours, sentences, batch)
+    print(
+        f"tokens computed (real {real:,}): minicse {mine:,}, sentence-transformers "
+        f"{other:,} -> {other / mine:.2f}x less work for minicse"
+    )
 
 
 if __name__ == "__main__":
