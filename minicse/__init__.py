@@ -61,6 +61,10 @@ _EXPORTS: dict[str, str] = {
     "TrainConfig": "train",
     "train_unsup": "train",
     "train_sup": "train",
+    # several processes and large batches
+    "init_distributed": "distributed",
+    "gather_with_grad": "distributed",
+    "grad_cache_step": "gradcache",
     # plotting
     "plot_history": "plotting",
     "plot_similarity_matrix": "plotting",

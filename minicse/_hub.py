@@ -13,11 +13,12 @@ import contextlib
 import json
 import os
 import socket
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from minicse.encoder import SentenceEncoder
@@ -64,26 +65,52 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
-def _hub_offline() -> bool:
-    from huggingface_hub import constants
+_TRUE = {"1", "ON", "YES", "TRUE"}
 
-    flags = [os.environ.get(v, "") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")]
-    return constants.HF_HUB_OFFLINE or any(
-        f.strip().lower() in ("1", "true", "yes", "on") for f in flags
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE ask for offline mode."""
+    from huggingface_hub import constants  # reads HF_HUB_OFFLINE once, at import
+
+    flags = (os.environ.get(f"{n}_OFFLINE", "") for n in ("HF_HUB", "TRANSFORMERS"))
+    return bool(constants.HF_HUB_OFFLINE) or any(
+        f.strip().upper() in _TRUE for f in flags
     )
 
 
-def _hub_reachable(timeout: float = 2.0) -> bool:
+def hub_reachable(timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to the hub endpoint opens within ``timeout`` s.
+
+    DNS lookups ignore socket timeouts, so the probe runs in a daemon thread.
+    Without network it answers in milliseconds (DNS fails at once) or after
+    ``timeout`` (DNS or connection hangs); huggingface_hub would retry ~23 s.
+    """
     from huggingface_hub import constants
 
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
-        return True  # behind a proxy a direct probe proves nothing: let HF try
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
+        return True  # behind a proxy a direct probe proves nothing: let the hub try
+    url = urlsplit(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((url.hostname, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.2)
+    return bool(result and result[0])
+
+
+def hub_status() -> str | None:
+    """``None`` when the hub can be used, else the reason it cannot."""
+    if hub_offline():
+        return "offline mode is on (HF_HUB_OFFLINE)"
+    return None if hub_reachable() else "the hub is unreachable (no network)"
 
 
 def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
@@ -111,9 +138,7 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
         ) from None
     if isinstance(try_to_load_from_cache(name, "config.json"), str):
         return name, True  # already in the local hub cache: no network needed
-    reason = "HF_HUB_OFFLINE is set" if _hub_offline() else None
-    if reason is None and not _hub_reachable():
-        reason = "the hub is unreachable (no network)"
+    reason = hub_status()
     if reason:
         raise OSError(
             f"cannot download {name!r}: {reason} and it is not in the local cache. "

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import csv
 import os
-import socket
-import threading
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 
+from ._hub import hub_offline, hub_status
 from .utils import check_choice, env_flag
 
 __all__ = ["STS_TASKS", "data_dir", "load_sts", "load_nli_triplets", "load_corpus"]
@@ -35,7 +33,6 @@ _SPLITS = {task: ("test",) for task in STS_TASKS} | {"stsb": ("train", "dev", "t
 _TEXTS = ("raw", "senteval")
 _CORPORA = {"wiki1m": ("corpus/wiki1m_head.txt", "wiki1m_for_simcse.txt")}
 _SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"
-_TRUE = {"1", "ON", "YES", "TRUE"}
 
 
 def _hub_sts(task: str, split: str) -> tuple[str, str, float]:
@@ -149,48 +146,6 @@ def _check_table(df: pd.DataFrame, source: str, text_columns, score: bool) -> No
         df["score"] = values
 
 
-def _is_offline() -> bool:
-    from huggingface_hub import constants  # reads HF_HUB_OFFLINE once, at import
-
-    flags = (os.environ.get(f"{n}_OFFLINE", "") for n in ("HF_HUB", "TRANSFORMERS"))
-    return bool(constants.HF_HUB_OFFLINE) or any(f.upper() in _TRUE for f in flags)
-
-
-def _hub_reachable(timeout: float = 1.0) -> bool:
-    """Whether a TCP connection to the hub endpoint opens within ``timeout`` s.
-
-    DNS lookups ignore socket timeouts, so the probe runs in a daemon thread.
-    Without network it answers in milliseconds (DNS fails at once) or after
-    ``timeout`` (DNS or connection hangs); huggingface_hub would retry ~23 s.
-    """
-    from huggingface_hub import constants
-
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
-        return True  # behind a proxy a direct probe proves nothing: let the hub try
-    url = urlsplit(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            socket.create_connection((url.hostname, port), timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.2)
-    return bool(result and result[0])
-
-
-def _hub_status() -> str | None:
-    """``None`` when the hub can be used, else the reason it cannot."""
-    if _is_offline():
-        return "offline mode is on (HF_HUB_OFFLINE)"
-    return None if _hub_reachable() else "the hub is unreachable (no network)"
-
-
 def _hub_error(what: str, repo_id: str, why: str) -> FileNotFoundError:
     return FileNotFoundError(
         f"{what} is not available locally and {why}, so {repo_id!r} cannot be "
@@ -205,7 +160,7 @@ def _hub_file(filename: str, what: str) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    why = _hub_status()  # offline: look in the cache only, fail in milliseconds
+    why = hub_status()  # offline: look in the cache only, fail in milliseconds
     try:
         kwargs = {"repo_type": "dataset", "local_files_only": bool(why)}
         return Path(hf_hub_download(_SIMCSE_REPO, filename, **kwargs))
@@ -223,8 +178,8 @@ def _in_datasets_cache(repo_id: str) -> bool:
 def _hub_sts_frame(task: str, split: str) -> pd.DataFrame:
     repo_id, hub_split, factor = _hub_sts(task, split)
     what = f"STS task {task!r} (split {split!r})"
-    why = _hub_status()
-    if why and not (_is_offline() and _in_datasets_cache(repo_id)):
+    why = hub_status()
+    if why and not (hub_offline() and _in_datasets_cache(repo_id)):
         raise _hub_error(what, repo_id, why)
     try:
         from datasets import load_dataset  # optional dependency (minicse[hub])

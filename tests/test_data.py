@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from minicse import data
+from minicse import _hub, data
 from minicse.data import STS_TASKS, data_dir, load_corpus, load_nli_triplets, load_sts
 
 SPLITS = [(task, "test") for task in STS_TASKS] + [("stsb", "train"), ("stsb", "dev")]
@@ -257,7 +257,7 @@ def _isolated_hub(monkeypatch, tmp_path, offline: bool) -> None:
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)  # CI: no proxy, no network
-    if not offline and data._hub_reachable():
+    if not offline and _hub.hub_reachable():
         pytest.skip("the hub is reachable here; this test is for machines without it")
 
 
