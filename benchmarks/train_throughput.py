@@ -7,8 +7,10 @@ The same unsupervised SimCSE workload through both libraries:
   ``$MINICSE_DATA/corpus/wiki1m_head.txt``, the same precision for both
   (``--precision auto`` resolves to bf16 where :func:`minicse.utils.amp_dtype`
   says so, fp32 elsewhere), no evaluation, no checkpoints;
-* minicse: ``train_unsup`` with its defaults (one forward pass over ``[x; x]``,
-  the SimCSE MLP head at train time, dynamic padding, background tokenizing);
+* minicse: ``train_unsup`` with its defaults (the batch ``[x; x]``, run as
+  ``length_groups`` length-sorted forwards each padded to its own longest row --
+  4 on CPU, ``--length-groups 1`` for one forward --, the SimCSE MLP head at
+  train time, background tokenizing);
 * sentence-transformers: ``SentenceTransformerTrainer`` with
   ``MultipleNegativesRankingLoss(scale=20)`` (= temperature 0.05) on pairs
   ``(s, s)``, so dropout is the augmentation, exactly as in SimCSE.
@@ -64,6 +66,22 @@ def _step_clock(module, calls_per_step: int) -> list[float]:
     return stamps
 
 
+def _minicse_step_clock() -> list[float]:
+    """Times at which minicse starts each training step (wraps ``_train_step``;
+    a step runs one forward per length group, so forward hooks would miscount)."""
+    import minicse.loop as loop
+
+    stamps: list[float] = []
+    real = loop._train_step
+
+    def timed_step(run, chunks):
+        stamps.append(time.perf_counter())
+        return real(run, chunks)
+
+    loop._train_step = timed_step
+    return stamps
+
+
 def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], float]:
     from minicse.encoder import SentenceEncoder
     from minicse.train import train_unsup
@@ -72,7 +90,10 @@ def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], 
     encoder = SentenceEncoder.from_pretrained(
         "offline-minilm", pooling="cls", mlp="train", max_length=args.max_length
     )
-    stamps = _step_clock(encoder.model, calls_per_step=1)  # [x; x] in one pass
+    stamps = _minicse_step_clock()
+    groups = (
+        args.length_groups if args.length_groups == "auto" else int(args.length_groups)
+    )
     train_unsup(
         encoder,
         sentences,
@@ -84,6 +105,7 @@ def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], 
         eval_steps=None,
         progress=False,
         device="cpu" if args.cpu else "auto",
+        length_groups=groups,
     )
     return stamps, time.perf_counter()
 
@@ -180,6 +202,7 @@ def launch(framework: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", framework, "--steps", str(args.steps)]
     cmd += ["--batch-size", str(args.batch_size), "--max-length", str(args.max_length)]
     cmd += ["--precision", args.precision, "--warmup", str(args.warmup)]
+    cmd += ["--length-groups", args.length_groups]
     cmd += ["--cpu"] if args.cpu else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -225,6 +248,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--precision", default="auto", choices=("auto", "fp32", "bf16"), help="both"
     )
+    parser.add_argument(
+        "--length-groups",
+        default="auto",
+        help="minicse TrainConfig.length_groups: auto (4 on CPU) or a count",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="runs per library")
     parser.add_argument("--only", choices=FRAMEWORKS, help="run one library only")
     parser.add_argument("--cpu", action="store_true", help="force CPU")
@@ -263,7 +291,8 @@ def main() -> None:
     print(
         f"\n{args.steps} steps of batch {args.batch_size}, "
         f"max_length {args.max_length}, "
-        f"{args.warmup} warm-up steps untimed, median of {args.repeats} run(s); "
+        f"{args.warmup} warm-up steps untimed, median of {args.repeats} run(s), "
+        f"minicse length_groups={args.length_groups}; "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n"
     )
     print(table(runs))

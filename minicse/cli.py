@@ -32,6 +32,12 @@ Data (MINICSE_DATA or the Hugging Face hub): 'wiki1m' and 'nli', or a file.
 Docs: the minicse book, chapters 6 (unsupervised) and 7 (supervised).
 """
 
+
+def _groups(value: str) -> int | str:
+    """``--length-groups``: ``auto`` or a count (TrainConfig checks it is >= 1)."""
+    return value if value == "auto" else int(value)
+
+
 # (flag, TrainConfig field, type, help)
 _TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--batch-size", "batch_size", int, "global batch size (paper: 64 unsup, 512 sup)"),
@@ -48,6 +54,7 @@ _TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--precision", "precision", str, "auto (bf16 where fast), bf16, fp16, fp32"),
     ("--device", "device", str, "auto, cpu, cuda, cuda:1 or mps"),
     ("--grad-cache-chunk", "grad_cache_chunk", int, "GradCache chunk rows"),
+    ("--length-groups", "length_groups", _groups, "length-sorted forwards (auto)"),
     ("--num-workers", "num_workers", int, "tokenize batches ahead (0: inline)"),
     ("--log-every", "log_every", int, "steps between loss records"),
     ("--warmup-ratio", "warmup_ratio", float, "linear warm-up share of the steps"),

@@ -238,6 +238,80 @@ def test_grad_cache_gives_the_plain_step(sentences):
         torch.testing.assert_close(cached[key], plain[key], atol=1e-5, rtol=1e-4)
 
 
+def _no_dropout_tiny() -> SentenceEncoder:
+    encoder = tiny_encoder(mlp="train")
+    for module in encoder.modules():  # no dropout: every grouping sees equal inputs
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return encoder
+
+
+_REAL_STEP, _REAL_UPDATE = loop._train_step, loop._Run.update
+
+
+def _first_step(monkeypatch, train, data, **config):
+    """Loss and gradients of step 1 (captured just before the optimizer step)."""
+    seen = {}
+    real_step, real_update = _REAL_STEP, _REAL_UPDATE
+
+    def train_step(run, chunks):
+        seen["chunks"] = chunks
+        return real_step(run, chunks)
+
+    def update(run):
+        seen["groups"] = run.groups
+        seen["grads"] = {
+            name: p.grad.clone()
+            for name, p in run.encoder.named_parameters()
+            if p.grad is not None  # e.g. BertModel's unused pooler
+        }
+        real_update(run)
+
+    monkeypatch.setattr(loop, "_train_step", train_step)
+    monkeypatch.setattr(loop._Run, "update", update)
+    config = {**FAST, "max_steps": 1, "log_every": 1, "num_workers": 0, **config}
+    encoder = train(_no_dropout_tiny(), data, device="cpu", **config)
+    return encoder.history[0]["loss"], seen
+
+
+@pytest.mark.parametrize("objective", ["unsup", "sup"])
+def test_length_groups_give_the_same_step(objective, sentences, triplets, monkeypatch):
+    train, data = (
+        (train_unsup, sentences) if objective == "unsup" else (train_sup, triplets)
+    )
+    loss1, one = _first_step(monkeypatch, train, data, length_groups=1)
+    loss3, three = _first_step(monkeypatch, train, data, length_groups=3)
+    assert (one["groups"], three["groups"]) == (1, 3)
+    (chunk,) = three["chunks"]
+    widths = [g["input_ids"].shape[1] for g in chunk["groups"]]
+    full = one["chunks"][0]["inputs"]["input_ids"].shape[1]
+    assert len(widths) == 3 and widths == sorted(widths) and widths[0] < full
+    assert loss3 == pytest.approx(loss1, rel=1e-5, abs=1e-5)
+    assert one["grads"].keys() == three["grads"].keys() and len(one["grads"]) > 10
+    for name, grad in one["grads"].items():
+        torch.testing.assert_close(three["grads"][name], grad, atol=1e-5, rtol=1e-4)
+
+
+def test_length_groups_auto_and_where_they_are_off():
+    from minicse.distributed import DistInfo
+
+    encoder, cpu = tiny_encoder(), DistInfo()
+    cuda = DistInfo(device=torch.device("cuda"))
+    two = DistInfo(world_size=2)
+    assert loop._length_groups(TrainConfig.unsup(), cpu, encoder) == 4
+    assert loop._length_groups(TrainConfig.unsup(), cuda, encoder) == 1
+    assert loop._length_groups(TrainConfig.unsup(length_groups=2), two, encoder) == 1
+    config = TrainConfig.unsup(length_groups=2, grad_cache_chunk=4)
+    assert loop._length_groups(config, cpu, encoder) == 1
+    assert loop._length_groups(TrainConfig.unsup(length_groups=5), cpu, encoder) == 5
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True, "4", "AUTO", None])
+def test_length_groups_must_be_positive_int_or_auto(value):
+    with pytest.raises(ValueError, match="length_groups must be a positive int or"):
+        TrainConfig.unsup(length_groups=value)
+
+
 def test_bf16_autocast_runs(sentences):
     encoder = train_unsup("tiny", sentences, precision="bf16", **FAST)
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in encoder.history)
