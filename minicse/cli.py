@@ -8,6 +8,7 @@ lives here only. Works under ``torchrun --nproc_per_node N -m minicse ...``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -233,7 +234,9 @@ def _report(encoder: Any, output_dir: str | None) -> int:
     import torch.distributed as dist
 
     history = getattr(encoder, "history", [])
-    if dist.is_initialized() and dist.get_rank() != 0:
+    # train_* has left the process group by now: the launcher's RANK tells
+    rank = dist.get_rank() if dist.is_initialized() else os.environ.get("RANK", "0")
+    if str(rank).strip() not in ("", "0"):
         return 0
     devs = [r["dev"] for r in history if "dev" in r]
     if devs:

@@ -4,7 +4,8 @@
 the same launcher) starts N copies of a script and sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``. :func:`init_distributed` reads
 them; with ``WORLD_SIZE`` unset or 1 everything here is a no-op, so the same
-training code runs in one process or many.
+training code runs in one process or many. On a CPU-only machine use
+``accelerate launch --multi_gpu --num_processes N`` (gloo); ``--cpu`` starts one.
 
 In-batch negatives across processes (SimCSE's ``--do_mlm`` aside, its
 ``cl_forward`` does this): each rank encodes its ``b`` sentences, the embeddings

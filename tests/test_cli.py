@@ -114,3 +114,21 @@ def test_train_export_evaluate(corpus, tmp_path, capsys):
         ]
     )
     assert code == 0 and "stsb" in capsys.readouterr().out
+
+
+def test_only_rank_0_reports(monkeypatch, capsys):
+    """train_* has left the process group when the CLI reports: RANK decides."""
+    from minicse.cli import _report
+
+    class Trained:
+        history = [{"step": 3, "dev": 12.5}]
+
+    monkeypatch.setenv("RANK", "1")
+    assert _report(Trained(), "out") == 0
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("RANK", "0")
+    assert _report(Trained(), "out") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "best STS-B dev Spearman x100: 12.50",
+        "model saved to out",
+    ]

@@ -563,3 +563,168 @@ def test_cpu_preset_sup_improves_on_the_starting_model(data_path):
         f"{len(triplets)} triplets, batch {config.batch_size}, {seconds:.0f} s"
     )
     assert after > before
+
+
+# -- fp16 autocast with a GradScaler (torch runs both on CPU too) -----------------
+
+
+def _scaler_state(output_dir: Path) -> dict:
+    """The GradScaler state in the latest checkpoint (``{}`` from a disabled one)."""
+    folder = ckpt.latest_checkpoint(output_dir)
+    return torch.load(folder / "state.pt", weights_only=True)["scaler"]
+
+
+def test_fp16_trains_with_an_enabled_grad_scaler(sentences, tmp_path):
+    encoder, dtypes = tiny_encoder(), set()
+    linear = next(m for m in encoder.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
+    encoder = train_unsup(
+        encoder, sentences, precision="fp16", output_dir=str(tmp_path), **FAST
+    )
+    losses = torch.tensor([r["loss"] for r in encoder.history])
+    assert len(losses) == 2 and losses.isfinite().all()
+    assert dtypes == {torch.float16}  # autocast really ran the matmuls in fp16
+    scaler = _scaler_state(tmp_path)
+    assert scaler, "GradScaler was disabled"
+    assert 1.0 <= scaler["scale"] <= 2.0**16  # the default 2**16, halved per skip
+    assert all(p.isfinite().all() for p in encoder.parameters())
+
+
+def test_fp16_resume_restores_the_grad_scaler(sentences, tmp_path, monkeypatch):
+    """Bitwise equal weights and scaler state after a Ctrl-C at step 2 + resume."""
+    config = {**FAST, "precision": "fp16"}
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    reference = train_unsup(
+        tiny_encoder(), sentences, output_dir=str(straight), **config
+    )
+    real, calls = loop._train_step, {"n": 0}
+
+    def interrupt_third(run, chunks):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(run, chunks)
+
+    monkeypatch.setattr(loop, "_train_step", interrupt_third)
+    partial = train_unsup(tiny_encoder(), sentences, output_dir=str(cut), **config)
+    assert Path(partial.history[-1]["interrupted"]).name == "checkpoint-2"
+    assert _scaler_state(cut), "the checkpoint lost the GradScaler state"
+    monkeypatch.setattr(loop, "_train_step", real)
+    resumed = train_unsup(
+        tiny_encoder(), sentences, output_dir=str(cut), resume=True, **config
+    )
+    _assert_same(_weights(resumed), _weights(reference))  # bitwise
+    assert _scaler_state(cut) == _scaler_state(straight)  # scale and growth tracker
+
+
+class _OverflowingScaler(torch.amp.GradScaler):
+    """Starts at scale 2**40 (fp16 gradients overflow) and backs off to 1 at once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, init_scale=2.0**40, backoff_factor=2.0**-40, **kwargs)
+
+
+@pytest.mark.parametrize("max_grad_norm", [None, 1.0])
+def test_fp16_overflow_skips_the_step_not_the_run(
+    sentences, tmp_path, monkeypatch, max_grad_norm
+):
+    """Inf gradients: the scaler skips step 1 (weights untouched), the loss stays
+    finite, so neither the NaN guard nor the checkpoint's weight check fires."""
+    monkeypatch.setattr(torch.amp, "GradScaler", _OverflowingScaler)
+    encoder = tiny_encoder()
+    initial, moved = _weights(encoder), []
+
+    def update(run):
+        _REAL_UPDATE(run)
+        weights = run.encoder.state_dict()
+        moved.append(any(not torch.equal(weights[k], v) for k, v in initial.items()))
+
+    monkeypatch.setattr(loop._Run, "update", update)
+    encoder = train_unsup(
+        encoder,
+        sentences,
+        precision="fp16",
+        max_grad_norm=max_grad_norm,
+        output_dir=str(tmp_path),
+        **FAST,
+    )
+    assert moved == [False, True, True, True]
+    assert torch.tensor([r["loss"] for r in encoder.history]).isfinite().all()
+    assert [r["step"] for r in encoder.history] == [2, 4]
+    scaler = _scaler_state(tmp_path)
+    assert (scaler["scale"], scaler["_growth_tracker"]) == (1.0, 3)  # 1 skip, 3 steps
+    assert all(p.isfinite().all() for p in encoder.parameters())
+
+
+# -- accelerate launch -----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_accelerate_launch_runs_two_ranks_and_saves_one_model(sentences, tmp_path):
+    """``accelerate launch --multi_gpu`` starts 2 gloo processes on a CPU-only
+    machine (``--cpu --num_processes 2`` starts just one)."""
+    import socket
+
+    pytest.importorskip("accelerate")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(sentences) + "\n")
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    with socket.socket() as probe:  # a free port for the rank-0 rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+        "--tee",
+        "3",
+        "--log_dir",
+        str(logs),
+        "-m",
+        "minicse",
+        "train-unsup",
+        "tiny",
+        "--data",
+        str(corpus),
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "3",
+        "--eval-steps",
+        "3",
+        "--dev-rows",
+        "40",
+        "--output-dir",
+        str(out),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = sorted(p.parent.name for p in logs.rglob("stdout.log"))
+    assert ranks == ["0", "1"], ranks  # one log folder per process
+    # Two 1-process runs would both evaluate and report; rank 0 of 2 alone does.
+    assert result.stdout.count("best STS-B dev") == 1, result.stdout
+    assert result.stdout.count("model saved to") == 1, result.stdout
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
+    assert len(list(out.rglob("modules.json"))) == 2  # the model + checkpoint copy
+    SentenceEncoder.load(out).encode(["a sentence"])
