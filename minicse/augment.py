@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from minicse.utils import check_texts
+from minicse.utils import check_int, check_texts
 
 __all__ = ["dropout_views", "word_deletion", "random_crop", "word_swap"]
 
@@ -186,8 +186,7 @@ def word_swap(sentence: str, n: int = 1, rng: random.Random | None = None) -> st
         'a d c b'
     """
     words = _words(sentence)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    check_int(n, "n", minimum=0)
     rng = _rng(rng)
     for _ in range(n if len(words) > 1 else 0):
         i, j = rng.sample(range(len(words)), 2)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ._hub import hub_offline, hub_status
-from .utils import check_choice, env_flag
+from .utils import check_choice, check_int, env_flag
 
 __all__ = ["STS_TASKS", "data_dir", "load_sts", "load_nli_triplets", "load_corpus"]
 
@@ -41,15 +41,6 @@ def _hub_sts(task: str, split: str) -> tuple[str, str, float]:
         hub_split = {"dev": "validation"}.get(split, split)
         return "sentence-transformers/stsb", hub_split, 5.0
     return f"mteb/{task}-sts", split, 1.0  # scores already 0-5 (SICK-R: 1-5)
-
-
-def _check_max_rows(max_rows: int | None) -> None:
-    if max_rows is None:
-        return
-    if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)):
-        raise TypeError(f"max_rows must be an int or None, got {max_rows!r}")
-    if max_rows <= 0:
-        raise ValueError(f"max_rows must be None (all rows) or > 0, got {max_rows}")
 
 
 def _existing(path: str | os.PathLike, name: str) -> Path:
@@ -231,7 +222,7 @@ def load_sts(
     check_choice(task, "task", STS_TASKS)
     check_choice(split, f"split for task {task!r}", _SPLITS[task])
     check_choice(text, "text", _TEXTS)
-    _check_max_rows(max_rows)
+    check_int(max_rows, "max_rows", optional=True)
     subdir = "sts/senteval" if text == "senteval" else "sts"
     file = _local_file(path, f"{subdir}/{task}.{split}.tsv")
     if file is not None:
@@ -276,7 +267,7 @@ def load_nli_triplets(
         >>> load_nli_triplets(tsv).loc[0, "hard_neg"]
         'A dog sleeps.'
     """
-    _check_max_rows(max_rows)
+    check_int(max_rows, "max_rows", optional=True)
     file = _local_file(path, "nli/triplets.tsv")
     if file is None:
         file = _hub_file("nli_for_simcse.csv", "NLI triplets")
@@ -312,7 +303,7 @@ def load_corpus(
         ['YMCA in South Australia']
     """
     check_choice(name, "corpus name", tuple(_CORPORA))
-    _check_max_rows(max_rows)
+    check_int(max_rows, "max_rows", optional=True)
     local, remote = _CORPORA[name]
     file = _local_file(path, local) or _hub_file(remote, f"corpus {name!r}")
     sentences = []

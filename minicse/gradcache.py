@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .utils import check_int
+
 __all__ = ["grad_cache_step", "split_batch", "sort_by_length", "trim_padding"]
 
 RngState = tuple[Tensor, list[Tensor] | None]
@@ -144,12 +146,8 @@ def split_batch(batch: Any, chunk_size: int) -> list[Any]:
         >>> split_batch(list("abcde"), 2)
         [['a', 'b'], ['c', 'd'], ['e']]
     """
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, int)
-        or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    check_int(chunk_size, "chunk_size")
+    chunk_size = int(chunk_size)  # Tensor.split takes a NumPy integer for a list
     if isinstance(batch, Mapping):
         sizes = {len(v) for v in batch.values()}
         if len(sizes) != 1:

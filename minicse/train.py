@@ -34,6 +34,7 @@ from .loop import _load_dev, _Run
 from .presets import get_preset
 from .utils import (
     check_choice,
+    check_int,
     check_non_negative,
     check_positive,
     check_texts,
@@ -175,14 +176,6 @@ def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
     return cls(**values)
 
 
-def _check_int(value: Any, name: str, minimum: int, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        hint = " or None" if optional else ""
-        raise ValueError(f"{name} must be an int >= {minimum}{hint}, got {value!r}")
-
-
 def _check_config(cfg: TrainConfig) -> None:
     """Raise a clear error for any invalid field, before anything is loaded."""
     from .pooling import POOLERS
@@ -192,20 +185,21 @@ def _check_config(cfg: TrainConfig) -> None:
     check_choice(cfg.mlp, "mlp", _MLP_MODES)
     check_choice(cfg.precision, "precision", _PRECISIONS)
     for name in ("batch_size", "num_epochs", "max_length", "log_every"):
-        _check_int(getattr(cfg, name), name, 1)
+        check_int(getattr(cfg, name), name)
     for name in ("max_steps", "eval_steps", "save_steps", "grad_cache_chunk"):
-        _check_int(getattr(cfg, name), name, 1, optional=True)
-    _check_int(cfg.dev_rows, "dev_rows", 1, optional=True)
+        check_int(getattr(cfg, name), name, optional=True)
+    check_int(cfg.dev_rows, "dev_rows", optional=True)
     if cfg.length_groups != "auto":
+        value = cfg.length_groups
         try:
-            _check_int(cfg.length_groups, "length_groups", 1)
-        except ValueError:
-            raise ValueError(
-                "length_groups must be a positive int or 'auto', got "
-                f"{cfg.length_groups!r}"
+            check_int(value, "length_groups")
+        except (TypeError, ValueError) as err:  # same wording, plus 'auto'
+            raise type(err)(
+                "length_groups must be an int >= 1 or 'auto', "
+                f"got {type(value).__name__} {value!r}"
             ) from None
     for name in ("warmup_steps", "num_workers", "seed"):
-        _check_int(getattr(cfg, name), name, 0)
+        check_int(getattr(cfg, name), name, minimum=0)
     check_positive(cfg.learning_rate, "learning_rate")
     check_positive(cfg.temperature, "temperature")
     check_non_negative(cfg.weight_decay, "weight_decay")

@@ -26,6 +26,7 @@ __all__ = [
     "amp_dtype",
     "check_texts",
     "check_finite",
+    "check_int",
     "check_positive",
     "check_non_negative",
     "check_choice",
@@ -42,8 +43,8 @@ def set_seed(seed: int = 0) -> None:
         >>> set_seed(0); torch.equal(a, torch.rand(2))
         True
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    check_int(seed, "seed", minimum=0)
+    seed = int(seed)  # random.seed rejects NumPy integers
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -191,6 +192,38 @@ def check_finite(values: Any, name: str) -> None:
         raise ValueError(
             f"{name} contains NaN or inf values; check the inputs that produced it"
         )
+
+
+def check_int(value: Any, name: str, minimum: int = 1, optional: bool = False) -> None:
+    """Raise unless ``value`` is an int >= ``minimum`` (or ``None`` if ``optional``).
+
+    Python ints and NumPy integers pass; bools, floats and strings do not.
+
+    Args:
+        value: the value to check.
+        name: the argument's name, for the message.
+        minimum: the smallest value allowed.
+        optional: also allow ``None``.
+
+    Raises:
+        TypeError: ``value`` is not an int (a bool counts as not an int).
+        ValueError: ``value`` is below ``minimum``.
+
+    Example:
+        >>> check_int(8, "batch_size")
+        >>> check_int(None, "max_rows", optional=True)
+        >>> check_int(0, "batch_size")
+        Traceback (most recent call last):
+        ...
+        ValueError: batch_size must be an int >= 1, got int 0
+    """
+    if optional and value is None:
+        return
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not is_int or value < minimum:
+        expected = f"an int >= {minimum}{' or None' if optional else ''}"
+        error = ValueError if is_int else TypeError
+        raise error(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
 
 
 def check_positive(value: Any, name: str) -> None:

@@ -163,5 +163,7 @@ def test_random_crop_rejects_bad_ratio():
 
 
 def test_word_swap_rejects_bad_n():
-    with pytest.raises(ValueError, match="n must be an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="n must be an int >= 0, got int -1"):
         word_swap(LONG, n=-1)
+    with pytest.raises(TypeError, match="n must be an int >= 0, got float 1.0"):
+        word_swap(LONG, n=1.0)

@@ -52,7 +52,10 @@ def test_top_level_help_runs_as_a_module():
         (["train-unsup", "tiny", "--batch-size", "many"], "invalid int value: 'many'"),
         (["train-unsup", "--preset", "laptop"], "invalid choice: 'laptop'"),
         (["train-sup", "tiny", "--precision", "fp8"], "invalid choice: 'fp8'"),
-        (["train-unsup", "tiny", "--eval-steps", "0"], "eval_steps must be an int"),
+        (
+            ["train-unsup", "tiny", "--eval-steps", "0"],
+            "eval_steps must be an int >= 1 or None, got int 0",
+        ),
         (["train-unsup", "tiny", "--data", "missing.txt"], "no such file"),
         (["train-unsup", "tiny", "--resume"], "resume=True needs output_dir"),
         (["export", "no/such/checkpoint", "out"], "does not exist"),

@@ -169,7 +169,7 @@ def test_unknown_corpus_name():
 
 @pytest.mark.parametrize("max_rows", [0, -3])
 def test_max_rows_must_be_positive(max_rows):
-    with pytest.raises(ValueError, match="max_rows must be None"):
+    with pytest.raises(ValueError, match="max_rows must be an int >= 1 or None"):
         load_sts("stsb", max_rows=max_rows)
     with pytest.raises(ValueError, match="max_rows"):
         load_nli_triplets(max_rows=max_rows)
@@ -179,7 +179,7 @@ def test_max_rows_must_be_positive(max_rows):
 
 @pytest.mark.parametrize("max_rows", [1.5, "10", True])
 def test_max_rows_must_be_an_int(max_rows):
-    with pytest.raises(TypeError, match="max_rows must be an int"):
+    with pytest.raises(TypeError, match="max_rows must be an int >= 1 or None"):
         load_sts("stsb", max_rows=max_rows)
 
 

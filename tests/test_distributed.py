@@ -74,6 +74,10 @@ def test_shard_sizes():
     assert shard_sizes(64, 4) == [16] * 4
     with pytest.raises(ValueError, match="world_size=3"):
         shard_sizes(2, 3)
+    with pytest.raises(TypeError, match="total must be an int >= 0, got float"):
+        shard_sizes(2.0, 1)
+    with pytest.raises(ValueError, match="world_size must be an int >= 1, got int 0"):
+        shard_sizes(2, 0)
 
 
 def test_shard_batch_errors():

@@ -213,13 +213,13 @@ def test_tokenize_rejects_bare_string(tiny):
 
 @pytest.mark.parametrize("batch_size", [0, -3])
 def test_encode_rejects_non_positive_batch_size(tiny, batch_size):
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got int"):
         tiny.encode(TEXTS, batch_size=batch_size)
 
 
 @pytest.mark.parametrize("batch_size", [2.5, "8", True])
 def test_encode_rejects_non_int_batch_size(tiny, batch_size):
-    with pytest.raises(TypeError, match="batch_size must be a positive int"):
+    with pytest.raises(TypeError, match="batch_size must be an int >= 1, got"):
         tiny.encode(TEXTS, batch_size=batch_size)
 
 
@@ -229,7 +229,7 @@ def test_encode_rejects_unknown_precision(tiny):
 
 
 def test_encode_rejects_bad_max_length(tiny):
-    with pytest.raises(ValueError, match="max_length must be None or an int >= 2"):
+    with pytest.raises(ValueError, match="max_length must be an int >= 2 or None"):
         tiny.encode(TEXTS, max_length=0)
 
 

@@ -255,8 +255,10 @@ def test_split_batch():
     assert [len(c) for c in split_batch(torch.zeros(7, 2), 3)] == [3, 3, 1]
     chunks = split_batch({"a": torch.arange(5), "b": torch.arange(5) * 2}, 2)
     assert [c["b"].tolist() for c in chunks] == [[0, 2], [4, 6], [8]]
-    with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+    with pytest.raises(ValueError, match="chunk_size must be an int >= 1, got int 0"):
         split_batch([1, 2], 0)
+    with pytest.raises(TypeError, match="chunk_size must be an int >= 1, got float"):
+        split_batch([1, 2], 1.0)
     with pytest.raises(ValueError, match="same number of rows"):
         split_batch({"a": torch.zeros(2), "b": torch.zeros(3)}, 1)
     with pytest.raises(TypeError, match="batch must be"):

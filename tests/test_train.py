@@ -79,7 +79,7 @@ def test_unknown_field_lists_valid_ones():
 
 @pytest.mark.parametrize("value", [0, -5])
 def test_eval_steps_must_be_positive(value):
-    with pytest.raises(ValueError, match="eval_steps must be an int >= 1"):
+    with pytest.raises(ValueError, match="eval_steps must be an int >= 1 or None"):
         TrainConfig(eval_steps=value)
 
 
@@ -306,9 +306,13 @@ def test_length_groups_auto_and_where_they_are_off():
     assert loop._length_groups(TrainConfig.unsup(length_groups=5), cpu, encoder) == 5
 
 
-@pytest.mark.parametrize("value", [0, -2, 1.5, True, "4", "AUTO", None])
-def test_length_groups_must_be_positive_int_or_auto(value):
-    with pytest.raises(ValueError, match="length_groups must be a positive int or"):
+@pytest.mark.parametrize(
+    "value, error",
+    [(0, ValueError), (-2, ValueError)]
+    + [(v, TypeError) for v in (1.5, True, "4", "AUTO", None)],
+)
+def test_length_groups_must_be_positive_int_or_auto(value, error):
+    with pytest.raises(error, match="length_groups must be an int >= 1 or 'auto'"):
         TrainConfig.unsup(length_groups=value)
 
 

@@ -15,6 +15,7 @@ from minicse.utils import (
     check_choice,
     check_embeddings,
     check_finite,
+    check_int,
     check_positive,
     check_texts,
     pick_device,
@@ -34,8 +35,11 @@ def test_set_seed_makes_torch_numpy_and_random_repeat():
 
 
 def test_set_seed_rejects_non_int():
-    with pytest.raises(TypeError, match="seed must be an int"):
+    with pytest.raises(TypeError, match="seed must be an int >= 0, got str '0'"):
         set_seed("0")
+    with pytest.raises(ValueError, match="seed must be an int >= 0, got int -1"):
+        set_seed(-1)
+    set_seed(np.int64(3))  # NumPy integers are ints too
 
 
 def test_pick_device():
@@ -85,6 +89,35 @@ def test_numeric_checks():
         check_finite([1.0, float("nan")], "scores")
     with pytest.raises(ValueError, match="unknown pooler 'max'"):
         check_choice("max", "pooler", ("cls", "mean"))
+
+
+@pytest.mark.parametrize(
+    "value, kwargs, error, message",
+    [
+        (True, {}, TypeError, "n must be an int >= 1, got bool True"),
+        (2.0, {}, TypeError, "n must be an int >= 1, got float 2.0"),
+        ("3", {}, TypeError, "n must be an int >= 1, got str '3'"),
+        (0, {}, ValueError, "n must be an int >= 1, got int 0"),
+        (1, {"minimum": 2}, ValueError, "n must be an int >= 2, got int 1"),
+        (None, {}, TypeError, "n must be an int >= 1, got NoneType None"),
+        (-1, {"optional": True}, ValueError, "n must be an int >= 1 or None, got"),
+        (np.int64(0), {}, ValueError, "n must be an int >= 1, got int64"),
+        (np.float64(1), {}, TypeError, "n must be an int >= 1, got float64"),
+    ],
+)
+def test_check_int_errors(value, kwargs, error, message):
+    with pytest.raises(error) as info:
+        check_int(value, "n", **kwargs)
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "value, kwargs",
+    [(1, {}), (0, {"minimum": 0}), (np.int64(5), {}), (np.uint8(2), {"minimum": 2})]
+    + [(None, {"optional": True}), (7, {"optional": True})],
+)
+def test_check_int_accepts(value, kwargs):
+    assert check_int(value, "n", **kwargs) is None
 
 
 def test_check_embeddings():
