@@ -9,7 +9,7 @@ The same unsupervised SimCSE workload through both libraries:
   says so, fp32 elsewhere), no evaluation, no checkpoints;
 * minicse: ``train_unsup`` with its defaults (the batch ``[x; x]``, run as
   ``length_groups`` length-sorted forwards each padded to its own longest row --
-  4 on CPU, ``--length-groups 1`` for one forward --, the SimCSE MLP head at
+  at most 8 on CPU, ``--length-groups 1`` for one forward --, the SimCSE MLP head at
   train time, background tokenizing);
 * sentence-transformers: ``SentenceTransformerTrainer`` with
   ``MultipleNegativesRankingLoss(scale=20)`` (= temperature 0.05) on pairs
@@ -251,7 +251,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--length-groups",
         default="auto",
-        help="minicse TrainConfig.length_groups: auto (4 on CPU) or a count",
+        help="minicse TrainConfig.length_groups: auto (up to 8 on CPU) or a count",
     )
     parser.add_argument("--repeats", type=int, default=1, help="runs per library")
     parser.add_argument("--only", choices=FRAMEWORKS, help="run one library only")

@@ -29,7 +29,7 @@ from .data import load_sts
 from .distributed import DistInfo, barrier, gather_with_grad, no_sync, shard_batch
 from .distributed import wrap_ddp as _wrap_ddp
 from .evaluate import score_sts_pairs
-from .gradcache import sort_by_length, split_batch, trim_padding
+from .gradcache import sort_by_length, trim_padding
 from .losses import info_nce_loss
 from .utils import amp_dtype, autocast
 
@@ -82,10 +82,11 @@ def _prefetch(fn: Any, items: Iterator, workers: int) -> Iterator:
 
 
 def _length_groups(cfg: Any, info: DistInfo, encoder: torch.nn.Module) -> int:
-    """How many length-sorted groups the plain step's forward is split into.
+    """At most how many length-sorted groups the plain step's forward is split into.
 
-    ``"auto"``: 4 on CPU (padding is pure waste there; ~30 % of a random wiki1m
-    batch), 1 on CUDA/mps (one big matmul wins). Always 1 with GradCache (each
+    ``"auto"``: 8 on CPU (padding is pure waste there: ~32 % of a random wiki1m
+    batch's positions, ~3 % in 8 groups cut by :func:`length_split`), 1 on
+    CUDA/mps (one big matmul wins). Always 1 with GradCache (each
     chunk is tokenized, so padded, on its own), under ``torchrun`` (DDP expects
     one forward per backward) and for left-padding tokenizers.
     """
@@ -94,8 +95,42 @@ def _length_groups(cfg: Any, info: DistInfo, encoder: torch.nn.Module) -> int:
     if getattr(encoder.tokenizer, "padding_side", "right") != "right":
         return 1
     if cfg.length_groups == "auto":
-        return 4 if info.device.type == "cpu" else 1
+        return 8 if info.device.type == "cpu" else 1
     return cfg.length_groups
+
+
+def length_split(lengths: list[int], groups: int) -> list[int]:
+    """Sizes of at most ``groups`` consecutive groups of the ascending ``lengths``
+    that pad the fewest positions (``sum(size * longest)``), by dynamic programming.
+
+    Cuts only fall where the length changes: cutting inside a run of equal lengths
+    never pads less. On random wiki1m batches (``[x; x]``, 128 rows, max 32
+    tokens) 4 such groups pad 8.2 % of positions, 4 equal-sized groups 12.5 %.
+
+    Example:
+        >>> length_split([3, 3, 3, 3, 3, 3, 9, 9], 2)
+        [6, 2]
+        >>> length_split([5, 5, 5], 4)  # one group: nothing to gain
+        [3]
+    """
+    cuts = [0] + [i for i in range(1, len(lengths)) if lengths[i] != lengths[i - 1]]
+    cuts.append(len(lengths))
+    # best[b]: (padded positions, group sizes) covering lengths[: cuts[b]]
+    best: list[tuple[float, list[int]]] = [(0, [])] + [(math.inf, [])] * (len(cuts) - 1)
+    answer = (math.inf, [])
+    for _ in range(groups):  # one more group per round
+        best = [(math.inf, [])] + [
+            min(
+                (
+                    best[a][0] + (cuts[b] - cuts[a]) * lengths[cuts[b] - 1],
+                    best[a][1] + [cuts[b] - cuts[a]],
+                )
+                for a in range(b)
+            )
+            for b in range(1, len(cuts))
+        ]
+        answer = min(answer, best[-1], key=lambda x: x[0])  # ties: fewer groups
+    return answer[1]
 
 
 def _train_step(run: _Run, chunks: list[dict[str, Any]]) -> Tensor:
@@ -180,8 +215,12 @@ class _Run:
         if self.cfg.objective == "unsup":
             inputs = {k: torch.cat([v, v]) for k, v in inputs.items()}  # (2b, T)
         ordered, restore = sort_by_length(inputs)
-        size = -(-len(restore) // self.groups)  # ceil
-        groups = [self._to_device(trim_padding(g)) for g in split_batch(ordered, size)]
+        sizes = length_split(ordered["attention_mask"].sum(1).tolist(), self.groups)
+        keys, parts = list(ordered), [v.split(sizes) for v in ordered.values()]
+        groups = [
+            self._to_device(trim_padding(dict(zip(keys, group, strict=True))))
+            for group in zip(*parts, strict=True)
+        ]
         return {"groups": groups, "restore": restore.to(self.device), "rows": rows}
 
     def _to_device(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -90,10 +90,10 @@ class TrainConfig:
         resume: continue from the newest checkpoint in ``output_dir``.
         grad_cache_chunk: rows per chunk for GradCache (big batches in little
             memory, same gradients); ``None`` = one plain forward.
-        length_groups: number of length-sorted groups each step's forward pass
-            is split into, each padded only to its own longest row, so padding
-            is skipped; the batch and its in-batch negatives are unchanged.
-            ``"auto"``: 4 on CPU, 1 on CUDA/mps (where one big matmul wins).
+        length_groups: most length-sorted groups each step's forward pass is
+            split into (cut where they pad least), each padded only to its own
+            longest row; the batch and its in-batch negatives are unchanged.
+            ``"auto"``: 8 on CPU, 1 on CUDA/mps (where one big matmul wins).
             Not used with ``grad_cache_chunk`` (chunks are padded separately
             already) nor under ``torchrun`` (DDP: one forward per backward).
         num_workers: 0 tokenizes in the loop; ``n > 0`` a background thread
@@ -126,7 +126,7 @@ class TrainConfig:
     save_steps: int | None = None
     resume: bool = False
     grad_cache_chunk: int | None = None
-    length_groups: int | str = "auto"  # CPU: 4 length-sorted forwards, less padding
+    length_groups: int | str = "auto"  # CPU: <= 8 length-sorted forwards
     num_workers: int = 1
     log_every: int = 10
     progress: bool = True

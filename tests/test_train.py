@@ -298,7 +298,7 @@ def test_length_groups_auto_and_where_they_are_off():
     encoder, cpu = tiny_encoder(), DistInfo()
     cuda = DistInfo(device=torch.device("cuda"))
     two = DistInfo(world_size=2)
-    assert loop._length_groups(TrainConfig.unsup(), cpu, encoder) == 4
+    assert loop._length_groups(TrainConfig.unsup(), cpu, encoder) == 8
     assert loop._length_groups(TrainConfig.unsup(), cuda, encoder) == 1
     assert loop._length_groups(TrainConfig.unsup(length_groups=2), two, encoder) == 1
     config = TrainConfig.unsup(length_groups=2, grad_cache_chunk=4)

@@ -1,0 +1,47 @@
+"""Tests for minicse.loop helpers that need no model (the loop itself is tested
+through train_unsup / train_sup in test_train.py)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from minicse.loop import length_split
+
+
+def _padded(lengths: list[int], sizes: list[int]) -> int:
+    """Positions computed when each group is padded to its own longest row."""
+    total, start = 0, 0
+    for size in sizes:
+        total += size * lengths[start + size - 1]  # ascending: last is longest
+        start += size
+    return total
+
+
+def _fewest_padded(lengths: list[int], groups: int) -> int:
+    """Try every way of cutting ``lengths`` into 1..groups consecutive groups."""
+    n = len(lengths)
+    return min(
+        _padded(lengths, [b - a for a, b in itertools.pairwise((0, *cuts, n))])
+        for g in range(1, groups + 1)
+        for cuts in itertools.combinations(range(1, n), g - 1)
+    )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_length_split_is_optimal_against_every_cut(seed):
+    rng = random.Random(seed)
+    lengths = sorted(rng.randint(1, 6) for _ in range(rng.randint(1, 10)))
+    groups = rng.randint(1, 4)
+    sizes = length_split(lengths, groups)
+    assert sum(sizes) == len(lengths) and 1 <= len(sizes) <= groups
+    assert min(sizes) > 0
+    assert _padded(lengths, sizes) == _fewest_padded(lengths, groups)
+
+
+def test_length_split_prefers_fewer_groups_on_ties():
+    assert length_split([4] * 8, 4) == [8]
+    assert length_split([1, 1, 2, 2], 1) == [4]
+    assert length_split([1, 1, 2, 2], 3) == [2, 2]
