@@ -34,8 +34,8 @@ Docs: the minicse book, chapters 6 (unsupervised) and 7 (supervised).
 """
 
 
-def _groups(value: str) -> int | str:
-    """``--length-groups``: ``auto`` or a count (TrainConfig checks it is >= 1)."""
+def _int_or_auto(value: str) -> int | str:
+    """``auto`` or a count (TrainConfig checks the range)."""
     return value if value == "auto" else int(value)
 
 
@@ -55,8 +55,8 @@ _TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--precision", "precision", str, "auto (bf16 where fast), bf16, fp16, fp32"),
     ("--device", "device", str, "auto, cpu, cuda, cuda:1 or mps"),
     ("--grad-cache-chunk", "grad_cache_chunk", int, "GradCache chunk rows"),
-    ("--length-groups", "length_groups", _groups, "length-sorted forwards (auto)"),
-    ("--num-workers", "num_workers", int, "tokenize batches ahead (0: inline)"),
+    ("--length-groups", "length_groups", _int_or_auto, "length-sorted forwards (auto)"),
+    ("--num-workers", "num_workers", _int_or_auto, "batches tokenized ahead (auto)"),
     ("--log-every", "log_every", int, "steps between loss records"),
     ("--warmup-ratio", "warmup_ratio", float, "linear warm-up share of the steps"),
     ("--max-grad-norm", "max_grad_norm", float, "gradient clipping norm"),

@@ -97,7 +97,9 @@ class TrainConfig:
             Not used with ``grad_cache_chunk`` (chunks are padded separately
             already) nor under ``torchrun`` (DDP: one forward per backward).
         num_workers: 0 tokenizes in the loop; ``n > 0`` a background thread
-            tokenizes up to ``2 n`` batches ahead.
+            tokenizes up to ``2 n`` batches ahead. ``"auto"``: 1 on CUDA/mps
+            (tokenizing takes as long as a step there), 0 on CPU (a step takes
+            seconds; the thread measurably slowed 2-core steps).
         log_every: steps between loss records (and host syncs).
         progress: show a tqdm progress bar.
     """
@@ -127,7 +129,7 @@ class TrainConfig:
     resume: bool = False
     grad_cache_chunk: int | None = None
     length_groups: int | str = "auto"  # CPU: <= 8 length-sorted forwards
-    num_workers: int = 1
+    num_workers: int | str = "auto"  # CPU: 0, CUDA/mps: 1 thread ahead
     log_every: int = 10
     progress: bool = True
 
@@ -189,16 +191,17 @@ def _check_config(cfg: TrainConfig) -> None:
     for name in ("max_steps", "eval_steps", "save_steps", "grad_cache_chunk"):
         check_int(getattr(cfg, name), name, optional=True)
     check_int(cfg.dev_rows, "dev_rows", optional=True)
-    if cfg.length_groups != "auto":
-        value = cfg.length_groups
+    for name, minimum in (("length_groups", 1), ("num_workers", 0)):
+        value = getattr(cfg, name)
         try:
-            check_int(value, "length_groups")
+            if value != "auto":
+                check_int(value, name, minimum)
         except (TypeError, ValueError) as err:  # same wording, plus 'auto'
             raise type(err)(
-                "length_groups must be an int >= 1 or 'auto', "
+                f"{name} must be an int >= {minimum} or 'auto', "
                 f"got {type(value).__name__} {value!r}"
             ) from None
-    for name in ("warmup_steps", "num_workers", "seed"):
+    for name in ("warmup_steps", "seed"):
         check_int(getattr(cfg, name), name, minimum=0)
     check_positive(cfg.learning_rate, "learning_rate")
     check_positive(cfg.temperature, "temperature")

@@ -306,6 +306,20 @@ def test_length_groups_auto_and_where_they_are_off():
     assert loop._length_groups(TrainConfig.unsup(length_groups=5), cpu, encoder) == 5
 
 
+def test_num_workers_auto_is_inline_on_cpu_and_a_thread_on_gpus():
+    auto = TrainConfig.unsup()
+    assert loop._num_workers(auto, torch.device("cpu")) == 0
+    assert loop._num_workers(auto, torch.device("cuda")) == 1
+    assert loop._num_workers(TrainConfig.unsup(num_workers=2), torch.device("cpu")) == 2
+
+
+def test_background_tokenizing_gives_the_same_run(sentences):
+    inline = train_unsup("tiny", sentences, num_workers=0, **FAST)
+    ahead = train_unsup("tiny", sentences, num_workers=2, **FAST)
+    assert [r["loss"] for r in inline.history] == [r["loss"] for r in ahead.history]
+    _assert_same(_weights(inline), _weights(ahead))
+
+
 @pytest.mark.parametrize(
     "value, error",
     [(0, ValueError), (-2, ValueError)]
@@ -314,6 +328,15 @@ def test_length_groups_auto_and_where_they_are_off():
 def test_length_groups_must_be_positive_int_or_auto(value, error):
     with pytest.raises(error, match="length_groups must be an int >= 1 or 'auto'"):
         TrainConfig.unsup(length_groups=value)
+
+
+@pytest.mark.parametrize(
+    "value, error",
+    [(-1, ValueError)] + [(v, TypeError) for v in (1.5, True, "2", "AUTO", None)],
+)
+def test_num_workers_must_be_non_negative_int_or_auto(value, error):
+    with pytest.raises(error, match="num_workers must be an int >= 0 or 'auto'"):
+        TrainConfig.unsup(num_workers=value)
 
 
 def test_bf16_autocast_runs(sentences):
