@@ -172,8 +172,15 @@ def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
+        hint = ""
+        if "preset" in unknown:
+            hint = (
+                "; for a preset's sizes pass config=TrainConfig.from_preset("
+                f"{values['preset']!r}, {values.get('objective', 'unsup')!r})"
+            )
         raise TypeError(
-            f"unknown TrainConfig field(s) {unknown}; valid fields: {sorted(known)}"
+            f"unknown TrainConfig field(s) {unknown}; valid fields: "
+            f"{sorted(known)}{hint}"
         )
     return cls(**values)
 

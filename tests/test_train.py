@@ -77,6 +77,13 @@ def test_unknown_field_lists_valid_ones():
         TrainConfig.unsup(lr_rate=1e-3)
 
 
+def test_preset_keyword_points_to_from_preset(sentences):
+    with pytest.raises(
+        TypeError, match=r"config=TrainConfig.from_preset\('cpu', 'sup'"
+    ):
+        train_sup("tiny", [tuple(sentences[:3])] * 8, preset="cpu")
+
+
 @pytest.mark.parametrize("value", [0, -5])
 def test_eval_steps_must_be_positive(value):
     with pytest.raises(ValueError, match="eval_steps must be an int >= 1 or None"):
