@@ -10,7 +10,7 @@ The same unsupervised SimCSE workload through both libraries:
 * minicse: ``train_unsup`` with its defaults (the batch ``[x; x]``, run as
   ``length_groups`` length-sorted forwards each padded to its own longest row --
   at most 8 on CPU, ``--length-groups 1`` for one forward --, the SimCSE MLP head at
-  train time, background tokenizing);
+  train time, tokenizing inline on CPU and in a background thread on GPUs);
 * sentence-transformers: ``SentenceTransformerTrainer`` with
   ``MultipleNegativesRankingLoss(scale=20)`` (= temperature 0.05) on pairs
   ``(s, s)``, so dropout is the augmentation, exactly as in SimCSE.

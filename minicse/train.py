@@ -3,7 +3,7 @@
 ``train_unsup(model, sentences)`` and ``train_sup(model, triplets)`` return the
 trained :class:`~minicse.encoder.SentenceEncoder` (with a ``history``). One step:
 
-1. tokenize the batch (ahead of time, in a background thread);
+1. tokenize the batch (on GPUs ahead of time, in a background thread);
 2. one forward pass over ``[x; x]`` (unsup: two dropout masks = two views) or
    ``[anchors; positives; hard negatives]`` (sup);
 3. gather the views across processes (with gradients) and take ``info_nce_loss``;
