@@ -481,18 +481,18 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(sentences, tmp_path):
 # -- several processes -----------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_two_process_gloo_run_saves_one_model(sentences, tmp_path):
+def _train_two_ranks(launcher: list[str], sentences, tmp_path):
+    """``launcher ... -m minicse train-unsup tiny`` (3 steps); checks the one model.
+
+    Returns the finished process, after checking it exited 0, that rank 0 alone
+    reported, and that one model (+ its checkpoint) was saved and loads.
+    """
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(sentences) + "\n")
     out = tmp_path / "out"
     command = [
         sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
+        *launcher,
         "-m",
         "minicse",
         "train-unsup",
@@ -522,10 +522,18 @@ def test_two_process_gloo_run_saves_one_model(sentences, tmp_path):
         env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("best STS-B dev") == 1  # only rank 0 reports
+    # Two 1-process runs would both evaluate and report; rank 0 of 2 alone does.
+    assert result.stdout.count("best STS-B dev") == 1, result.stdout
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
     assert len(list(out.rglob("modules.json"))) == 2  # the model + checkpoint copy
     SentenceEncoder.load(out).encode(["a sentence"])
+    return result
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_saves_one_model(sentences, tmp_path):
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    _train_two_ranks(launcher, sentences, tmp_path)
 
 
 # -- results on real data (the offline MiniLM; minutes) ---------------------------
@@ -700,14 +708,11 @@ def test_accelerate_launch_runs_two_ranks_and_saves_one_model(sentences, tmp_pat
     import socket
 
     pytest.importorskip("accelerate")
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(sentences) + "\n")
-    out, logs = tmp_path / "out", tmp_path / "logs"
+    logs = tmp_path / "logs"
     with socket.socket() as probe:  # a free port for the rank-0 rendezvous
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [
-        sys.executable,
+    launcher = [
         "-m",
         "accelerate.commands.launch",
         "--multi_gpu",
@@ -725,40 +730,8 @@ def test_accelerate_launch_runs_two_ranks_and_saves_one_model(sentences, tmp_pat
         "3",
         "--log_dir",
         str(logs),
-        "-m",
-        "minicse",
-        "train-unsup",
-        "tiny",
-        "--data",
-        str(corpus),
-        "--batch-size",
-        "8",
-        "--max-steps",
-        "3",
-        "--eval-steps",
-        "3",
-        "--dev-rows",
-        "40",
-        "--output-dir",
-        str(out),
-        "--no-progress",
-        "--device",
-        "cpu",
     ]
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _train_two_ranks(launcher, sentences, tmp_path)
     ranks = sorted(p.parent.name for p in logs.rglob("stdout.log"))
     assert ranks == ["0", "1"], ranks  # one log folder per process
-    # Two 1-process runs would both evaluate and report; rank 0 of 2 alone does.
-    assert result.stdout.count("best STS-B dev") == 1, result.stdout
     assert result.stdout.count("model saved to") == 1, result.stdout
-    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
-    assert len(list(out.rglob("modules.json"))) == 2  # the model + checkpoint copy
-    SentenceEncoder.load(out).encode(["a sentence"])
