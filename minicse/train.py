@@ -198,16 +198,8 @@ def _check_config(cfg: TrainConfig) -> None:
     for name in ("max_steps", "eval_steps", "save_steps", "grad_cache_chunk"):
         check_int(getattr(cfg, name), name, optional=True)
     check_int(cfg.dev_rows, "dev_rows", optional=True)
-    for name, minimum in (("length_groups", 1), ("num_workers", 0)):
-        value = getattr(cfg, name)
-        try:
-            if value != "auto":
-                check_int(value, name, minimum)
-        except (TypeError, ValueError) as err:  # same wording, plus 'auto'
-            raise type(err)(
-                f"{name} must be an int >= {minimum} or 'auto', "
-                f"got {type(value).__name__} {value!r}"
-            ) from None
+    check_int(cfg.length_groups, "length_groups", auto=True)
+    check_int(cfg.num_workers, "num_workers", minimum=0, auto=True)
     for name in ("warmup_steps", "seed"):
         check_int(getattr(cfg, name), name, minimum=0)
     check_positive(cfg.learning_rate, "learning_rate")

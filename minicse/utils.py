@@ -194,8 +194,11 @@ def check_finite(values: Any, name: str) -> None:
         )
 
 
-def check_int(value: Any, name: str, minimum: int = 1, optional: bool = False) -> None:
-    """Raise unless ``value`` is an int >= ``minimum`` (or ``None`` if ``optional``).
+def check_int(
+    value: Any, name: str, minimum: int = 1, optional: bool = False, auto: bool = False
+) -> None:
+    """Raise unless ``value`` is an int >= ``minimum`` (or ``None`` if ``optional``,
+    or ``"auto"`` if ``auto``).
 
     Python ints and NumPy integers pass; bools, floats and strings do not.
 
@@ -204,6 +207,7 @@ def check_int(value: Any, name: str, minimum: int = 1, optional: bool = False) -
         name: the argument's name, for the message.
         minimum: the smallest value allowed.
         optional: also allow ``None``.
+        auto: also allow the string ``"auto"``.
 
     Raises:
         TypeError: ``value`` is not an int (a bool counts as not an int).
@@ -217,11 +221,13 @@ def check_int(value: Any, name: str, minimum: int = 1, optional: bool = False) -
         ...
         ValueError: batch_size must be an int >= 1, got int 0
     """
-    if optional and value is None:
+    is_auto = auto and isinstance(value, str) and value == "auto"
+    if (optional and value is None) or is_auto:
         return
     is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if not is_int or value < minimum:
-        expected = f"an int >= {minimum}{' or None' if optional else ''}"
+        also = (" or None" if optional else "") + (" or 'auto'" if auto else "")
+        expected = f"an int >= {minimum}{also}"
         error = ValueError if is_int else TypeError
         raise error(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
 

@@ -103,6 +103,9 @@ def test_numeric_checks():
         (-1, {"optional": True}, ValueError, "n must be an int >= 1 or None, got"),
         (np.int64(0), {}, ValueError, "n must be an int >= 1, got int64"),
         (np.float64(1), {}, TypeError, "n must be an int >= 1, got float64"),
+        ("auto", {}, TypeError, "n must be an int >= 1, got str 'auto'"),
+        ("AUTO", {"auto": True}, TypeError, "n must be an int >= 1 or 'auto', got str"),
+        (0, {"auto": True}, ValueError, "n must be an int >= 1 or 'auto', got int 0"),
     ],
 )
 def test_check_int_errors(value, kwargs, error, message):
@@ -114,7 +117,8 @@ def test_check_int_errors(value, kwargs, error, message):
 @pytest.mark.parametrize(
     "value, kwargs",
     [(1, {}), (0, {"minimum": 0}), (np.int64(5), {}), (np.uint8(2), {"minimum": 2})]
-    + [(None, {"optional": True}), (7, {"optional": True})],
+    + [(None, {"optional": True}), (7, {"optional": True})]
+    + [("auto", {"auto": True}), (3, {"auto": True})],
 )
 def test_check_int_accepts(value, kwargs):
     assert check_int(value, "n", **kwargs) is None
