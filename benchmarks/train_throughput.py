@@ -67,18 +67,18 @@ def _step_clock(module, calls_per_step: int) -> list[float]:
 
 
 def _minicse_step_clock() -> list[float]:
-    """Times at which minicse starts each training step (wraps ``_train_step``;
+    """Times at which minicse starts each training step (wraps ``train_step``;
     a step runs one forward per length group, so forward hooks would miscount)."""
     import minicse.loop as loop
 
     stamps: list[float] = []
-    real = loop._train_step
+    real = loop.train_step
 
     def timed_step(run, chunks):
         stamps.append(time.perf_counter())
         return real(run, chunks)
 
-    loop._train_step = timed_step
+    loop.train_step = timed_step
     return stamps
 
 

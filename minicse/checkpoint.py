@@ -2,12 +2,15 @@
 
 A checkpoint is a folder ``<output_dir>/checkpoint-<step>/`` holding
 
-* ``weights.safetensors`` -- every trainable tensor of the encoder, the SimCSE
-  MLP head included (it is needed to resume, even when ``mlp="train"``);
-* ``best.safetensors`` -- the best weights so far (model selection on STS-B dev);
+* the encoder in its ``save()`` layout (HF files, ``minicse.json``, the SimCSE
+  MLP head even when ``mlp="train"``, the sentence-transformers layout), so a
+  checkpoint is also a model that ``SentenceEncoder.load`` and ``minicse export``
+  read; each weight is written once;
 * ``state.pt`` -- optimizer, scheduler, grad scaler, RNG states of every rank,
-  step, best score and history, read back with ``torch.load(weights_only=True)``;
-* ``model/`` -- the encoder in its ``save()`` layout, for ``minicse export``.
+  step, best score and history, read back with ``torch.load(weights_only=True)``.
+
+The best model (model selection on STS-B dev) exists once, in ``output_dir``
+itself, written by :func:`save_best_model` when the dev score improves.
 
 The folder is written as ``.checkpoint-<step>.tmp`` and renamed in one
 ``os.replace``: a run killed at any moment leaves either the old checkpoint or
@@ -26,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
 
 __all__ = [
     "rng_state",
@@ -106,7 +108,6 @@ def save_checkpoint(
     step: int,
     encoder: torch.nn.Module,
     state: dict[str, Any],
-    best_weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write ``checkpoint-<step>`` atomically and delete older checkpoints.
 
@@ -115,7 +116,6 @@ def save_checkpoint(
         step: optimizer steps done; names the folder.
         encoder: the (unwrapped) ``SentenceEncoder``.
         state: optimizer/scheduler/RNG/step/history (see module docstring).
-        best_weights: the best ``state_dict`` kept in memory, if any.
 
     Returns:
         The path of the new checkpoint folder.
@@ -125,12 +125,8 @@ def save_checkpoint(
     final = folder / f"{PREFIX}{step}"
     tmp = folder / f".{PREFIX}{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_model(encoder, str(tmp / "weights.safetensors"))
-    if best_weights is not None:
-        save_file(best_weights, str(tmp / "best.safetensors"))  # CPU clones
+    encoder.save(tmp)
     torch.save(state, tmp / "state.pt")
-    encoder.save(tmp / "model")
     for file in tmp.rglob("*"):
         if file.is_file():
             with open(file, "rb+") as handle:
@@ -144,10 +140,8 @@ def save_checkpoint(
     return final
 
 
-def load_checkpoint(
-    path: str | os.PathLike, encoder: torch.nn.Module
-) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
-    """Load weights into ``encoder``; return ``(state, best_weights or None)``.
+def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
+    """Load the weights of checkpoint ``path`` into ``encoder``; return its state.
 
     Raises:
         FileNotFoundError: ``path`` is not a complete checkpoint folder.
@@ -158,16 +152,8 @@ def load_checkpoint(
             f"{folder} is not a minicse checkpoint (no state.pt); expected a "
             f"folder named {PREFIX}<step> written by train_unsup/train_sup"
         )
-    load_model(encoder, str(folder / "weights.safetensors"), device=_device(encoder))
-    state = torch.load(folder / "state.pt", weights_only=True, map_location="cpu")
-    best = None
-    if (folder / "best.safetensors").is_file():
-        best = load_file(str(folder / "best.safetensors"))
-    return state, best
-
-
-def _device(module: torch.nn.Module) -> str:
-    return str(next(module.parameters()).device)
+    encoder.load_weights(folder)
+    return torch.load(folder / "state.pt", weights_only=True, map_location="cpu")
 
 
 def save_best_model(

@@ -253,11 +253,9 @@ def _load_model(name: str, pooling: str | None = None) -> Any:
     from .encoder import SentenceEncoder
 
     path = Path(name)
-    if (path / "state.pt").is_file() and (path / "model").is_dir():
-        return SentenceEncoder.load(path / "model")  # a checkpoint-<step> folder
-    if (path / "minicse.json").is_file():
+    if (path / "minicse.json").is_file():  # a saved model or a checkpoint folder
         return SentenceEncoder.load(path)
-    return SentenceEncoder.from_pretrained(name, pooling=pooling or "cls")
+    return SentenceEncoder.from_pretrained(name, pooling=pooling or "auto")
 
 
 def _evaluate_command(args: argparse.Namespace) -> int:

@@ -2,9 +2,11 @@
 
 Every reader looks in (1) ``path=``: a data folder laid out like ``shared/data``
 (``sts/``, ``sts/senteval/``, ``nli/``, ``corpus/``) or a single file; (2) the
-folder in ``$MINICSE_DATA``; (3) the Hugging Face hub (``mteb/sts12-sts`` ...
-``mteb/sickr-sts``, ``sentence-transformers/stsb``,
-``princeton-nlp/datasets-for-simcse``). ``.tsv`` files have a header row and
+folder in ``$MINICSE_DATA``; (3) the Hugging Face hub: raw STS12-16 text from
+``mteb/sts12-sts`` ... ``mteb/sts16-sts``, raw STS-B from
+``sentence-transformers/stsb``, and from ``princeton-nlp/datasets-for-simcse``
+SentEval's files (``senteval.tar``: SICK-R and all ``text="senteval"``), NLI
+triplets and wiki1m. ``.tsv`` files have a header row and
 **no quoting** (sentences contain ``"``): they are read with ``csv.QUOTE_NONE``;
 ``.csv`` files (SimCSE's ``nli_for_simcse.csv``) with ordinary CSV quoting.
 Offline, a hub miss fails at once with an error naming ``MINICSE_DATA`` and ``path=``.
@@ -17,13 +19,13 @@ from __future__ import annotations
 
 import csv
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ._hub import hub_offline, hub_status
+from ._senteval import senteval_frame
 from .utils import check_choice, check_int, env_flag
 
 __all__ = ["STS_TASKS", "data_dir", "load_sts", "load_nli_triplets", "load_corpus"]
@@ -36,11 +38,11 @@ _SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"
 
 
 def _hub_sts(task: str, split: str) -> tuple[str, str, float]:
-    """(repo id, hub split, factor that maps the hub's scores to 0-5)."""
+    """(repo id, hub split, factor to 0-5) of raw STS12-16 / STS-B on the hub."""
     if task == "stsb":  # scores in [0, 1]; validation = dev
         hub_split = {"dev": "validation"}.get(split, split)
         return "sentence-transformers/stsb", hub_split, 5.0
-    return f"mteb/{task}-sts", split, 1.0  # scores already 0-5 (SICK-R: 1-5)
+    return f"mteb/{task}-sts", split, 1.0  # scores already 0-5
 
 
 def _existing(path: str | os.PathLike, name: str) -> Path:
@@ -194,16 +196,21 @@ def load_sts(
 
     Local files: ``sts/<task>.<split>.tsv`` (``text="raw"``, the organisers'
     text) or ``sts/senteval/<task>.<split>.tsv`` (``text="senteval"``,
-    SentEval's tokenized text the SimCSE paper evaluates on). From the hub,
-    only raw text exists; ``sentence-transformers/stsb`` scores lie in [0, 1]
-    and are multiplied by 5 here, so every task is on the 0-5 scale (SICK-R:
-    1-5). Caveat: the hub's ``mteb/sickr-sts`` holds all 9,927 SICK pairs,
-    SentEval's SICK-R test set (the local file) 4,927.
+    SentEval's tokenized text the SimCSE paper evaluates on). Without local
+    data, ``text="senteval"`` reads SentEval's own files from SimCSE's
+    ``senteval.tar`` (hub: ``princeton-nlp/datasets-for-simcse``) and joins
+    their whitespace tokens by one space, which is what SimCSE feeds the model;
+    rows follow SentEval's subset order (STS14: images before OnWN). SICK-R
+    always comes from that tar: its 4,927 test pairs, as in the paper
+    (``text="raw"``: the file's text as is, Moses-tokenized, cased). Raw
+    STS12-16 and STS-B come from ``mteb/sts1x-sts`` and
+    ``sentence-transformers/stsb``, whose [0, 1] scores are multiplied by 5
+    here, so every task is on the 0-5 scale (SICK-R: 1-5).
 
     Args:
         task: one of ``STS_TASKS``.
         split: ``"test"``; STS-B also has ``"train"`` and ``"dev"``.
-        text: ``"raw"`` or ``"senteval"`` (local data only).
+        text: ``"raw"`` or ``"senteval"``.
         path: a data folder or a ``.tsv`` file (read as given).
         max_rows: read only the first ``max_rows`` pairs (None: all).
 
@@ -229,17 +236,13 @@ def load_sts(
         frame = _read_table(file, ("sentence1", "sentence2", "score"), max_rows)
         _check_table(frame, str(file), ("sentence1", "sentence2"), score=True)
         return frame
-    if text == "senteval":
-        raise ValueError(
-            "text='senteval' exists only in a local data folder (sts/senteval/); "
-            "set MINICSE_DATA or pass path=, or use text='raw' to read the hub"
-        )
-    frame = _hub_sts_frame(task, split)
-    if task == "sickr":
-        message = "mteb/sickr-sts has 9,927 pairs, not SentEval's 4,927 (SICK-R test)"
-        warnings.warn(message, stacklevel=2)
+    if text == "senteval" or task == "sickr":
+        tar = _hub_file("senteval.tar", f"senteval.tar (STS task {task!r})")
+        frame, source = senteval_frame(tar, task, split, text), "senteval.tar"
+    else:
+        frame, source = _hub_sts_frame(task, split), _hub_sts(task, split)[0]
     frame = frame.iloc[:max_rows].reset_index(drop=True)
-    _check_table(frame, _hub_sts(task, split)[0], ("sentence1", "sentence2"), True)
+    _check_table(frame, f"{source} ({task}, {split})", ("sentence1", "sentence2"), True)
     return frame
 
 
@@ -277,8 +280,47 @@ def load_nli_triplets(
     return frame
 
 
+def _named_file(name: str | os.PathLike, path: str | os.PathLike | None) -> Path | None:
+    """The text file that ``name`` gives instead of a corpus name (None: a name)."""
+    if isinstance(name, str) and name in _CORPORA:
+        return None
+    if not isinstance(name, os.PathLike) and not (  # a path separator or a suffix
+        isinstance(name, str) and ("/" in name or "\\" in name or Path(name).suffix)
+    ):
+        check_choice(name, "corpus name", tuple(_CORPORA))
+    file = Path(name).expanduser()
+    if not file.is_file():
+        what = "is a folder (pass data folders as path=)" if file.is_dir() else ""
+        raise FileNotFoundError(
+            f"name={str(name)!r} looks like a file, but {file} "
+            f"{what or 'does not exist'}. To read a text file with one sentence "
+            "per line, pass an existing one: load_corpus(path='corpus.txt') (or "
+            "as name); for a known corpus, pass its name, e.g. 'wiki1m'"
+        )
+    if path is not None:
+        raise ValueError(
+            f"name={str(name)!r} is a file and path={str(path)!r} is given too; "
+            "pass the file once, as path="
+        )
+    return file
+
+
+def _read_lines(file: Path, max_rows: int | None) -> list[str]:
+    """The first ``max_rows`` lines of ``file``, without line endings; none empty."""
+    sentences = []
+    with open(file, encoding="utf-8", newline="") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if max_rows is not None and len(sentences) >= max_rows:
+                break
+            sentence = line.rstrip("\r\n")
+            if not sentence.strip():
+                raise ValueError(f"{file}, line {line_no} is empty; remove empty lines")
+            sentences.append(sentence)
+    return sentences
+
+
 def load_corpus(
-    name: str = "wiki1m",
+    name: str | os.PathLike = "wiki1m",
     path: str | os.PathLike | None = None,
     max_rows: int | None = None,
 ) -> list[str]:
@@ -286,9 +328,13 @@ def load_corpus(
 
     Local: ``corpus/wiki1m_head.txt`` (the first 11,914 lines of wiki1m).
     Hub: SimCSE's full ``wiki1m_for_simcse.txt`` (1M Wikipedia sentences).
+    A ``name`` that is an existing file is read like ``path=`` (as
+    ``train_unsup`` reads ``sentences=``); a ``name`` that looks like a path
+    (a path object, a ``/`` or a suffix such as ``.txt``) but is no file
+    raises ``FileNotFoundError`` naming it.
 
     Args:
-        name: ``"wiki1m"``.
+        name: ``"wiki1m"``, or a text file with one sentence per line.
         path: a data folder, or a text file with one sentence per line.
         max_rows: read only the first ``max_rows`` lines (None: all).
 
@@ -302,17 +348,9 @@ def load_corpus(
         >>> load_corpus(path=txt, max_rows=1)
         ['YMCA in South Australia']
     """
-    check_choice(name, "corpus name", tuple(_CORPORA))
     check_int(max_rows, "max_rows", optional=True)
-    local, remote = _CORPORA[name]
-    file = _local_file(path, local) or _hub_file(remote, f"corpus {name!r}")
-    sentences = []
-    with open(file, encoding="utf-8", newline="") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if max_rows is not None and len(sentences) >= max_rows:
-                break
-            sentence = line.rstrip("\r\n")
-            if not sentence.strip():
-                raise ValueError(f"{file}, line {line_no} is empty; remove empty lines")
-            sentences.append(sentence)
-    return sentences
+    file = _named_file(name, path)
+    if file is None:
+        local, remote = _CORPORA[name]
+        file = _local_file(path, local) or _hub_file(remote, f"corpus {name!r}")
+    return _read_lines(file, max_rows)

@@ -125,13 +125,25 @@ def spearman(x: Any, y: Any) -> float:
     return pearson(_average_ranks(x), _average_ranks(y))
 
 
-def _embed_unique(encoder: Any, sentences: list[str], batch_size: int):
-    """Encode each distinct sentence once: ({sentence: row}, ``(u, d)`` unit rows)."""
+def _check_encoder(encoder: Any) -> None:
+    """Raise ``TypeError`` unless ``encoder`` is an encoder (not a str, bytes, path)."""
+    if isinstance(encoder, (str, bytes, os.PathLike)):
+        name = os.fsdecode(encoder)
+        raise TypeError(
+            "encoder must be a SentenceEncoder (or any object with "
+            "encode(texts, batch_size) -> (n, d) tensor), got the "
+            f"{type(encoder).__name__} {name!r}; to evaluate a model by name or "
+            f"folder, build one first: SentenceEncoder.from_pretrained({name!r})"
+        )
     if not callable(getattr(encoder, "encode", None)):
         raise TypeError(
-            f"encoder must have an encode(texts, batch_size) method, e.g. a "
-            f"SentenceEncoder; got {type(encoder).__name__}"
+            "encoder must have an encode(texts, batch_size) method returning an "
+            f"(n, d) tensor, e.g. a SentenceEncoder; got {type(encoder).__name__}"
         )
+
+
+def _embed_unique(encoder: Any, sentences: list[str], batch_size: int):
+    """Encode each distinct sentence once: ({sentence: row}, ``(u, d)`` unit rows)."""
     check_positive(batch_size, "batch_size")
     unique = list(dict.fromkeys(sentences))
     embeddings = torch.as_tensor(encoder.encode(unique, batch_size=batch_size))
@@ -167,7 +179,8 @@ def score_sts_pairs(
 
     Args:
         encoder: anything with ``encode(texts, batch_size) -> (n, d)`` tensor,
-            e.g. a ``SentenceEncoder``.
+            e.g. a ``SentenceEncoder`` (not a model name: build one with
+            ``SentenceEncoder.from_pretrained(name)``).
         sentences1: ``(n,)`` first sentences.
         sentences2: ``(n,)`` second sentences.
         scores: ``(n,)`` gold similarity scores (any scale: only ranks count).
@@ -187,6 +200,7 @@ def score_sts_pairs(
         ...                 [5.0, 1.0, 4.0])
         100.0
     """
+    _check_encoder(encoder)
     sentences1 = check_texts(sentences1, "sentences1")
     sentences2 = check_texts(sentences2, "sentences2")
     check_same_length(sentences1, sentences2, "sentences1", "sentences2")
@@ -212,11 +226,14 @@ def evaluate_sts(
     one pass, so a sentence shared by several tasks is encoded once.
 
     Args:
-        encoder: anything with ``encode(texts, batch_size) -> (n, d)`` tensor.
+        encoder: anything with ``encode(texts, batch_size) -> (n, d)`` tensor,
+            e.g. a ``SentenceEncoder`` (not a model name). Checked first,
+            before any data is loaded.
         tasks: names from ``STS_TASKS`` (or one name).
         split: ``"test"``; ``"dev"`` / ``"train"`` exist for ``"stsb"`` only.
         text: ``"raw"`` or ``"senteval"`` (SentEval's tokenized text, as
-            in the SimCSE paper; local data only). See ``load_sts``.
+            in the SimCSE paper; without local data, from SimCSE's
+            ``senteval.tar``). See ``load_sts``.
         batch_size: sentences per forward pass.
         max_rows: use only the first ``max_rows`` pairs of each task
             (None: all, the default and the only way to compare with papers).
@@ -246,6 +263,8 @@ def evaluate_sts(
         stsb     100.0        3
         avg      100.0        3
     """
+    _check_encoder(encoder)  # before any data is loaded
+    check_positive(batch_size, "batch_size")
     tasks = [tasks] if isinstance(tasks, str) else list(tasks)
     if not tasks or len(set(tasks)) != len(tasks):
         raise ValueError(f"tasks must be distinct names from {STS_TASKS}, got {tasks}")

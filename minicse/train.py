@@ -27,12 +27,13 @@ from typing import Any
 import torch
 
 from . import checkpoint as ckpt
-from .data import load_corpus, load_nli_triplets
-from .distributed import cleanup_distributed, init_distributed
-from .encoder import SentenceEncoder
-from .loop import _load_dev, _Run
+from . import loop
+from .data import load_corpus, load_nli_triplets, load_sts
+from .distributed import cleanup_distributed, init_distributed, wrap_ddp
+from .encoder import SentenceEncoder, check_head
 from .presets import get_preset
 from .utils import (
+    amp_dtype,
     check_choice,
     check_int,
     check_non_negative,
@@ -43,7 +44,7 @@ from .utils import (
 
 __all__ = ["TrainConfig", "train_unsup", "train_sup"]
 
-_MLP_MODES = (None, "train", "always")
+_MLP_MODES = ("auto", None, "train", "always")
 _PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 _OBJECTIVES = ("unsup", "sup")
 # Supervised SimCSE differs from the unsupervised defaults only in these fields
@@ -52,7 +53,6 @@ _SUP_DEFAULTS = dict(
     batch_size=512,  # run_sup_example.sh: --per_device_train_batch_size 128 x 4 GPUs
     learning_rate=5e-5,  # run_sup_example.sh: --learning_rate 5e-5
     num_epochs=3,  # run_sup_example.sh: --num_train_epochs 3
-    mlp="always",  # run_sup_example.sh: --pooler_type cls (no --mlp_only_train)
 )
 
 
@@ -69,15 +69,25 @@ class TrainConfig:
             all ``batch_size`` candidates).
         learning_rate: AdamW peak learning rate, decayed linearly to 0.
         num_epochs: passes over the data (ignored when ``max_steps`` is set).
-        max_length: truncation length in tokens (dynamic padding below it).
+        max_length: truncation length of *training* inputs (dynamic padding below
+            it). Evaluation and the trained model never truncate at it.
         temperature: InfoNCE temperature tau.
-        pooling, mlp: encoder set-up when ``model`` is a name or path.
+        pooling: the pooler when ``model`` is a name or path.
+        mlp: SimCSE's MLP head when ``model`` is a name or path. ``"auto"``:
+            the paper's combinations: with ``pooling="cls"``, ``"train"`` (unsup,
+            ``--mlp_only_train``) or ``"always"`` (sup); no head for any other
+            pooler. ``"cls_before_pooler"`` with a head is an error.
         hard_negative_weight: SimCSE's ``log(alpha)`` for hard negatives (sup).
         symmetric: also score positives -> anchors (not in SimCSE).
         max_steps: optimizer steps; ``None`` = ``num_epochs`` epochs.
         warmup_ratio, warmup_steps: linear warm-up (the larger one wins).
         weight_decay: AdamW decay (not on biases and LayerNorm weights).
         max_grad_norm: clip the global gradient norm; ``None`` = no clipping.
+            minicse's multi-process gradient is the exact one. SimCSE's official
+            code computes ``1/N`` of it on ``N`` GPUs (its gather drops the
+            other ranks' gradients) and clips that at 1.0; AdamW cancels the
+            scale, but not the clip: to match an official ``N``-GPU run, pass
+            ``max_grad_norm=1.0 * N`` (4.0 for its 4-GPU supervised run).
         eval_steps: STS-B dev evaluation period in steps, also at the end;
             ``None`` = no evaluation (the last weights are kept).
         dev_rows: evaluate on the first ``dev_rows`` STS-B dev pairs (None: all).
@@ -111,7 +121,7 @@ class TrainConfig:
     max_length: int = 32  # run_unsup_example.sh: --max_seq_length 32
     temperature: float = 0.05  # run_unsup_example.sh: --temp 0.05
     pooling: str = "cls"  # run_unsup_example.sh: --pooler_type cls
-    mlp: str | None = "train"  # run_unsup_example.sh: --mlp_only_train
+    mlp: str | None = "auto"  # cls: unsup "train" (--mlp_only_train), sup "always"
     hard_negative_weight: float = 0.0  # SimCSE train.py: hard_negative_weight=0
     symmetric: bool = False  # SimCSE's loss is anchor -> candidates only
     max_steps: int | None = None  # HF TrainingArguments: max_steps=-1 (use epochs)
@@ -192,6 +202,7 @@ def _check_config(cfg: TrainConfig) -> None:
     check_choice(cfg.objective, "objective", _OBJECTIVES)
     check_choice(cfg.pooling, "pooling", POOLERS)
     check_choice(cfg.mlp, "mlp", _MLP_MODES)
+    check_head(cfg.pooling, None if cfg.mlp == "auto" else cfg.mlp)
     check_choice(cfg.precision, "precision", _PRECISIONS)
     for name in ("batch_size", "num_epochs", "max_length", "log_every"):
         check_int(getattr(cfg, name), name)
@@ -218,6 +229,38 @@ def _check_config(cfg: TrainConfig) -> None:
     if (cfg.resume or cfg.save_steps) and not cfg.output_dir:
         what = "resume=True" if cfg.resume else f"save_steps={cfg.save_steps}"
         raise ValueError(f"{what} needs output_dir, the folder that holds checkpoints")
+    _check_output_dir(cfg)
+
+
+def _check_output_dir(cfg: TrainConfig) -> None:
+    """``output_dir`` must be a folder (or not exist); resume needs a checkpoint."""
+    if cfg.output_dir is None:
+        return
+    if not isinstance(cfg.output_dir, (str, os.PathLike)):
+        raise TypeError(
+            f"output_dir must be a folder path, got {type(cfg.output_dir).__name__}"
+        )
+    folder = Path(cfg.output_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(
+            f"output_dir={str(cfg.output_dir)!r} is an existing file, not a folder; "
+            "pass a folder path (it is created if missing)"
+        )
+    if cfg.resume and ckpt.latest_checkpoint(folder) is None:
+        raise FileNotFoundError(
+            f"resume=True but output_dir={str(cfg.output_dir)!r} holds no "
+            "checkpoint-<step> folder to resume from; drop resume=True to start "
+            "a new run there"
+        )
+
+
+def head_for(cfg: TrainConfig) -> str | None:
+    """The MLP mode ``cfg.mlp`` stands for (``"auto"``: SimCSE's combinations)."""
+    if cfg.mlp != "auto":
+        return cfg.mlp
+    if cfg.pooling != "cls":
+        return None
+    return "train" if cfg.objective == "unsup" else "always"
 
 
 # ----------------------------------------------------------------------------------
@@ -291,9 +334,9 @@ def _check_row(row: Any, index: int, width: int) -> None:
 def _as_encoder(model: Any, cfg: TrainConfig) -> SentenceEncoder:
     if isinstance(model, SentenceEncoder):
         return model
-    if isinstance(model, (str, os.PathLike)):
-        return SentenceEncoder.from_pretrained(
-            str(model), pooling=cfg.pooling, mlp=cfg.mlp, max_length=cfg.max_length
+    if isinstance(model, (str, os.PathLike)):  # no max_length: it is a training
+        return SentenceEncoder.from_pretrained(  # setting, not the encoder's
+            str(model), pooling=cfg.pooling, mlp=head_for(cfg)
         )
     raise TypeError(
         "model must be a SentenceEncoder, a hub name, a local path, 'tiny' or "
@@ -423,25 +466,67 @@ def _train(
         set_seed(cfg.seed)
         encoder = _as_encoder(model, cfg)
         dev = _load_dev(cfg) if cfg.eval_steps and info.is_main else None
-        run = _Run(encoder, rows, cfg, info, dev)
+        state = _new_state(encoder, rows, cfg, info)
         set_seed(cfg.seed + info.rank)  # different dropout masks on every rank
-        found = ckpt.latest_checkpoint(cfg.output_dir) if cfg.resume else None
-        if found is not None:
-            run.restore(found)
-        elif cfg.resume and info.is_main:
-            print(
-                f"no checkpoint in {cfg.output_dir}; starting at step 0",
-                file=sys.stderr,
-            )
+        if cfg.resume:
+            loop.restore(state, ckpt.latest_checkpoint(cfg.output_dir))
         try:
-            run.fit()
-            run.finish()
+            loop.fit(state, rows, dev)
+            loop.finish(state, dev)
         except KeyboardInterrupt:
-            message = run.interrupted()
+            message = loop.interrupted(state)
             if info.is_main:
                 print(message, file=sys.stderr)
-        encoder.history = run.history
+        encoder.history = state.history
         return encoder
     finally:
         if owns_group:
             cleanup_distributed()
+
+
+def _new_state(encoder: SentenceEncoder, rows: list, cfg: TrainConfig, info) -> Any:
+    """Model on its device (DDP-wrapped under a launcher), AdamW, schedule, scaler."""
+    from transformers import get_linear_schedule_with_warmup
+
+    encoder = encoder.to(info.device).train()
+    total = cfg.max_steps or cfg.num_epochs * (len(rows) // cfg.batch_size)
+    optimizer = _optimizer(encoder, cfg, info.device)
+    warmup = max(cfg.warmup_steps, math.ceil(cfg.warmup_ratio * total))
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
+    fp16 = amp_dtype(info.device, cfg.precision) == torch.float16
+    if fp16 and cfg.grad_cache_chunk:
+        raise ValueError("grad_cache_chunk needs precision 'bf16' or 'fp32', not fp16")
+    scaler = torch.amp.GradScaler(info.device.type, enabled=fp16)
+    model = wrap_ddp(encoder, info)
+    state = loop.TrainState(
+        cfg, encoder, model, optimizer, scheduler, scaler, info, total
+    )
+    state.run = loop.identity(cfg, len(rows), info)
+    return state
+
+
+def _optimizer(encoder: torch.nn.Module, cfg: TrainConfig, device: torch.device):
+    """AdamW (fused kernel on CPU/CUDA, else foreach); no decay on biases/norms."""
+    params = [p for p in encoder.parameters() if p.requires_grad]
+    groups = [
+        {
+            "params": [p for p in params if p.ndim >= 2],
+            "weight_decay": cfg.weight_decay,
+        },
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    fast = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, **fast)
+
+
+def _load_dev(cfg: TrainConfig) -> tuple[list[str], list[str], list[float]]:
+    """STS-B dev pairs for model selection (before training, so errors come first)."""
+    try:
+        frame = load_sts("stsb", "dev", max_rows=cfg.dev_rows)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"{err}\n(STS-B dev is needed for model selection every eval_steps; "
+            "pass eval_steps=None to train without it)"
+        ) from err
+    return tuple(frame[c].tolist() for c in ("sentence1", "sentence2", "score"))

@@ -84,7 +84,22 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def _cpu_has_fast_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels (AVX512-BF16 or AMX) on this CPU."""
+    """True when oneDNN has native bf16 kernels (AVX512-BF16 or AMX) on this CPU.
+
+    ``MINICSE_CPU_BF16`` overrides the detection: ``1`` treats this CPU as
+    bf16-fast (so ``precision="auto"`` picks bf16), ``0`` as not (auto picks
+    fp32); unset or empty asks oneDNN. Being an environment variable, it also
+    reaches subprocesses (the CLI, ``torchrun``), so one test run can exercise
+    what a bf16 CPU does on any machine: ``MINICSE_CPU_BF16=1 python -m pytest``.
+    """
+    override = env_flag("MINICSE_CPU_BF16")
+    if override is not None:
+        if override not in ("0", "1"):
+            raise ValueError(
+                f"MINICSE_CPU_BF16 must be '1' (treat the CPU as bf16-fast), '0' "
+                f"(treat it as not) or unset (detect), got {override!r}"
+            )
+        return override == "1"
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -99,6 +114,7 @@ def amp_dtype(
     ``precision`` is ``"auto"`` (bf16 where the hardware runs it fast: CUDA with
     bf16 support, CPUs with AVX512-BF16/AMX; fp16 on older GPUs; else fp32),
     ``"bf16"``, ``"fp16"`` or ``"fp32"``.
+    ``MINICSE_CPU_BF16=1``/``0`` forces the CPU check (see ``_cpu_has_fast_bf16``).
     """
     check_choice(precision, "precision", ("auto", "bf16", "fp16", "fp32"))
     device = torch.device(device)

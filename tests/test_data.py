@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
+import tarfile
 import time
+import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from minicse import _hub, data
+from minicse import _hub, _senteval, data
 from minicse.data import STS_TASKS, data_dir, load_corpus, load_nli_triplets, load_sts
 
 SPLITS = [(task, "test") for task in STS_TASKS] + [("stsb", "train"), ("stsb", "dev")]
@@ -167,6 +171,31 @@ def test_unknown_corpus_name():
         load_corpus("wiki2m")
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["/path/that/does/not/exist.txt", "corpus.txt", "sub/wiki1m", Path("wiki1m")],
+)
+def test_corpus_name_that_looks_like_a_file_says_it_does_not_exist(
+    monkeypatch, tmp_path, name
+):
+    monkeypatch.chdir(tmp_path)  # relative names resolve to nothing here
+    with pytest.raises(FileNotFoundError) as info:
+        load_corpus(name)
+    message = str(info.value)
+    assert f"name={str(name)!r} looks like a file" in message
+    assert "does not exist" in message and "path=" in message
+
+
+def test_corpus_name_that_is_a_file_is_read_like_path(tmp_path):
+    txt = _write(tmp_path / "c.txt", ["one", "two"])
+    assert load_corpus(str(txt)) == load_corpus(txt) == load_corpus(path=txt)
+    assert load_corpus(txt, max_rows=1) == ["one"]
+    with pytest.raises(ValueError, match="pass the file once, as path="):
+        load_corpus(txt, path=txt)
+    with pytest.raises(FileNotFoundError, match="is a folder"):
+        load_corpus(tmp_path)
+
+
 @pytest.mark.parametrize("max_rows", [0, -3])
 def test_max_rows_must_be_positive(max_rows):
     with pytest.raises(ValueError, match="max_rows must be an int >= 1 or None"):
@@ -264,6 +293,7 @@ def _isolated_hub(monkeypatch, tmp_path, offline: bool) -> None:
 LOADERS = {
     "sts": lambda: load_sts("stsb", "dev"),
     "sickr": lambda: load_sts("sickr"),
+    "senteval": lambda: load_sts("sts12", text="senteval"),
     "nli": load_nli_triplets,
     "corpus": load_corpus,
 }
@@ -284,12 +314,6 @@ def test_hub_miss_fails_fast_and_says_what_to_set(
     assert ("offline mode" if offline else "unreachable") in message
 
 
-def test_senteval_text_is_local_only(monkeypatch):
-    _no_local_data(monkeypatch)
-    with pytest.raises(ValueError, match="text='raw'"):
-        load_sts("sts12", text="senteval")
-
-
 def test_hub_table_maps_splits_and_scales():
     assert data._hub_sts("stsb", "dev") == (
         "sentence-transformers/stsb",
@@ -297,4 +321,255 @@ def test_hub_table_maps_splits_and_scales():
         5.0,
     )
     assert data._hub_sts("sts15", "test") == ("mteb/sts15-sts", "test", 1.0)
-    assert data._hub_sts("sickr", "test")[0] == "mteb/sickr-sts"
+
+
+# ------------------------------------------------ hub: SimCSE's senteval.tar (faked)
+
+SENTEVAL_ORDER = {  # the subsets of senteval/sts.py, in its order (STS14: images 4th)
+    "sts12": ["MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews"],
+    "sts13": ["FNWN", "headlines", "OnWN"],
+    "sts14": ["deft-forum", "deft-news", "headlines", "images", "OnWN", "tweet-news"],
+    "sts15": ["answers-forums", "answers-students", "belief", "headlines", "images"],
+    "sts16": [
+        "answer-answer",
+        "headlines",
+        "plagiarism",
+        "postediting",
+        "question-question",
+    ],
+}
+SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"
+
+
+def _make_tar(path: Path, files: dict[str, str], prefix: str = "downstream/") -> Path:
+    """An uncompressed tar holding ``files`` ({member: text}) below ``prefix``."""
+    with tarfile.open(path, "w") as tar:
+        for name, text in files.items():
+            payload = text.encode("utf-8")
+            info = tarfile.TarInfo(prefix + name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def _hub_returns(monkeypatch, tar: Path) -> list[str]:
+    """No local data; the hub download returns ``tar``. Logs the files asked for."""
+    _no_local_data(monkeypatch)
+    asked = []
+
+    def download(filename: str, what: str) -> Path:
+        asked.append(filename)
+        return tar
+
+    monkeypatch.setattr(data, "_hub_file", download)
+    return asked
+
+
+def _toy_senteval() -> dict[str, str]:
+    """SentEval's files, two scored pairs and one unscored pair per STS subset."""
+    files = {}
+    for task, subsets in SENTEVAL_ORDER.items():
+        folder = f"STS/{task.upper()}-en-test"
+        for subset in subsets:
+            inputs = [f"{task} {subset}\tsecond  one", "no\tscore", f"{subset}\tend "]
+            files[f"{folder}/STS.input.{subset}.txt"] = "\n".join(inputs) + "\n"
+            files[f"{folder}/STS.gs.{subset}.txt"] = "4.2\n\n0\n"
+    for split in ("train", "dev", "test"):
+        row = ["main-captions", "MSRvid", "2012test", "0001", "3.800"]
+        line = "\t".join([*row, f"a {split}  pair .", "the pair", "extra"])
+        files[f"STS/STSBenchmark/sts-{split}.csv"] = line + "\n"
+    rows = [SICK_HEADER, "1\tA man isn ' t  here\tA dog runs\t3.6\tNEUTRAL"]
+    files["SICK/SICK_test_annotated.txt"] = "\r\n".join([*rows, "2\tB\tC\t1\tX"])
+    for split in ("train", "trial"):  # SICK-R test only: these must not be read
+        files[f"SICK/SICK_{split}.txt"] = f"{SICK_HEADER}\n9\t{split}\tpair\t5\tX\n"
+    return files
+
+
+def _toy_expected(task: str, split: str) -> list[tuple[str, str, float]]:
+    if task == "stsb":
+        return [(f"a {split} pair .", "the pair", 3.8)]
+    if task == "sickr":
+        return [("A man isn ' t here", "A dog runs", 3.6), ("B", "C", 1.0)]
+    rows = []
+    for subset in SENTEVAL_ORDER[task]:  # the unscored middle line is left out
+        rows += [(f"{task} {subset}", "second one", 4.2), (subset, "end", 0.0)]
+    return rows
+
+
+def _records(frame) -> list[tuple[str, str, float]]:
+    return list(frame.itertuples(index=False, name=None))
+
+
+def test_sickr_from_the_hub_is_sentevals_test_set(monkeypatch, tmp_path):
+    asked = _hub_returns(monkeypatch, _make_tar(tmp_path / "s.tar", _toy_senteval()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no more "9,927 pairs" warning
+        raw = load_sts("sickr")
+    assert asked == ["senteval.tar"]
+    assert _records(raw) == [
+        ("A man isn ' t  here", "A dog runs", 3.6),  # the file's text as is
+        ("B", "C", 1.0),
+    ]
+    assert raw["score"].dtype == float
+    tokens = load_sts("sickr", text="senteval")
+    assert _records(tokens) == _toy_expected("sickr", "test")
+    assert _records(load_sts("sickr", max_rows=1)) == _records(raw)[:1]
+
+
+@pytest.mark.parametrize("task,split", SPLITS)
+def test_senteval_text_from_the_hub_reads_the_tar(monkeypatch, tmp_path, task, split):
+    asked = _hub_returns(monkeypatch, _make_tar(tmp_path / "s.tar", _toy_senteval()))
+    frame = load_sts(task, split, text="senteval")
+    assert asked == ["senteval.tar"]
+    assert list(frame.columns) == ["sentence1", "sentence2", "score"]
+    assert _records(frame) == _toy_expected(task, split)
+
+
+@pytest.mark.parametrize("prefix", ["", "./", "downstream/", "SentEval/data/"])
+def test_senteval_tar_members_may_sit_below_any_folder(monkeypatch, tmp_path, prefix):
+    tar = _make_tar(tmp_path / "s.tar", _toy_senteval(), prefix=prefix)
+    _hub_returns(monkeypatch, tar)
+    want = _toy_expected("sts13", "test")
+    assert _records(load_sts("sts13", text="senteval")) == want
+
+
+def test_senteval_tar_is_indexed_once(monkeypatch, tmp_path):
+    tar = _make_tar(tmp_path / "s.tar", _toy_senteval())
+    _hub_returns(monkeypatch, tar)
+    opened, real_open = [], tarfile.open
+
+    def counting_open(*args, **kwargs):
+        opened.append(args)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(_senteval.tarfile, "open", counting_open)
+    for task in STS_TASKS:
+        load_sts(task, text="senteval")
+    assert len(opened) == 1  # one scan of the member list, then seek + read
+
+
+def _without(name: str) -> dict[str, str]:
+    files = _toy_senteval()
+    del files[name]
+    return files
+
+
+def _replaced(name: str, text: str) -> dict[str, str]:
+    return _toy_senteval() | {name: text}
+
+
+@pytest.mark.parametrize(
+    "files,task,error,match",
+    [
+        (
+            _without("STS/STS14-en-test/STS.gs.images.txt"),
+            "sts14",
+            FileNotFoundError,
+            r"no member downstream/STS/STS14-en-test/STS\.gs\.images\.txt",
+        ),
+        (
+            _without("SICK/SICK_test_annotated.txt"),
+            "sickr",
+            FileNotFoundError,
+            r"no member downstream/SICK/SICK_test_annotated\.txt",
+        ),
+        (
+            _replaced("STS/STS12-en-test/STS.gs.MSRvid.txt", "1\n2\n"),
+            "sts12",
+            ValueError,
+            r"STS\.input\.MSRvid\.txt has 3 lines but .*STS\.gs\.MSRvid\.txt has 2",
+        ),
+        (
+            _replaced("STS/STS15-en-test/STS.input.belief.txt", "a\tb\nc\nd\te\n"),
+            "sts15",
+            ValueError,
+            r"STS\.input\.belief\.txt, line 2: expected at least 2 tab-separated",
+        ),
+        (
+            _replaced("STS/STSBenchmark/sts-test.csv", "g\tf\ty\t1\t2.0\tonly one\n"),
+            "stsb",
+            ValueError,
+            r"sts-test\.csv, line 1: expected at least 7 tab-separated fields, got 6",
+        ),
+        (
+            _replaced("SICK/SICK_test_annotated.txt", f"{SICK_HEADER}\n1\ta\tb\tn/a\n"),
+            "sickr",
+            ValueError,
+            r"senteval\.tar \(sickr, test\): data row 1 has score 'n/a'",
+        ),
+    ],
+)
+def test_broken_senteval_tar_errors(monkeypatch, tmp_path, files, task, error, match):
+    _hub_returns(monkeypatch, _make_tar(tmp_path / "s.tar", files))
+    with pytest.raises(error, match=match):
+        load_sts(task, text="senteval")
+
+
+def test_compressed_senteval_tar_is_rejected(monkeypatch, tmp_path):
+    gz = tmp_path / "s.tar.gz"
+    with tarfile.open(gz, "w:gz") as tar:
+        tar.addfile(tarfile.TarInfo("downstream/SICK/SICK_train.txt"), io.BytesIO())
+    _hub_returns(monkeypatch, gz)
+    with pytest.raises(ValueError, match="not an uncompressed tar file"):
+        load_sts("sickr")
+
+
+def _tsv(file: Path) -> pd.DataFrame:
+    return pd.read_csv(
+        file, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False
+    )
+
+
+def _senteval_tar_from(data_path: Path, tar: Path) -> Path:
+    """SentEval's files rebuilt from sts/senteval/*.tsv and the sts/meta/ files."""
+    sts, files = data_path / "sts", {}
+    for task, subsets in SENTEVAL_ORDER.items():
+        frame = _tsv(sts / f"senteval/{task}.test.tsv")
+        subset = _tsv(sts / f"meta/{task}.test.meta.tsv")["subset"]
+        for name in subsets:
+            rows = frame[subset == name]
+            pairs = [*(rows.sentence1 + "\t" + rows.sentence2), "unscored\tpair"]
+            folder = f"STS/{task.upper()}-en-test"
+            files[f"{folder}/STS.input.{name}.txt"] = "\n".join(pairs) + "\n"
+            files[f"{folder}/STS.gs.{name}.txt"] = "\n".join([*rows.score, ""]) + "\n"
+    for split in ("train", "dev", "test"):
+        frame = _tsv(sts / f"senteval/stsb.{split}.tsv")
+        meta = _tsv(sts / f"meta/stsb.{split}.meta.tsv")
+        columns = [meta.genre, meta.filename, meta.year, meta.sid, frame.score]
+        columns += [frame.sentence1, frame.sentence2]
+        lines = ["\t".join(fields) for fields in zip(*columns, strict=True)]
+        files[f"STS/STSBenchmark/sts-{split}.csv"] = "\n".join(lines) + "\n"
+    frame = _tsv(sts / "senteval/sickr.test.tsv")
+    meta = _tsv(sts / "meta/sickr.test.meta.tsv")
+    columns = [meta.pair_ID, frame.sentence1, frame.sentence2, frame.score]
+    columns.append(meta.entailment_judgment)
+    lines = ["\t".join(fields) for fields in zip(*columns, strict=True)]
+    files["SICK/SICK_test_annotated.txt"] = "\r\n".join([SICK_HEADER, *lines]) + "\r\n"
+    return _make_tar(tar, files)
+
+
+def test_full_size_senteval_tar_reproduces_the_data_folder(
+    monkeypatch, tmp_path, data_path
+):
+    tar = _senteval_tar_from(data_path, tmp_path / "senteval.tar")
+    local = {
+        (task, split): load_sts(task, split, "senteval", path=data_path)
+        for task, split in SPLITS
+    }
+    _hub_returns(monkeypatch, tar)
+    sizes = {}  # (task, split): pairs
+    for (task, split), want in local.items():
+        if task in SENTEVAL_ORDER:  # the data folder keeps STS14's OnWN before images
+            subset = _tsv(data_path / f"sts/meta/{task}.test.meta.tsv")["subset"]
+            rank = subset.map(SENTEVAL_ORDER[task].index)
+            want = want.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
+        got = load_sts(task, split, text="senteval")
+        pd.testing.assert_frame_equal(got, want)
+        sizes[task, split] = len(got)
+    tests = (3108, 1500, 3750, 3000, 1186, 1379, 4927)
+    assert sizes == {(t, "test"): n for t, n in zip(STS_TASKS, tests, strict=True)} | {
+        ("stsb", "train"): 5749,
+        ("stsb", "dev"): 1500,
+    }
+    raw_sick = load_sts("sickr")  # the tar's text as is: SentEval's, already tokens
+    pd.testing.assert_frame_equal(raw_sick, local["sickr", "test"])

@@ -34,10 +34,12 @@ def _with(tiny, **kwargs) -> SentenceEncoder:
 
 
 def test_encode_shape_dtype_and_input_order(tiny):
-    vectors = tiny.encode(TEXTS, batch_size=2)
+    # fp32 explicitly: "auto" is bf16 on bf16 CPUs, and other batch shapes round
+    # differently there (the bf16 path has its own tests at the end).
+    vectors = tiny.encode(TEXTS, batch_size=2, precision="fp32")
     assert vectors.shape == (len(TEXTS), tiny.dim) and vectors.dtype == torch.float32
     assert vectors.device.type == "cpu"
-    one_by_one = torch.cat([tiny.encode([t]) for t in TEXTS])
+    one_by_one = torch.cat([tiny.encode([t], precision="fp32") for t in TEXTS])
     torch.testing.assert_close(vectors, one_by_one, atol=1e-5, rtol=1e-5)
 
 
@@ -45,7 +47,8 @@ def test_encode_equals_forward_in_eval_mode(tiny):
     tiny.eval()
     with torch.no_grad():
         expected = tiny(**tiny.tokenize(TEXTS))
-    torch.testing.assert_close(tiny.encode(TEXTS), expected, atol=1e-5, rtol=1e-5)
+    got = tiny.encode(TEXTS, precision="fp32")  # forward() runs in fp32
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("mode", [True, False])
@@ -334,9 +337,8 @@ def test_sentence_transformers_reads_saved_folder(tiny, tmp_path, pooling, mlp):
     encoder = _with(tiny, pooling=pooling, mlp=mlp)
     encoder.save(tmp_path)
     theirs = SentenceTransformer(str(tmp_path), device="cpu").encode(TEXTS)
-    torch.testing.assert_close(
-        torch.from_numpy(theirs), encoder.encode(TEXTS), atol=1e-5, rtol=1e-5
-    )
+    ours = encoder.encode(TEXTS, precision="fp32")  # ST encodes in fp32
+    torch.testing.assert_close(torch.from_numpy(theirs), ours, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -344,12 +346,189 @@ def test_minilm_mean_matches_sentence_transformers(tmp_path):
     from sentence_transformers import SentenceTransformer
 
     encoder = SentenceEncoder.from_pretrained("offline-minilm", pooling="mean")
-    ours = encoder.encode(TEXTS, normalize=True)
+    ours = encoder.encode(TEXTS, normalize=True, precision="fp32")  # as ST does
     reference = SentenceTransformer(str(offline_model_path()), device="cpu")
     theirs = torch.from_numpy(reference.encode(TEXTS, normalize_embeddings=True))
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
     encoder.save(tmp_path)
     exported = SentenceTransformer(str(tmp_path), device="cpu").encode(TEXTS)
     torch.testing.assert_close(
-        torch.from_numpy(exported), encoder.encode(TEXTS), atol=1e-5, rtol=1e-5
+        torch.from_numpy(exported),
+        encoder.encode(TEXTS, precision="fp32"),
+        atol=1e-5,
+        rtol=1e-5,
     )
+
+
+# -- the paper's released checkpoints: the MLP lives in the pooler layer ----------
+
+
+def _released_like(folder, seed: int = 0, pooler: bool = True):
+    """A tiny BERT saved like princeton-nlp's checkpoints: a trained pooler layer."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(offline_model_path()))
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = BertModel(config, add_pooling_layer=pooler).eval()
+    if pooler:  # "trained": far from BERT's init, so a random head would show
+        torch.nn.init.normal_(model.pooler.dense.weight, std=0.5)
+        torch.nn.init.normal_(model.pooler.dense.bias, std=0.5)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return model, tokenizer
+
+
+def _hf_outputs(model, tokenizer):
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch)
+    return out.pooler_output, out.last_hidden_state[:, 0]
+
+
+def test_sup_simcse_checkpoint_is_scored_with_pooler_output(tmp_path):
+    folder = tmp_path / "sup-simcse-bert-base-uncased"
+    model, tokenizer = _released_like(folder)
+    pooler_output, _ = _hf_outputs(model, tokenizer)
+    encoder = SentenceEncoder.from_pretrained(folder)
+    assert (encoder.pooling, encoder.mlp) == ("cls", "always")
+    got = encoder.encode(TEXTS, precision="fp32")
+    torch.testing.assert_close(got, pooler_output, atol=1e-5, rtol=1e-5)
+
+
+def test_unsup_simcse_checkpoint_is_scored_with_raw_cls(tmp_path):
+    folder = tmp_path / "unsup-simcse-bert-base-uncased"
+    model, tokenizer = _released_like(folder)
+    _, raw_cls = _hf_outputs(model, tokenizer)
+    encoder = SentenceEncoder.from_pretrained(folder)
+    assert (encoder.pooling, encoder.mlp) == ("cls_before_pooler", None)
+    got = encoder.encode(TEXTS, precision="fp32")
+    torch.testing.assert_close(got, raw_cls, atol=1e-5, rtol=1e-5)
+
+
+def test_explicit_pooling_wins_over_the_name(tmp_path):
+    folder = tmp_path / "sup-simcse-bert-base-uncased"
+    _released_like(folder)
+    encoder = SentenceEncoder.from_pretrained(folder, pooling="mean")
+    assert (encoder.pooling, encoder.mlp) == ("mean", None)
+    encoder = SentenceEncoder.from_pretrained(folder, pooling="cls_before_pooler")
+    assert (encoder.pooling, encoder.mlp) == ("cls_before_pooler", None)
+
+
+def test_kept_mlp_survives_save_and_sentence_transformers_export(tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    folder = tmp_path / "sup-simcse-bert-base-uncased"
+    model, tokenizer = _released_like(folder)
+    pooler_output, _ = _hf_outputs(model, tokenizer)
+    SentenceEncoder.from_pretrained(folder).save(tmp_path / "saved")
+    loaded = SentenceEncoder.load(tmp_path / "saved").encode(TEXTS, precision="fp32")
+    torch.testing.assert_close(loaded, pooler_output, atol=1e-5, rtol=1e-5)
+    theirs = SentenceTransformer(str(tmp_path / "saved"), device="cpu").encode(TEXTS)
+    torch.testing.assert_close(
+        torch.from_numpy(theirs), pooler_output, atol=1e-5, rtol=1e-5
+    )
+
+
+def test_pooler_head_without_trained_pooler_is_an_error(tmp_path):
+    folder = tmp_path / "sup-simcse-bert-base-uncased"
+    _released_like(folder, pooler=False)
+    with pytest.raises(ValueError, match="no trained pooler layer"):
+        SentenceEncoder.from_pretrained(folder)
+    with pytest.raises(ValueError, match="no trained pooler layer"):
+        SentenceEncoder.from_pretrained(folder, pooling="cls", mlp="pooler")
+
+
+def test_plain_models_keep_raw_cls_by_default(tmp_path):
+    folder = tmp_path / "bert-base-uncased"
+    model, tokenizer = _released_like(folder)
+    _, raw_cls = _hf_outputs(model, tokenizer)
+    encoder = SentenceEncoder.from_pretrained(folder)
+    assert (encoder.pooling, encoder.mlp) == ("cls", None)
+    got = encoder.encode(TEXTS, precision="fp32")
+    torch.testing.assert_close(got, raw_cls, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mlp", ["train", "always"])
+def test_cls_before_pooler_takes_no_mlp(tiny, mlp):
+    with pytest.raises(ValueError, match="cls_before_pooler.*cannot take mlp"):
+        SentenceEncoder(tiny.model, tiny.tokenizer, "cls_before_pooler", mlp)
+    with pytest.raises(ValueError, match="cls_before_pooler.*cannot take mlp"):
+        SentenceEncoder.from_pretrained("tiny", pooling="cls_before_pooler", mlp=mlp)
+
+
+def test_no_unused_weights(minilm_path):
+    """SimCSE builds its encoder with add_pooling_layer=False: every trainable
+    weight is in the training graph, so DDP needs no unused-parameter search."""
+    encoder = SentenceEncoder.from_pretrained("offline-minilm", mlp="train")
+    assert encoder.model.pooler is None
+    assert not [n for n, _ in encoder.named_parameters() if "pooler" in n]
+    assert tiny_encoder().model.pooler is None
+    encoder.train()
+    encoder(**encoder.tokenize(TEXTS)).sum().backward()
+    unused = [n for n, p in encoder.named_parameters() if p.grad is None]
+    assert unused == []
+
+
+# -- the bf16 path ("auto" on bf16 CPUs and GPUs): bf16 tolerances, not fp32's ------
+# bf16 keeps 8 mantissa bits: each rounding is off by up to 2**-8 ~ 4e-3 relative.
+
+
+@pytest.mark.parametrize(("forced", "same_as"), [("1", "bf16"), ("0", "fp32")])
+def test_auto_precision_follows_the_cpu_check(tiny, monkeypatch, forced, same_as):
+    monkeypatch.setenv("MINICSE_CPU_BF16", forced)  # as on a bf16 CPU / an AVX2 one
+    auto = tiny.encode(TEXTS[:2])
+    torch.testing.assert_close(auto, tiny.encode(TEXTS[:2], precision=same_as))
+
+
+@pytest.fixture(scope="module")
+def minilm_bf16(minilm_path):
+    """The offline MiniLM (mean pooling) and its bf16 vectors of ``TEXTS``."""
+    encoder = SentenceEncoder.from_pretrained("offline-minilm", pooling="mean")
+    return encoder, encoder.encode(TEXTS, precision="bf16")
+
+
+def test_minilm_bf16_encode_is_close_to_fp32(minilm_bf16):
+    encoder, bf16 = minilm_bf16
+    fp32 = encoder.encode(TEXTS, precision="fp32")
+    assert bf16.dtype == torch.float32
+    # Measured (AVX2 CPU): relative L2 error 0.004-0.007 per sentence (1-2 bf16
+    # roundings after 6 layers, the errors mostly cancel), so 1 - cosine ~ 2e-5
+    # (1 - cos ~ error**2 / 2). Bounds with >= 4x margin on the error: 3% (8 x
+    # 2**-8), i.e. cosine >= 0.9995; a real fault (fp16 overflow, a wrong pooler,
+    # lost padding mask) is far outside.
+    error = (bf16 - fp32).norm(dim=1) / fp32.norm(dim=1)
+    assert bool((error < 0.03).all()), error
+    cosine = torch.nn.functional.cosine_similarity(bf16, fp32)
+    assert bool((cosine > 0.9995).all()), cosine
+
+
+@pytest.mark.slow
+def test_minilm_bf16_encode_is_close_to_sentence_transformers(minilm_bf16):
+    """What a user sees on a bf16 CPU: minicse's "auto" (bf16) vs ST (fp32)."""
+    from sentence_transformers import SentenceTransformer
+
+    encoder, bf16 = minilm_bf16
+    reference = SentenceTransformer(str(offline_model_path()), device="cpu")
+    theirs = torch.from_numpy(reference.encode(TEXTS, normalize_embeddings=True))
+    ours = torch.nn.functional.normalize(bf16, dim=-1)
+    # Unit vectors of 384 entries (|x| <= 0.2): measured max difference 1.1e-3,
+    # i.e. ~1.4 bf16 roundings of the largest entry (0.2 * 2**-8 = 8e-4); 5e-3
+    # allows ~6 (4x margin). fp32 matches ST to 1e-5 (test above).
+    torch.testing.assert_close(ours, theirs, atol=5e-3, rtol=0)
+
+
+def test_save_leaves_the_random_stream_alone(tmp_path):
+    """Saving mid-run (checkpoints, best model) must not change later dropout
+    masks, or a resumed run would differ from an uninterrupted one."""
+    encoder = tiny_encoder(mlp="train")  # its head is saved in the pooler slot
+    state = torch.get_rng_state()
+    encoder.save(tmp_path)
+    assert torch.equal(torch.get_rng_state(), state)

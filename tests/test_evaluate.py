@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
+import re
 import string
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +14,7 @@ import pytest
 import torch
 from scipy import stats
 
+from minicse import evaluate as evaluate_module
 from minicse.data import STS_TASKS, load_sts
 from minicse.evaluate import evaluate_sts, pearson, score_sts_pairs, spearman
 
@@ -137,6 +141,37 @@ def test_score_sts_pairs_errors():
         score_sts_pairs(enc, ["a", "b"], ["c", "d"], [1, float("nan")])
     with pytest.raises(ValueError, match="batch_size"):
         score_sts_pairs(enc, ["a", "b"], ["c", "d"], [1, 2], batch_size=0)
+
+
+@pytest.fixture
+def no_data_loading(monkeypatch):
+    """evaluate_sts must not reach load_sts: it fails the test if it does."""
+
+    def load_sts(*args, **kwargs):
+        raise AssertionError("data was loaded before the encoder was checked")
+
+    monkeypatch.setattr(evaluate_module, "load_sts", load_sts)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["princeton-nlp/unsup-simcse-bert-base-uncased", b"bert", Path("runs/simcse")],
+    ids=["str", "bytes", "path"],
+)
+def test_model_name_instead_of_encoder_says_how_to_build_one(no_data_loading, name):
+    shown = os.fsdecode(name)
+    hint = f"SentenceEncoder.from_pretrained({shown!r})"
+    with pytest.raises(TypeError, match="encoder must be a SentenceEncoder") as info:
+        evaluate_sts(name, "stsb")
+    assert hint in str(info.value) and "encode(texts, batch_size)" in str(info.value)
+    with pytest.raises(TypeError, match=re.escape(hint)):
+        score_sts_pairs(name, ["a", "b"], ["c", "d"], [1, 2])
+
+
+@pytest.mark.parametrize("encoder", [object(), 3, None])
+def test_object_without_encode_is_rejected_before_loading(no_data_loading, encoder):
+    with pytest.raises(TypeError, match=r"must have an encode\(texts, batch_size\)"):
+        evaluate_sts(encoder)
 
 
 def test_encoder_returning_wrong_rows_is_caught():

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from minicse.loop import length_split
+from minicse.batching import length_split
 
 
 def _padded(lengths: list[int], sizes: list[int]) -> int:

@@ -18,7 +18,7 @@ import minicse.loop as loop
 import minicse.train as train_module
 from minicse import checkpoint as ckpt
 from minicse.encoder import SentenceEncoder, tiny_encoder
-from minicse.train import TrainConfig, train_sup, train_unsup
+from minicse.train import TrainConfig, head_for, train_sup, train_unsup
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(batch_size=8, max_steps=4, eval_steps=None, progress=False, log_every=2)
@@ -55,16 +55,21 @@ def test_defaults_are_the_papers():
     unsup, sup = TrainConfig.unsup(), TrainConfig.sup()
     assert (unsup.batch_size, unsup.learning_rate, unsup.num_epochs) == (64, 3e-5, 1)
     assert (unsup.max_length, unsup.temperature, unsup.seed) == (32, 0.05, 42)
-    assert (unsup.pooling, unsup.mlp, unsup.eval_steps) == ("cls", "train", 125)
+    assert (unsup.pooling, unsup.mlp, unsup.eval_steps) == ("cls", "auto", 125)
+    assert head_for(unsup) == "train"  # --pooler_type cls --mlp_only_train
     assert (sup.batch_size, sup.learning_rate, sup.num_epochs) == (512, 5e-5, 3)
-    assert (sup.mlp, sup.hard_negative_weight, sup.objective) == ("always", 0.0, "sup")
+    assert (head_for(sup), sup.hard_negative_weight, sup.objective) == (
+        "always",
+        0.0,
+        "sup",
+    )
     assert TrainConfig() == unsup
 
 
 def test_from_preset_applies_sizes_then_overrides():
     cfg = TrainConfig.from_preset("smoke", "sup", learning_rate=1e-4)
     assert (cfg.objective, cfg.batch_size, cfg.max_steps) == ("sup", 32, 10)
-    assert (cfg.learning_rate, cfg.dev_rows, cfg.mlp) == (1e-4, 200, "always")
+    assert (cfg.learning_rate, cfg.dev_rows, head_for(cfg)) == (1e-4, 200, "always")
 
 
 def test_unknown_preset_is_a_clear_error():
@@ -105,7 +110,7 @@ def no_training(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("training started despite bad input")
 
-    monkeypatch.setattr(train_module, "_Run", forbidden)
+    monkeypatch.setattr(train_module, "_new_state", forbidden)
 
 
 def test_empty_corpus(no_training):
@@ -217,8 +222,8 @@ def test_worse_model_never_replaces_the_best(sentences, tmp_path, monkeypatch):
     )
     best = (tmp_path / "best.json").read_text()
     assert '"step": 1' in best and '"dev": 50.0' in best
-    kept = load_file(str(tmp_path / "checkpoint-4" / "best.safetensors"))
-    _assert_same(kept, {k: v.cpu() for k, v in _weights(encoder).items()})
+    kept = SentenceEncoder.load(tmp_path)  # the best model, saved once
+    _assert_same(_weights(kept), {k: v.cpu() for k, v in _weights(encoder).items()})
 
 
 def test_sup_accepts_triplets_pairs_and_frames(triplets):
@@ -235,7 +240,9 @@ def test_grad_cache_gives_the_plain_step(sentences):
         for module in encoder.modules():  # no dropout: both paths see equal inputs
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
-        config = {**FAST, "max_steps": 2, "log_every": 1, **extra}
+        # fp32 explicitly: "auto" is bf16 on bf16 CPUs, where chunking changes the
+        # rounding (see test_grad_cache_under_bf16_is_close_to_the_plain_step).
+        config = {**FAST, "max_steps": 2, "log_every": 1, "precision": "fp32", **extra}
         encoder = train_unsup(encoder, sentences, **config)
         return [r["loss"] for r in encoder.history], _weights(encoder)
 
@@ -253,29 +260,35 @@ def _no_dropout_tiny() -> SentenceEncoder:
     return encoder
 
 
-_REAL_STEP, _REAL_UPDATE = loop._train_step, loop._Run.update
+_REAL_STEP = loop.train_step
+
+
+def _on_optimizer_step(state, hook):
+    """Call ``hook(state)`` just before each optimizer step (gradients still set)."""
+    real = state.optimizer.step
+
+    def step(*args, **kwargs):
+        hook(state)
+        return real(*args, **kwargs)
+
+    state.optimizer.step = step
 
 
 def _first_step(monkeypatch, train, data, **config):
     """Loss and gradients of step 1 (captured just before the optimizer step)."""
     seen = {}
-    real_step, real_update = _REAL_STEP, _REAL_UPDATE
 
-    def train_step(run, chunks):
-        seen["chunks"] = chunks
-        return real_step(run, chunks)
-
-    def update(run):
-        seen["groups"] = run.groups
+    def capture(state):
         seen["grads"] = {
-            name: p.grad.clone()
-            for name, p in run.encoder.named_parameters()
-            if p.grad is not None  # e.g. BertModel's unused pooler
+            name: p.grad.clone() for name, p in state.encoder.named_parameters()
         }
-        real_update(run)
 
-    monkeypatch.setattr(loop, "_train_step", train_step)
-    monkeypatch.setattr(loop._Run, "update", update)
+    def train_step(state, batch):
+        seen["batch"] = batch
+        _on_optimizer_step(state, capture)
+        return _REAL_STEP(state, batch)
+
+    monkeypatch.setattr(loop, "train_step", train_step)
     config = {**FAST, "max_steps": 1, "log_every": 1, "num_workers": 0, **config}
     encoder = train(_no_dropout_tiny(), data, device="cpu", **config)
     return encoder.history[0]["loss"], seen
@@ -286,12 +299,13 @@ def test_length_groups_give_the_same_step(objective, sentences, triplets, monkey
     train, data = (
         (train_unsup, sentences) if objective == "unsup" else (train_sup, triplets)
     )
-    loss1, one = _first_step(monkeypatch, train, data, length_groups=1)
-    loss3, three = _first_step(monkeypatch, train, data, length_groups=3)
-    assert (one["groups"], three["groups"]) == (1, 3)
-    (chunk,) = three["chunks"]
-    widths = [g["input_ids"].shape[1] for g in chunk["groups"]]
-    full = one["chunks"][0]["inputs"]["input_ids"].shape[1]
+    # fp32 explicitly ("auto" is bf16 on bf16 CPUs): see the bf16 twin at the end.
+    fp32 = {"precision": "fp32"}
+    loss1, one = _first_step(monkeypatch, train, data, length_groups=1, **fp32)
+    loss3, three = _first_step(monkeypatch, train, data, length_groups=3, **fp32)
+    assert (len(one["batch"].pieces), one["batch"].restore) == (1, None)
+    widths = [p["input_ids"].shape[1] for p in three["batch"].pieces]
+    full = one["batch"].pieces[0]["input_ids"].shape[1]
     assert len(widths) == 3 and widths == sorted(widths) and widths[0] < full
     assert loss3 == pytest.approx(loss1, rel=1e-5, abs=1e-5)
     assert one["grads"].keys() == three["grads"].keys() and len(one["grads"]) > 10
@@ -305,19 +319,19 @@ def test_length_groups_auto_and_where_they_are_off():
     encoder, cpu = tiny_encoder(), DistInfo()
     cuda = DistInfo(device=torch.device("cuda"))
     two = DistInfo(world_size=2)
-    assert loop._length_groups(TrainConfig.unsup(), cpu, encoder) == 8
-    assert loop._length_groups(TrainConfig.unsup(), cuda, encoder) == 1
-    assert loop._length_groups(TrainConfig.unsup(length_groups=2), two, encoder) == 1
+    assert loop.length_groups(TrainConfig.unsup(), cpu, encoder) == 8
+    assert loop.length_groups(TrainConfig.unsup(), cuda, encoder) == 1
+    assert loop.length_groups(TrainConfig.unsup(length_groups=2), two, encoder) == 1
     config = TrainConfig.unsup(length_groups=2, grad_cache_chunk=4)
-    assert loop._length_groups(config, cpu, encoder) == 1
-    assert loop._length_groups(TrainConfig.unsup(length_groups=5), cpu, encoder) == 5
+    assert loop.length_groups(config, cpu, encoder) == 1
+    assert loop.length_groups(TrainConfig.unsup(length_groups=5), cpu, encoder) == 5
 
 
 def test_num_workers_auto_is_inline_on_cpu_and_a_thread_on_gpus():
     auto = TrainConfig.unsup()
-    assert loop._num_workers(auto, torch.device("cpu")) == 0
-    assert loop._num_workers(auto, torch.device("cuda")) == 1
-    assert loop._num_workers(TrainConfig.unsup(num_workers=2), torch.device("cpu")) == 2
+    assert loop.num_workers(auto, torch.device("cpu")) == 0
+    assert loop.num_workers(auto, torch.device("cuda")) == 1
+    assert loop.num_workers(TrainConfig.unsup(num_workers=2), torch.device("cpu")) == 2
 
 
 def test_background_tokenizing_gives_the_same_run(sentences):
@@ -385,21 +399,21 @@ def test_ctrl_c_saves_returns_and_resumes_exactly(
     sentences, tmp_path, monkeypatch, capsys
 ):
     reference = train_unsup(tiny_encoder(), sentences, **FAST)
-    real, calls = loop._train_step, {"n": 0}
+    real, calls = loop.train_step, {"n": 0}
 
-    def interrupt_third(run, chunks):
+    def interrupt_third(state, batch):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(run, chunks)
+        return real(state, batch)
 
-    monkeypatch.setattr(loop, "_train_step", interrupt_third)
+    monkeypatch.setattr(loop, "train_step", interrupt_third)
     partial = train_unsup(tiny_encoder(), sentences, **FAST)  # no output_dir given
     message = capsys.readouterr().err
     assert "interrupted at step 2/4" in message and "resume=True" in message
     folder = Path(partial.history[-1]["interrupted"])
     assert folder.name == "checkpoint-2" and (folder / "state.pt").is_file()
-    monkeypatch.setattr(loop, "_train_step", real)
+    monkeypatch.setattr(loop, "train_step", real)
     resumed = train_unsup(
         tiny_encoder(), sentences, output_dir=str(folder.parent), resume=True, **FAST
     )
@@ -427,11 +441,11 @@ def test_half_written_checkpoint_is_ignored(tmp_path):
 _KILLED_RUN = """
 import sys, time
 import minicse.loop as loop
-real = loop._train_step
-def slow(run, chunks):
+real = loop.train_step
+def slow(state, batch):
     time.sleep(0.4)
-    return real(run, chunks)
-loop._train_step = slow
+    return real(state, batch)
+loop.train_step = slow
 from minicse.train import train_unsup
 sentences = open(sys.argv[1]).read().splitlines()
 train_unsup("tiny", sentences, output_dir=sys.argv[2], **eval(sys.argv[3]))
@@ -472,7 +486,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(sentences, tmp_path):
     )
     straight = train_unsup("tiny", sentences, output_dir=str(tmp_path / "ok"), **config)
     _assert_same(_weights(resumed), _weights(straight))  # the selected best model
-    last = "checkpoint-10/weights.safetensors"
+    last = "checkpoint-10/model.safetensors"
     _assert_same(load_file(str(killed / last)), load_file(str(tmp_path / "ok" / last)))
     history = [r for r in resumed.history if "dev" in r]
     assert [r["step"] for r in history] == [4, 8, 10]
@@ -639,19 +653,19 @@ def test_fp16_resume_restores_the_grad_scaler(sentences, tmp_path, monkeypatch):
     reference = train_unsup(
         tiny_encoder(), sentences, output_dir=str(straight), **config
     )
-    real, calls = loop._train_step, {"n": 0}
+    real, calls = loop.train_step, {"n": 0}
 
-    def interrupt_third(run, chunks):
+    def interrupt_third(state, batch):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(run, chunks)
+        return real(state, batch)
 
-    monkeypatch.setattr(loop, "_train_step", interrupt_third)
+    monkeypatch.setattr(loop, "train_step", interrupt_third)
     partial = train_unsup(tiny_encoder(), sentences, output_dir=str(cut), **config)
     assert Path(partial.history[-1]["interrupted"]).name == "checkpoint-2"
     assert _scaler_state(cut), "the checkpoint lost the GradScaler state"
-    monkeypatch.setattr(loop, "_train_step", real)
+    monkeypatch.setattr(loop, "train_step", real)
     resumed = train_unsup(
         tiny_encoder(), sentences, output_dir=str(cut), resume=True, **config
     )
@@ -676,12 +690,13 @@ def test_fp16_overflow_skips_the_step_not_the_run(
     encoder = tiny_encoder()
     initial, moved = _weights(encoder), []
 
-    def update(run):
-        _REAL_UPDATE(run)
-        weights = run.encoder.state_dict()
+    def train_step(state, batch):
+        loss = _REAL_STEP(state, batch)
+        weights = state.encoder.state_dict()
         moved.append(any(not torch.equal(weights[k], v) for k, v in initial.items()))
+        return loss
 
-    monkeypatch.setattr(loop._Run, "update", update)
+    monkeypatch.setattr(loop, "train_step", train_step)
     encoder = train_unsup(
         encoder,
         sentences,
@@ -735,3 +750,84 @@ def test_accelerate_launch_runs_two_ranks_and_saves_one_model(sentences, tmp_pat
     ranks = sorted(p.parent.name for p in logs.rglob("stdout.log"))
     assert ranks == ["0", "1"], ranks  # one log folder per process
     assert result.stdout.count("model saved to") == 1, result.stdout
+
+
+# -- bf16 (what "auto" runs on bf16 CPUs and GPUs): bf16 tolerances ----------------
+# bf16 keeps 8 mantissa bits (2**-8 ~ 4e-3 a rounding). At BERT's init the tiny model
+# embeds every sentence alike and bf16 swamps its gradients (see ``spread_tiny``),
+# so these runs start from the spread-out tiny model. Measured on an AVX2 CPU, step
+# 1 in bf16 vs fp32: loss within 2.4e-3 relative, gradients (||g - g32|| / ||g32||,
+# all parameters) 0.026-0.032 (fp32 regroupings: 2e-6); bf16 length groups or
+# GradCache vs one bf16 forward: loss 2e-4, gradients 0.004-0.024. Bounds: loss
+# 1e-2 relative (4x), gradients 0.1 (25 x 2**-8, 3x the worst measured); a lost
+# group or mis-ordered rows is off by far more (> 1 in test_gradcache.py).
+BF16_LOSS, BF16_GRADS = 1e-2, 0.1
+
+
+def _relative_error(grads: dict, reference: dict) -> float:
+    """``||g - ref|| / ||ref||`` over all parameters together (scale-free)."""
+    diff = sum(((grads[n] - ref) ** 2).sum() for n, ref in reference.items())
+    return float(diff.sqrt() / sum((ref**2).sum() for ref in reference.values()).sqrt())
+
+
+@pytest.fixture(scope="module")
+def first_step(sentences, triplets, spread_tiny):
+    """``get(objective, **config)``: step 1's loss, gradients and forward widths.
+
+    Memoized, so tests share runs. Gradients come from parameter hooks (the last
+    accumulation of step 1), widths from a forward hook (training forwards only).
+    """
+    done = {}
+
+    def get(objective, **config):
+        key = (objective, tuple(sorted(config.items())))
+        if key not in done:
+            train, data = {
+                "unsup": (train_unsup, sentences),
+                "sup": (train_sup, triplets),
+            }[objective]
+            encoder, grads, widths = spread_tiny(mlp="train"), {}, []
+
+            def record_width(module, args, kwargs):
+                if torch.is_grad_enabled():  # not GradCache's no-grad first pass
+                    widths.append(kwargs["input_ids"].shape[1])
+
+            for name, param in encoder.named_parameters():
+                param.register_post_accumulate_grad_hook(
+                    lambda p, name=name: grads.__setitem__(name, p.grad.clone())
+                )
+            encoder.model.register_forward_pre_hook(record_width, with_kwargs=True)
+            config = {**FAST, "max_steps": 1, "log_every": 1, "num_workers": 0} | config
+            encoder = train(encoder, data, device="cpu", **config)
+            done[key] = encoder.history[0]["loss"], grads, widths
+        return done[key]
+
+    return get
+
+
+@pytest.mark.parametrize("objective", ["unsup", "sup"])
+def test_length_groups_under_bf16_are_close_to_one_forward(objective, first_step):
+    loss32, grads32, _ = first_step(objective, precision="fp32", length_groups=1)
+    loss1, one, widths1 = first_step(objective, precision="bf16", length_groups=1)
+    loss3, three, widths3 = first_step(objective, precision="bf16", length_groups=3)
+    assert len(widths1) == 1 and len(widths3) == 3 and max(widths3) == widths1[0]
+    assert one.keys() == three.keys() == grads32.keys() and len(one) > 10
+    assert loss1 == pytest.approx(loss32, rel=BF16_LOSS)
+    assert loss3 == pytest.approx(loss1, rel=BF16_LOSS)
+    assert _relative_error(one, grads32) < BF16_GRADS
+    assert _relative_error(three, grads32) < BF16_GRADS
+    assert _relative_error(three, one) < BF16_GRADS
+
+
+def test_grad_cache_under_bf16_is_close_to_the_plain_step(first_step):
+    loss32, grads32, _ = first_step("unsup", precision="fp32", length_groups=1)
+    loss1, plain, _ = first_step("unsup", precision="bf16", length_groups=1)
+    cached_loss, cached, widths = first_step(
+        "unsup", precision="bf16", grad_cache_chunk=3
+    )
+    assert len(widths) >= 3  # 8 sentences (16 views) in chunks of 3: really chunked
+    assert cached.keys() == plain.keys() == grads32.keys()
+    assert cached_loss == pytest.approx(loss1, rel=BF16_LOSS)
+    assert cached_loss == pytest.approx(loss32, rel=BF16_LOSS)
+    assert _relative_error(cached, grads32) < BF16_GRADS
+    assert _relative_error(cached, plain) < BF16_GRADS

@@ -150,3 +150,27 @@ def test_import_is_lazy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_cpu_bf16_override(monkeypatch):
+    """``MINICSE_CPU_BF16`` forces the fast-bf16 CPU check, in subprocesses too."""
+    from minicse.utils import _cpu_has_fast_bf16
+
+    monkeypatch.setenv("MINICSE_CPU_BF16", "1")
+    assert _cpu_has_fast_bf16() and amp_dtype("cpu", "auto") is torch.bfloat16
+    assert amp_dtype("cpu", "fp32") is None  # an explicit precision still wins
+    code = "from minicse.utils import amp_dtype; print(amp_dtype('cpu'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "torch.bfloat16", out.stderr
+    monkeypatch.setenv("MINICSE_CPU_BF16", "0")
+    assert not _cpu_has_fast_bf16() and amp_dtype("cpu", "auto") is None
+    assert amp_dtype("cpu", "bf16") is torch.bfloat16
+    detected = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    for unset in ("", " "):  # empty is unset: ask oneDNN
+        monkeypatch.setenv("MINICSE_CPU_BF16", unset)
+        assert _cpu_has_fast_bf16() is detected
+    monkeypatch.delenv("MINICSE_CPU_BF16")
+    assert _cpu_has_fast_bf16() is detected
+    monkeypatch.setenv("MINICSE_CPU_BF16", "yes")
+    with pytest.raises(ValueError, match="MINICSE_CPU_BF16 must be '1'.*got 'yes'"):
+        amp_dtype("cpu", "auto")
