@@ -180,9 +180,12 @@ def gather_with_grad(tensor: Tensor, sizes: Sequence[int] | None = None) -> Tens
     average over ranks gives ``sum_r dL/dz_r * dz_r/dθ = dL/dθ``: exactly the
     single-process gradient of the loss over the concatenated batch. (The
     official SimCSE code instead puts the local tensor back into a no-grad
-    gather, which yields ``dL/dθ / N`` after DDP averaging, i.e. an effective
-    learning rate divided by the number of GPUs.) The same identity holds if
-    each rank uses only its own anchors and ``L = mean_r L_r``.
+    gather, which yields ``dL/dθ / N`` after DDP averaging. AdamW divides the
+    scale out again, to ~1e-6, so that is *not* a smaller learning rate; but
+    gradient clipping sees the ``1/N`` gradient, so its ``max_grad_norm=1.0``
+    on N GPUs clips minicse's exact gradient at ``N``: see
+    ``TrainConfig.max_grad_norm``.) The same identity holds if each rank uses
+    only its own anchors and ``L = mean_r L_r``.
 
     Args:
         tensor: ``(n_r, ...)`` this rank's rows; trailing dims must match.
@@ -243,27 +246,14 @@ def cleanup_distributed() -> None:
         dist.destroy_process_group()
 
 
-def _has_unused_pooler(module: torch.nn.Module) -> bool:
-    """True for an HF model with a pooler head that minicse's poolers never use."""
-    inner = getattr(module, "model", module)
-    pooler = getattr(inner, "pooler", None)
-    return isinstance(pooler, torch.nn.Module) and any(
-        p.requires_grad for p in pooler.parameters()
-    )
-
-
-def wrap_ddp(
-    module: torch.nn.Module, info: DistInfo, find_unused_parameters: bool | None = None
-) -> torch.nn.Module:
+def wrap_ddp(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     """Wrap ``module`` in ``DistributedDataParallel`` when distributed, else return it.
 
-    DDP averages gradients over ranks during ``backward``. It must know whether
-    some trainable parameters get no gradient: the SimCSE MLP head does not
-    force this (with ``mlp="train"`` it is in every *training* graph and DDP
-    only reduces in training backward; eval never calls backward), but a
-    Hugging Face ``BertModel``'s own ``pooler`` layer is never used by CLS/mean
-    pooling. ``find_unused_parameters=None`` therefore turns the (slower)
-    search on only when such a pooler with trainable weights is present.
+    DDP averages gradients over ranks during ``backward``. Every trainable
+    weight is in every training graph (the encoder drops the Hugging Face pooler
+    layer, as SimCSE does with ``add_pooling_layer=False``, and the MLP head with
+    ``mlp="train"`` runs in every training forward), so DDP's slower search for
+    unused parameters stays off.
     Buffers are not broadcast before each forward (``broadcast_buffers=False``):
     a transformer's buffers are constants (position ids), and the broadcast is a
     collective per forward call that would deadlock when ranks run different
@@ -272,7 +262,6 @@ def wrap_ddp(
     Args:
         module: the model, already on ``info.device``.
         info: from :func:`init_distributed`.
-        find_unused_parameters: force DDP's unused-parameter search on/off.
 
     Returns:
         The DDP wrapper (the original is ``.module``) or ``module`` itself.
@@ -283,8 +272,6 @@ def wrap_ddp(
         )
     if not info.distributed:
         return module
-    if find_unused_parameters is None:
-        find_unused_parameters = _has_unused_pooler(module)
     ddp = torch.nn.parallel.DistributedDataParallel
     # torch >= 2.13 renamed the flag; older versions only know broadcast_buffers
     new_flag = "forward_sync_buffers" in inspect.signature(ddp).parameters
@@ -294,7 +281,6 @@ def wrap_ddp(
     return ddp(
         module,
         device_ids=[info.device.index] if info.device.type == "cuda" else None,
-        find_unused_parameters=find_unused_parameters,
         **no_buffer_sync,
     )
 

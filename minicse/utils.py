@@ -111,8 +111,10 @@ def amp_dtype(
 ) -> torch.dtype | None:
     """The autocast dtype to use on ``device``, or ``None`` for plain fp32.
 
-    ``precision`` is ``"auto"`` (bf16 where the hardware runs it fast: CUDA with
-    bf16 support, CPUs with AVX512-BF16/AMX; fp16 on older GPUs; else fp32),
+    ``precision`` is ``"auto"`` (bf16 where the hardware runs it natively: CUDA
+    compute capability >= 8.0, CPUs with AVX512-BF16/AMX; fp16 with a gradient
+    scaler on older GPUs such as Colab's T4, where ``torch.cuda.is_bf16_supported``
+    says True through emulation; else fp32),
     ``"bf16"``, ``"fp16"`` or ``"fp32"``.
     ``MINICSE_CPU_BF16=1``/``0`` forces the CPU check (see ``_cpu_has_fast_bf16``).
     """
@@ -124,8 +126,9 @@ def amp_dtype(
         return torch.bfloat16
     if precision == "fp16":
         return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cuda":  # native bf16 from Ampere (8.0) on; before it,
+        major, _ = torch.cuda.get_device_capability(device)  # e.g. a T4 (7.5),
+        return torch.bfloat16 if major >= 8 else torch.float16  # only emulated
     if device.type == "cpu" and _cpu_has_fast_bf16():
         return torch.bfloat16
     return None

@@ -831,3 +831,158 @@ def test_grad_cache_under_bf16_is_close_to_the_plain_step(first_step):
     assert cached_loss == pytest.approx(loss32, rel=BF16_LOSS)
     assert _relative_error(cached, grads32) < BF16_GRADS
     assert _relative_error(cached, plain) < BF16_GRADS
+
+
+# -- minicse 0.2: SimCSE's semantics ---------------------------------------------
+
+
+LONG = " ".join(["a long sentence that keeps going"] * 12)  # ~ 60 tokens
+
+
+def test_training_length_never_becomes_the_encoders(sentences, tmp_path):
+    """SimCSE truncates training inputs at 32 tokens, never evaluation inputs."""
+    encoder = train_unsup("tiny", sentences, output_dir=str(tmp_path), **FAST)
+    assert encoder.max_length is None
+    assert len(encoder.tokenize([LONG])["input_ids"][0]) > 32
+    saved = SentenceEncoder.load(tmp_path)
+    assert saved.max_length is None
+    st = (tmp_path / "sentence_bert_config.json").read_text()
+    assert '"max_seq_length": 512' in st
+
+
+def test_dev_selection_sees_untruncated_sentences(sentences, monkeypatch):
+    import minicse.encoder as encoder_module
+
+    limits, real = [], encoder_module.tokenize
+
+    def tokenize(tokenizer, texts, max_length):  # encode()'s only, not training's
+        limits.append(max_length)
+        return real(tokenizer, texts, max_length)
+
+    monkeypatch.setattr(encoder_module, "tokenize", tokenize)
+    train_unsup("tiny", sentences, **{**FAST, "eval_steps": 2, "dev_rows": 8})
+    assert limits and set(limits) == {512}  # the model's limit, not max_length=32
+
+
+@pytest.mark.parametrize(
+    ("pooling", "objective", "head"),
+    [
+        ("cls", "unsup", "train"),
+        ("cls", "sup", "always"),
+        ("cls_before_pooler", "unsup", None),
+        ("cls_before_pooler", "sup", None),
+        ("mean", "unsup", None),
+        ("first_last_mean", "sup", None),
+    ],
+)
+def test_the_mlp_exists_only_where_simcse_has_it(pooling, objective, head):
+    cfg = TrainConfig.from_preset("smoke", objective, pooling=pooling)
+    assert head_for(cfg) == head
+    train = train_unsup if objective == "unsup" else train_sup
+    data = [f"sentence number {i}" for i in range(16)]
+    if objective == "sup":
+        data = [(t, t + " again", "not " + t) for t in data]
+    encoder = train("tiny", data, pooling=pooling, **{**FAST, "max_steps": 1})
+    assert (encoder.pooling, encoder.mlp) == (pooling, head)
+    assert (encoder.mlp_head is None) == (head is None)
+
+
+def test_a_head_on_other_poolers_only_when_asked(sentences):
+    encoder = train_unsup("tiny", sentences, pooling="mean", mlp="train", **FAST)
+    assert (encoder.pooling, encoder.mlp) == ("mean", "train")
+    with pytest.raises(ValueError, match="cls_before_pooler.*cannot take mlp"):
+        TrainConfig(pooling="cls_before_pooler", mlp="train")
+
+
+def test_dev_evaluation_follows_the_runs_precision(sentences, monkeypatch):
+    precisions = []
+    real_encode = SentenceEncoder.encode
+
+    def encode(self, texts, *args, precision="auto", **kwargs):
+        precisions.append(precision)
+        return real_encode(self, texts, *args, precision=precision, **kwargs)
+
+    monkeypatch.setattr(SentenceEncoder, "encode", encode)
+    config = {**FAST, "eval_steps": 2, "dev_rows": 8}
+    train_unsup("tiny", sentences, precision="fp32", **config)
+    assert precisions and set(precisions) == {"fp32"}
+
+
+def test_resume_with_another_number_of_processes_is_refused(sentences, tmp_path):
+    out = tmp_path / "out"
+    train_unsup("tiny", sentences, output_dir=str(out), save_steps=2, **FAST)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(sentences) + "\n")
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    command = [sys.executable, *launcher, "-m", "minicse", "train-unsup", "tiny"]
+    command += ["--data", str(corpus), "--batch-size", "8", "--max-steps", "4"]
+    command += ["--output-dir", str(out), "--resume", "--no-progress", "--device"]
+    command += ["cpu", "--eval-steps", "100", "--dev-rows", "8"]
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode != 0
+    assert "'world_size': 1" in result.stderr and "number of processes" in result.stderr
+
+
+def test_official_clip_matches_a_scaled_gradient():
+    """SimCSE's N-GPU gradient is 1/N of the true one. Under AdamW the scale
+    cancels (up to eps) but the clip does not: clipping the 1/N gradient at 1.0
+    is clipping the true one at N, as TrainConfig.max_grad_norm says."""
+    n, norms = 4, []
+
+    def run(scale: float, clip: float) -> torch.Tensor:
+        torch.manual_seed(0)
+        net = torch.nn.Linear(8, 8)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+        x, target = torch.randn(32, 8), torch.randn(32, 8)
+        for _ in range(20):
+            loss = 5 * scale * ((net(x) - target) ** 2).mean()  # |g| in (1, 4)
+            loss.backward()
+            norms.append(float(torch.nn.utils.clip_grad_norm_(net.parameters(), clip)))
+            opt.step()
+            opt.zero_grad()
+        return net.weight.detach()
+
+    official, matched = run(1 / n, 1.0), run(1.0, float(n))
+    torch.testing.assert_close(official, matched, rtol=1e-4, atol=1e-5)  # Adam's eps
+    true_norms = norms[20:]  # between 1 and N: minicse's 1.0 clips, SimCSE's does not
+    assert all(1.0 < g < n for g in true_norms), true_norms
+    assert not torch.allclose(run(1.0, 1.0), official, atol=1e-3)
+
+
+def test_output_dir_that_is_a_file_fails_before_training(tmp_path, no_training):
+    file = tmp_path / "taken"
+    file.write_text("x")
+    with pytest.raises(ValueError, match="output_dir=.*is an existing file"):
+        train_unsup("tiny", ["a b", "c d"], output_dir=str(file), **FAST)
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path, no_training):
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+        train_unsup(
+            "tiny", ["a b", "c d"], output_dir=str(tmp_path), resume=True, **FAST
+        )
+
+
+def test_progress_bar_shows_no_dev_score_before_there_is_one(sentences, monkeypatch):
+    postfixes = []
+    real = loop.tqdm
+
+    def bar(*args, **kwargs):
+        progress = real(*args, **kwargs)
+        original = progress.set_postfix
+        progress.set_postfix = lambda **kw: postfixes.append(kw) or original(**kw)
+        return progress
+
+    monkeypatch.setattr(loop, "tqdm", bar)
+    config = {**FAST, "eval_steps": 4, "dev_rows": 8, "log_every": 1}
+    train_unsup("tiny", sentences, **config)
+    before = postfixes[: next(i for i, p in enumerate(postfixes) if "dev" in p)]
+    assert before and all("dev" not in p and "best" not in p for p in before)
+    assert all("inf" not in str(v) for p in postfixes for v in p.values())

@@ -174,3 +174,21 @@ def test_cpu_bf16_override(monkeypatch):
     monkeypatch.setenv("MINICSE_CPU_BF16", "yes")
     with pytest.raises(ValueError, match="MINICSE_CPU_BF16 must be '1'.*got 'yes'"):
         amp_dtype("cpu", "auto")
+
+
+@pytest.mark.parametrize(
+    ("capability", "expected"),
+    [
+        ((7, 5), torch.float16),
+        ((7, 0), torch.float16),
+        ((8, 0), torch.bfloat16),
+        ((9, 0), torch.bfloat16),
+    ],
+)
+def test_auto_precision_on_gpus_needs_native_bf16(monkeypatch, capability, expected):
+    """A T4 (7.5) answers is_bf16_supported() True through emulation; auto must
+    still pick fp16 (with the scaler) there, bf16 only from Ampere (8.0) on."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    assert amp_dtype("cuda", "auto") is expected
+    assert amp_dtype("cuda", "fp32") is None
