@@ -6,6 +6,8 @@ import csv
 import hashlib
 import io
 import re
+import subprocess
+import sys
 import tarfile
 import time
 import warnings
@@ -573,3 +575,17 @@ def test_full_size_senteval_tar_reproduces_the_data_folder(
     }
     raw_sick = load_sts("sickr")  # the tar's text as is: SentEval's, already tokens
     pd.testing.assert_frame_equal(raw_sick, local["sickr", "test"])
+
+
+def test_data_layer_imports_no_model_code():
+    """Dependencies run one way: utils <- hub probing <- {data, encoder}."""
+    code = (
+        "import sys, minicse.data; "
+        "print(sorted(m for m in sys.modules if m.startswith(('minicse.', "
+        "'transformers', 'sentence_transformers'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "minicse.encoder" not in out and "transformers" not in out
+    assert "minicse.data" in out
