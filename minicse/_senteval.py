@@ -1,32 +1,17 @@
-"""SentEval's STS and SICK files, read from SimCSE's ``senteval.tar``.
+"""SentEval's STS and SICK-R test files, read from SimCSE's ``senteval.tar``.
 
-Private helper of :mod:`minicse.data`. SimCSE's evaluation data is
-``senteval.tar`` in the hub dataset ``princeton-nlp/datasets-for-simcse``
-(``SentEval/data/downstream/download_dataset.sh`` untars it into
-``SentEval/data/downstream/``). The tar is uncompressed and holds SentEval's
-own files, in SentEval's layout below ``downstream/``:
+Private helper of :mod:`minicse.data`. The tar (hub dataset
+``princeton-nlp/datasets-for-simcse``) is uncompressed and holds SentEval's
+``downstream/`` layout; members may sit below any leading folders. Its member
+index is built once per file and cached; then each member is one seek and read.
 
-* ``STS/STS1x-en-test/STS.input.<subset>.txt``: one tab-separated sentence
-  pair per line; ``STS.gs.<subset>.txt``: the gold score of each line, where an
-  empty line means "no score" and drops the pair. Subsets in SentEval's order.
-* ``STS/STSBenchmark/sts-<split>.csv``: tab-separated, no header, no quoting;
-  0-based column 4 is the score, columns 5 and 6 the sentences.
-* ``SICK/SICK_test_annotated.txt``: a header line, then the sentences in
-  columns 1 and 2 and the relatedness score in column 3.
-
-Members are found below any leading folders (``STS/...``, ``./STS/...`` or
-``downstream/STS/...``). Only the needed members are read: a tar's member index
-is built once per file (path, size, modification time) and cached, after which
-each member costs one seek and one read. Lines end at ``\\n``, ``\\r\\n`` or
-``\\r``, as with SentEval's ``io.open``.
-
-Reference: Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval, ``senteval/sts.py``
-and ``senteval/sick.py`` read these files).
+Reference: Conneau & Kiela, 2018, arXiv:1803.05449 (``senteval/sts.py``, ``sick.py``).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import tarfile
 from pathlib import Path
 
@@ -48,34 +33,29 @@ STS_SUBSETS = {
         "question-question",
     ),
 }
-_ROOTS = ("STS", "SICK")  # SentEval's folders below downstream/
+# member -> (sentence, sentence, score) columns and header lines of that file
+_TABLES = {
+    "stsb": ("STS/STSBenchmark/sts-{split}.csv", (5, 6, 4), 0),
+    "sickr": ("SICK/SICK_test_annotated.txt", (1, 2, 3), 1),
+}
+_KEY = re.compile(r"(?:^|/)((?:STS|SICK)/.+)$")  # the name from SentEval's folder on
 
 Pair = tuple[str, str, str]  # sentence1, sentence2, score (as written)
-
-
-def _key(name: str) -> str | None:
-    """A member's name from its ``STS/`` or ``SICK/`` folder on (None: elsewhere)."""
-    parts = name.split("/")
-    for i, part in enumerate(parts[:-1]):
-        if part in _ROOTS:
-            return "/".join(parts[i:])
-    return None
 
 
 @functools.lru_cache(maxsize=4)
 def _index(path: str, size: int, mtime_ns: int) -> dict[str, tuple[int, int]]:
     """{member key: (offset of its data, size)} of the STS/SICK files in a tar."""
     try:
-        with tarfile.open(path, mode="r:") as tar:
-            files = [m for m in tar if m.isfile()]
+        with tarfile.open(path, mode="r:") as tar:  # a repeated name: the last wins
+            keys = ((_KEY.search(m.name), m) for m in tar if m.isfile())
+            return {key[1]: (m.offset_data, m.size) for key, m in keys if key}
     except tarfile.ReadError as err:
         raise ValueError(f"{path} is not an uncompressed tar file: {err}") from err
-    keys = ((_key(m.name), m) for m in files)  # a repeated name: the last one wins
-    return {key: (m.offset_data, m.size) for key, m in keys if key is not None}
 
 
 def _lines(tar: Path, member: str) -> list[str]:
-    """The lines of ``member`` (a key such as ``SICK/SICK_train.txt``) of ``tar``."""
+    """The lines (ending at ``\\n``, ``\\r\\n`` or ``\\r``) of a member of ``tar``."""
     stat = tar.stat()
     members = _index(str(tar), stat.st_size, stat.st_mtime_ns)
     if member not in members:
@@ -92,49 +72,23 @@ def _lines(tar: Path, member: str) -> list[str]:
     return lines[:-1] if lines[-1] == "" else lines
 
 
-def _fields(line: str, columns: tuple[int, ...], where: str) -> tuple[str, ...]:
-    fields = line.split("\t")
-    if len(fields) <= max(columns):
-        raise ValueError(
-            f"{where}: expected at least {max(columns) + 1} tab-separated fields, "
-            f"got {len(fields)}"
-        )
-    return tuple(fields[c] for c in columns)
-
-
-def _sts_year(tar: Path, task: str) -> list[Pair]:
-    """STS12-16: every subset's scored pairs, subsets in SentEval's order."""
-    folder = f"STS/{task.upper()}-en-test"
-    pairs = []
-    for subset in STS_SUBSETS[task]:
-        inputs = f"{folder}/STS.input.{subset}.txt"
-        gold = f"{folder}/STS.gs.{subset}.txt"
-        lines, scores = _lines(tar, inputs), _lines(tar, gold)
-        if len(lines) != len(scores):
+def _fields(lines: list[str], columns: tuple[int, ...], where: str, start: int):
+    """The tab-separated ``columns`` of each line (lines numbered from ``start``)."""
+    rows = [line.split("\t") for line in lines]
+    for number, fields in enumerate(rows, start):
+        if len(fields) <= max(columns):
             raise ValueError(
-                f"{tar}: {inputs} has {len(lines)} lines but {gold} has "
-                f"{len(scores)}; line i of one must score line i of the other"
+                f"{where}, line {number}: expected at least {max(columns) + 1} "
+                f"tab-separated fields, got {len(fields)}"
             )
-        for number, (line, score) in enumerate(zip(lines, scores, strict=True), 1):
-            where = f"{tar}: {inputs}, line {number}"
-            first, second = _fields(line, (0, 1), where)
-            if score.strip():  # an empty gold line: no score, pair left out
-                pairs.append((first, second, score))
-    return pairs
-
-
-def _table(tar: Path, member: str, columns: tuple[int, ...], header: bool) -> list:
-    """(sentence1, sentence2, score) from the given columns of a tab-separated file."""
-    lines = _lines(tar, member)[1 if header else 0 :]
-    start = 2 if header else 1
-    return [
-        _fields(line, columns, f"{tar}: {member}, line {number}")
-        for number, line in enumerate(lines, start=start)
-    ]
+    return [tuple(fields[c] for c in columns) for fields in rows]
 
 
 def senteval_pairs(tar: Path, task: str, split: str) -> list[Pair]:
     """(sentence1, sentence2, score) of an STS task, as SentEval reads them.
+
+    STS12-16 pool their subsets in SentEval's order and drop pairs whose gold
+    line is empty (no score).
 
     Args:
         tar: SimCSE's ``senteval.tar``.
@@ -145,20 +99,34 @@ def senteval_pairs(tar: Path, task: str, split: str) -> list[Pair]:
         The pairs in file order, text and scores as written in the files.
     """
     if task in STS_SUBSETS:
-        return _sts_year(tar, task)
-    if task == "stsb":
-        return _table(tar, f"STS/STSBenchmark/sts-{split}.csv", (5, 6, 4), False)
-    if task == "sickr" and split == "test":
-        return _table(tar, "SICK/SICK_test_annotated.txt", (1, 2, 3), True)
-    raise ValueError(f"senteval.tar has no split {split!r} of task {task!r}")
+        pairs = []
+        for subset in STS_SUBSETS[task]:
+            inputs, gold = (
+                f"STS/{task.upper()}-en-test/STS.{kind}.{subset}.txt"
+                for kind in ("input", "gs")
+            )
+            lines, scores = _lines(tar, inputs), _lines(tar, gold)
+            if len(lines) != len(scores):
+                raise ValueError(
+                    f"{tar}: {inputs} has {len(lines)} lines but {gold} has "
+                    f"{len(scores)}; line i of one must score line i of the other"
+                )
+            rows = _fields(lines, (0, 1), f"{tar}: {inputs}", 1)
+            pairs += [(a, b, s) for (a, b), s in zip(rows, scores) if s.strip()]
+        return pairs
+    if task not in _TABLES or (task == "sickr" and split != "test"):
+        raise ValueError(f"senteval.tar has no split {split!r} of task {task!r}")
+    template, columns, header = _TABLES[task]
+    member = template.format(split=split)
+    lines = _lines(tar, member)[header:]
+    return _fields(lines, columns, f"{tar}: {member}", header + 1)
 
 
 def senteval_frame(tar: Path, task: str, split: str, text: str) -> pd.DataFrame:
-    """``senteval_pairs`` as a DataFrame: ``sentence1``, ``sentence2``, ``score``.
+    """``senteval_pairs`` as a str DataFrame: ``sentence1``, ``sentence2``, ``score``.
 
-    ``text="senteval"`` splits each sentence on whitespace and joins the tokens
-    by one space (SentEval's ``s.split()``, then SimCSE's batcher's
-    ``" ".join``); ``text="raw"`` keeps the files' text as is. Values are str.
+    ``text="senteval"`` joins each sentence's whitespace tokens by one space
+    (SentEval's ``s.split()``, then SimCSE's ``" ".join``); ``"raw"`` keeps them.
     """
     columns = ["sentence1", "sentence2", "score"]
     frame = pd.DataFrame(senteval_pairs(tar, task, split), columns=columns)

@@ -1,21 +1,12 @@
 """Checkpoints that survive a crash: atomic writes, exact resume, the best model.
 
-A checkpoint is a folder ``<output_dir>/checkpoint-<step>/`` holding
-
-* the encoder in its ``save()`` layout (HF files, ``minicse.json``, the SimCSE
-  MLP head even when ``mlp="train"``, the sentence-transformers layout), so a
-  checkpoint is also a model that ``SentenceEncoder.load`` and ``minicse export``
-  read; each weight is written once;
-* ``state.pt`` -- optimizer, scheduler, grad scaler, RNG states of every rank,
-  step, best score and history, read back with ``torch.load(weights_only=True)``.
-
-The best model (model selection on STS-B dev) exists once, in ``output_dir``
-itself, written by :func:`save_best_model` when the dev score improves.
-
-The folder is written as ``.checkpoint-<step>.tmp`` and renamed in one
-``os.replace``: a run killed at any moment leaves either the old checkpoint or
-the new one, never half of one. The data position is the step itself: batches
-are a pure function of ``(seed, epoch, step)``. See chapter 6.
+``<output_dir>/checkpoint-<step>/`` is the encoder's ``save()`` layout (so also a
+model for ``SentenceEncoder.load``) plus ``state.pt``: optimizer, scheduler,
+scaler, every rank's RNG, step, best score, history. It is written as
+``.checkpoint-<step>.tmp`` and renamed by one ``os.replace``, so a crash leaves
+the old checkpoint or the new one. Batches are a function of ``(seed, epoch,
+step)``, so the step is the data position. The best model lives once, in
+``output_dir`` (:func:`save_best_model`). See chapter 6.
 """
 
 from __future__ import annotations
@@ -43,7 +34,7 @@ PREFIX = "checkpoint-"
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch (CPU and CUDA) RNG states, in ``weights_only`` types.
+    """Python, NumPy, torch and (if in use) CUDA RNG states, ``weights_only`` types.
 
     Example:
         >>> state = rng_state(); a = torch.rand(1)
@@ -56,7 +47,7 @@ def rng_state() -> dict[str, Any]:
         "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
+    if torch.cuda.is_initialized():  # else its RNG is unused (and stays unstarted)
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
@@ -71,18 +62,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fsync_dir(path: Path) -> None:
-    """Flush a folder's entries to disk (best effort; a no-op where unsupported)."""
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (best effort: not every OS can)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        if not path.is_dir():
+            raise
+
+
+def _steps(folder: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of every ``checkpoint-<step>`` folder, complete or not."""
+    names = [(p.name[len(PREFIX) :], p) for p in folder.glob(PREFIX + "*")]
+    return [(int(step), p) for step, p in names if step.isdigit()]
 
 
 def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
@@ -95,53 +91,44 @@ def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
     folder = Path(output_dir)
     if not folder.is_dir():
         return None
-    found = [
-        (int(p.name[len(PREFIX) :]), p)
-        for p in folder.glob(PREFIX + "*")
-        if p.name[len(PREFIX) :].isdigit() and (p / "state.pt").is_file()
-    ]
+    found = [(s, p) for s, p in _steps(folder) if (p / "state.pt").is_file()]
     return max(found)[1] if found else None
 
 
 def save_checkpoint(
-    output_dir: str | os.PathLike,
-    step: int,
-    encoder: torch.nn.Module,
-    state: dict[str, Any],
+    output_dir: str | os.PathLike, step: int, encoder: Any, state: dict[str, Any]
 ) -> Path:
-    """Write ``checkpoint-<step>`` atomically and delete older checkpoints.
+    """Write ``checkpoint-<step>`` atomically, then delete the older ones.
 
     Args:
         output_dir: the run's folder (created if missing).
         step: optimizer steps done; names the folder.
         encoder: the (unwrapped) ``SentenceEncoder``.
-        state: optimizer/scheduler/RNG/step/history (see module docstring).
+        state: optimizer, scheduler, RNG, step, history (``weights_only`` types).
 
     Returns:
         The path of the new checkpoint folder.
     """
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{PREFIX}{step}"
-    tmp = folder / f".{PREFIX}{step}.tmp"
+    final, tmp = folder / f"{PREFIX}{step}", folder / f".{PREFIX}{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     encoder.save(tmp)
     torch.save(state, tmp / "state.pt")
     for file in tmp.rglob("*"):
         if file.is_file():
-            with open(file, "rb+") as handle:
-                os.fsync(handle.fileno())
+            _fsync(file)
     shutil.rmtree(final, ignore_errors=True)  # a leftover of the same step
     os.replace(tmp, final)
-    _fsync_dir(folder)
-    for old in folder.glob(PREFIX + "*"):
-        if old != final and old.name[len(PREFIX) :].isdigit():
+    _fsync(folder)
+    for _, old in _steps(folder):
+        if old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
 
 
 def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
-    """Load the weights of checkpoint ``path`` into ``encoder``; return its state.
+    """Load checkpoint ``path``'s weights into ``encoder``; return its state.
 
     Raises:
         FileNotFoundError: ``path`` is not a complete checkpoint folder.
@@ -159,12 +146,11 @@ def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
 def save_best_model(
     encoder: Any, output_dir: str | os.PathLike, info: dict[str, Any] | None = None
 ) -> None:
-    """``encoder.save`` into ``output_dir`` without leaving a half-written model.
+    """``encoder.save(output_dir)`` with ``info`` in ``best.json``, crash-safe.
 
-    The model is saved to a temporary folder first; each of its entries then
-    replaces the old one with ``os.replace`` (weights last), so a crash leaves
-    a loadable model. Checkpoint folders in ``output_dir`` are left alone.
-    ``info`` (e.g. step and dev score) goes to ``best.json`` beside it.
+    Saved to a temporary folder first, then moved entry by entry with
+    ``os.replace``, weights last, so a crash leaves a loadable model.
+    Checkpoint folders in ``output_dir`` are left alone.
     """
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -172,11 +158,10 @@ def save_best_model(
     shutil.rmtree(tmp, ignore_errors=True)
     encoder.save(tmp)
     (tmp / "best.json").write_text(json.dumps(info or {}) + "\n", encoding="utf-8")
-    entries = sorted(tmp.iterdir(), key=lambda p: p.suffix == ".safetensors")
-    for entry in entries:
+    for entry in sorted(tmp.iterdir(), key=lambda p: p.suffix == ".safetensors"):
         target = folder / entry.name
         if entry.is_dir() and target.is_dir():
             shutil.rmtree(target)
         os.replace(entry, target)
     shutil.rmtree(tmp, ignore_errors=True)
-    _fsync_dir(folder)
+    _fsync(folder)

@@ -1,18 +1,9 @@
 """Several processes: process group, DDP, and a gather that keeps gradients.
 
-``torchrun --nproc_per_node N script.py`` (and ``accelerate launch``, which calls
-the same launcher) starts N copies of a script and sets ``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``. :func:`init_distributed` reads
-them; with ``WORLD_SIZE`` unset or 1 everything here is a no-op, so the same
-training code runs in one process or many. On a CPU-only machine use
-``accelerate launch --multi_gpu --num_processes N`` (gloo); ``--cpu`` starts one.
-
-In-batch negatives across processes (SimCSE's ``--do_mlm`` aside, its
-``cl_forward`` does this): each rank encodes its ``b`` sentences, the embeddings
-are all-gathered so that every anchor sees all ``N * b`` candidates, and every
-rank computes the *same* loss ``L`` over the gathered batch. See
-:func:`gather_with_grad` for why the gradients then come out exactly as in one
-process over the concatenated batch. See chapter 6.
+Start N copies with ``torchrun --nproc_per_node N`` or ``accelerate launch``
+(``--multi_gpu --num_processes N`` on CPU); without a launcher all of this is a
+no-op. Every rank gathers all ``N * b`` embeddings and computes the same loss,
+as SimCSE's ``cl_forward`` does. See chapter 6.
 """
 
 from __future__ import annotations
@@ -22,7 +13,7 @@ import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -41,20 +32,11 @@ __all__ = [
     "shard_sizes",
 ]
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class DistInfo:
-    """Where this process sits in the job.
-
-    Attributes:
-        rank: global index of this process, ``0 <= rank < world_size``.
-        world_size: number of processes (1 without a launcher).
-        local_rank: index on this machine; picks the GPU.
-        is_main: ``rank == 0``: the process that logs, evaluates and saves.
-        device: the device this process trains on.
-    """
+    """This process: ``rank`` of ``world_size``, ``local_rank`` (picks the GPU),
+    ``is_main`` (rank 0 logs, evaluates and saves) and its ``device``."""
 
     rank: int = 0
     world_size: int = 1
@@ -68,17 +50,18 @@ class DistInfo:
         return self.world_size > 1
 
 
-def _env_int(name: str, default: int | None = None) -> int:
+def _env(name: str, default: Any = None, kind: type = int) -> Any:
+    """``kind(os.environ[name])``; ``default`` if unset, a launcher hint if none."""
     value = os.environ.get(name, "").strip()
     if not value:
         if default is None:
             raise ValueError(
-                f"environment variable {name} is not set but WORLD_SIZE > 1; start "
-                "the script with `torchrun --nproc_per_node N` or `accelerate launch`"
+                f"environment variable {name} is not set but WORLD_SIZE > 1; start the"
+                " script with `torchrun --nproc_per_node N` or `accelerate launch`"
             )
         return default
     try:
-        return int(value)
+        return kind(value)
     except ValueError as err:
         raise ValueError(
             f"environment variable {name}={value!r} is not an integer"
@@ -86,16 +69,10 @@ def _env_int(name: str, default: int | None = None) -> int:
 
 
 def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
-    """Join the process group the launcher describes, or run as a single process.
-
-    With ``WORLD_SIZE > 1`` this initialises ``torch.distributed`` from the
-    environment (``init_method="env://"``): backend ``nccl`` on CUDA (after
-    ``torch.cuda.set_device(local_rank)``) and ``gloo`` on CPU. Calling it again
-    returns the same :class:`DistInfo` without re-initialising.
+    """Join the launcher's group (nccl on CUDA, gloo on CPU), or run alone.
 
     Args:
-        device: ``"auto"`` (CUDA if present, else CPU; MPS is single-process
-            only), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+        device: ``"auto"`` (CUDA, else CPU), ``"cpu"``, ``"cuda"``, a device.
 
     Returns:
         This process's :class:`DistInfo`.
@@ -105,7 +82,7 @@ def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
         >>> info.rank, info.world_size, info.is_main, info.device
         (0, 1, True, device(type='cpu'))
     """
-    world_size = _env_int("WORLD_SIZE", 1)
+    world_size = _env("WORLD_SIZE", 1)
     if world_size < 1:
         raise ValueError(
             f"environment variable WORLD_SIZE must be >= 1, got {world_size}"
@@ -113,29 +90,20 @@ def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
     resolved = pick_device(device)
     if world_size == 1 and not dist.is_initialized():
         return DistInfo(device=resolved)
-    local_rank = _env_int("LOCAL_RANK", 0)
+    local_rank = _env("LOCAL_RANK", 0)
     if device in (None, "auto") and resolved.type == "mps":
         resolved = torch.device("cpu")  # no multi-process MPS backend
     if resolved.type == "cuda":
         resolved = torch.device("cuda", local_rank)
         torch.cuda.set_device(resolved)
     if not dist.is_initialized():
-        _check_launch_env()
+        _env("RANK")
+        _env("MASTER_PORT")
+        _env("MASTER_ADDR", kind=str)
         backend = "nccl" if resolved.type == "cuda" else "gloo"
         dist.init_process_group(backend, init_method="env://")
     rank = dist.get_rank()
     return DistInfo(rank, dist.get_world_size(), local_rank, rank == 0, resolved)
-
-
-def _check_launch_env() -> None:
-    """Raise a launcher hint unless RANK, MASTER_ADDR and MASTER_PORT are set."""
-    _env_int("RANK")
-    _env_int("MASTER_PORT")
-    if not os.environ.get("MASTER_ADDR", "").strip():
-        raise ValueError(
-            "environment variable MASTER_ADDR is not set but WORLD_SIZE > 1; start "
-            "the script with `torchrun --nproc_per_node N` or `accelerate launch`"
-        )
 
 
 def _is_distributed() -> bool:
@@ -147,51 +115,35 @@ class _GatherWithGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, tensor: Tensor, sizes: list[int]) -> Tensor:
-        rank = dist.get_rank()
-        rows = max(sizes)
-        padded = tensor.new_zeros((rows, *tensor.shape[1:]))
-        padded[: tensor.shape[0]] = tensor
+        padded = tensor.new_zeros((max(sizes), *tensor.shape[1:]))  # (max n_r, ...)
+        padded[: len(tensor)] = tensor
         buffers = [torch.empty_like(padded) for _ in sizes]
         dist.all_gather(buffers, padded)
-        ctx.sizes, ctx.start = sizes, sum(sizes[:rank])
+        ctx.sizes, ctx.start = sizes, sum(sizes[: dist.get_rank()])
         return torch.cat([buf[:n] for buf, n in zip(buffers, sizes, strict=True)])
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         grad = grad.contiguous().clone()
-        # Every rank holds dL_r/dZ for its own copy L_r of the loss; the local
-        # slice's total gradient is the sum over ranks (reduce-scatter).
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        rank = dist.get_rank()
-        return grad[ctx.start : ctx.start + ctx.sizes[rank]], None
+        dist.all_reduce(grad)  # sum over ranks of dL_k/dZ, then keep our slice
+        return grad[ctx.start : ctx.start + ctx.sizes[dist.get_rank()]], None
 
 
 def gather_with_grad(tensor: Tensor, sizes: Sequence[int] | None = None) -> Tensor:
-    """All-gather ``tensor`` from every rank along dim 0, keeping the autograd graph.
+    """All-gather ``tensor`` along dim 0 in rank order, keeping the autograd graph.
 
-    Forward: ``Z = cat([z_0, ..., z_{N-1}])`` in rank order (ranks may hold
-    different numbers of rows; the gather pads and trims). Backward: the
-    gradient of the local slice is the **sum over ranks** of each rank's
-    gradient for that slice (a reduce-scatter)::
-
-        grad z_r = sum_k dL_k/dz_r = N * dL/dz_r      (every rank has L_k = L)
-
-    so rank r's parameter gradient is ``N * dL/dz_r * dz_r/dθ``, and DDP's
-    average over ranks gives ``sum_r dL/dz_r * dz_r/dθ = dL/dθ``: exactly the
-    single-process gradient of the loss over the concatenated batch. (The
-    official SimCSE code instead puts the local tensor back into a no-grad
-    gather, which yields ``dL/dθ / N`` after DDP averaging. AdamW divides the
-    scale out again, to ~1e-6, so that is *not* a smaller learning rate; but
-    gradient clipping sees the ``1/N`` gradient, so its ``max_grad_norm=1.0``
-    on N GPUs clips minicse's exact gradient at ``N``: see
-    ``TrainConfig.max_grad_norm``.) The same identity holds if each rank uses
-    only its own anchors and ``L = mean_r L_r``.
+    ``Z = cat([z_0, ..., z_{N-1}])``; backward gives the local slice the sum over
+    ranks of their gradients, ``sum_k dL_k/dz_r = N * dL/dz_r`` (each rank's
+    ``L_k`` is the same ``L``), and DDP's mean over ranks then yields exactly
+    the one-process gradient ``dL/dθ`` of the loss over the global batch.
+    SimCSE's official gather keeps only the local slice's graph: ``1/N`` of it.
+    AdamW cancels that scale, but clipping at ``max_grad_norm=1.0`` does not,
+    so an official N-GPU run clips the exact gradient at ``N``; see
+    ``TrainConfig.max_grad_norm``.
 
     Args:
         tensor: ``(n_r, ...)`` this rank's rows; trailing dims must match.
-        sizes: every rank's ``n_r`` when the caller knows them (e.g.
-            ``shard_sizes(batch_size, world_size)``); skips the exchange of
-            shapes, a small collective and, on GPU, a host sync per call.
+        sizes: every rank's ``n_r``, if known (:func:`shard_sizes`): no exchange.
 
     Returns:
         ``(sum_r n_r, ...)``; ``tensor`` itself when not distributed.
@@ -210,34 +162,32 @@ def gather_with_grad(tensor: Tensor, sizes: Sequence[int] | None = None) -> Tens
         raise ValueError("tensor must have at least 1 dim (rows, ...), got a scalar")
     if not _is_distributed():
         return tensor
-    if sizes is not None:
-        sizes = [int(n) for n in sizes]
-        rank, world = dist.get_rank(), dist.get_world_size()
-        if len(sizes) != world or sizes[rank] != tensor.shape[0]:
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if sizes is None:
+        shape = torch.tensor(tensor.shape, device=tensor.device)
+        shapes = [torch.empty_like(shape) for _ in range(world)]
+        dist.all_gather(shapes, shape)
+        shapes = [s.tolist() for s in shapes]
+        if any(s[1:] != shapes[0][1:] for s in shapes):
             raise ValueError(
-                f"sizes={sizes} must list {world} row counts with "
-                f"sizes[{rank}] == {tensor.shape[0]}, this rank's rows"
+                f"gather_with_grad: trailing dims differ across ranks: {shapes}; "
+                "every rank must pass (rows, dim) embeddings of the same dim"
             )
-        return _GatherWithGrad.apply(tensor.contiguous(), sizes)
-    shape = torch.tensor(tensor.shape, device=tensor.device)
-    shapes = [torch.empty_like(shape) for _ in range(dist.get_world_size())]
-    dist.all_gather(shapes, shape)
-    shapes = [s.tolist() for s in shapes]
-    if any(s[1:] != shapes[0][1:] for s in shapes):
+        sizes = [s[0] for s in shapes]
+    sizes = [int(n) for n in sizes]
+    if len(sizes) != world or sizes[rank] != len(tensor):
         raise ValueError(
-            f"gather_with_grad: trailing dims differ across ranks: {shapes}; every "
-            "rank must pass (rows, dim) embeddings of the same dim"
+            f"sizes={sizes} must list {world} row counts with "
+            f"sizes[{rank}] == {len(tensor)}, this rank's rows"
         )
-    return _GatherWithGrad.apply(tensor.contiguous(), [s[0] for s in shapes])
+    return _GatherWithGrad.apply(tensor.contiguous(), sizes)
 
 
 def barrier() -> None:
     """Wait until every rank gets here (no-op in a single process)."""
     if _is_distributed():
-        if dist.get_backend() == "nccl":  # say which GPU, or NCCL guesses GPU 0
-            dist.barrier(device_ids=[torch.cuda.current_device()])
-        else:
-            dist.barrier()
+        nccl = dist.get_backend() == "nccl"  # say which GPU, or NCCL guesses GPU 0
+        dist.barrier(device_ids=[torch.cuda.current_device()] if nccl else None)
 
 
 def cleanup_distributed() -> None:
@@ -247,17 +197,12 @@ def cleanup_distributed() -> None:
 
 
 def wrap_ddp(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
-    """Wrap ``module`` in ``DistributedDataParallel`` when distributed, else return it.
+    """``DistributedDataParallel(module)`` when distributed, else ``module``.
 
-    DDP averages gradients over ranks during ``backward``. Every trainable
-    weight is in every training graph (the encoder drops the Hugging Face pooler
-    layer, as SimCSE does with ``add_pooling_layer=False``, and the MLP head with
-    ``mlp="train"`` runs in every training forward), so DDP's slower search for
-    unused parameters stays off.
-    Buffers are not broadcast before each forward (``broadcast_buffers=False``):
-    a transformer's buffers are constants (position ids), and the broadcast is a
-    collective per forward call that would deadlock when ranks run different
-    numbers of forward calls (e.g. GradCache over unequal shards).
+    Every trainable weight is in every training graph (no HF pooler), so the
+    unused-parameter search stays off. Buffers are not synced before each
+    forward: they are constants, and the collective would deadlock when ranks
+    run different numbers of forwards (GradCache over unequal shards).
 
     Args:
         module: the model, already on ``info.device``.
@@ -273,16 +218,11 @@ def wrap_ddp(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     if not info.distributed:
         return module
     ddp = torch.nn.parallel.DistributedDataParallel
-    # torch >= 2.13 renamed the flag; older versions only know broadcast_buffers
-    new_flag = "forward_sync_buffers" in inspect.signature(ddp).parameters
-    no_buffer_sync = {
-        "forward_sync_buffers" if new_flag else "broadcast_buffers": False
-    }
-    return ddp(
-        module,
-        device_ids=[info.device.index] if info.device.type == "cuda" else None,
-        **no_buffer_sync,
-    )
+    # torch 2.13 deprecates broadcast_buffers for forward_sync_buffers
+    new = "forward_sync_buffers" in inspect.signature(ddp).parameters
+    flag = "forward_sync_buffers" if new else "broadcast_buffers"
+    device_ids = [info.device.index] if info.device.type == "cuda" else None
+    return ddp(module, device_ids=device_ids, **{flag: False})
 
 
 def no_sync(module: torch.nn.Module) -> contextlib.AbstractContextManager:
@@ -293,7 +233,7 @@ def no_sync(module: torch.nn.Module) -> contextlib.AbstractContextManager:
 
 
 def shard_sizes(total: int, world_size: int) -> list[int]:
-    """Rows per rank when :func:`shard_batch` splits ``total`` items.
+    """Rows per rank: the first ``total % world_size`` ranks get one more.
 
     Example:
         >>> shard_sizes(7, 2)
@@ -303,42 +243,31 @@ def shard_sizes(total: int, world_size: int) -> list[int]:
     check_int(total, "total", minimum=0)
     if total < world_size:
         raise ValueError(
-            f"total must be an int >= world_size={world_size}, "
-            f"got {type(total).__name__} {total!r}"
+            f"a global batch of {total} items cannot be split over "
+            f"world_size={world_size} ranks; use a batch size of at least world_size"
         )
     base, extra = divmod(total, world_size)
     return [base + (rank < extra) for rank in range(world_size)]
 
 
-def shard_batch(items: Sequence[T] | Tensor, info: DistInfo) -> Sequence[T] | Tensor:
-    """This rank's contiguous slice of a global batch.
-
-    ``n`` items over ``N`` ranks: the first ``n % N`` ranks get ``n // N + 1``
-    items, the others ``n // N``, so concatenating the slices in rank order
-    (what :func:`gather_with_grad` does) restores the global batch.
+def shard_batch(items: Sequence | Tensor, info: DistInfo) -> Sequence | Tensor:
+    """This rank's slice of a global batch; in rank order they make it up again.
 
     Args:
-        items: a list, tuple or tensor (sliced along dim 0) of ``n >= N`` items.
+        items: a list, tuple or tensor (sliced on dim 0), ``len >= world_size``.
         info: from :func:`init_distributed`.
 
     Returns:
         ``items[start:stop]`` for this rank.
 
     Example:
-        >>> info = DistInfo(rank=1, world_size=2, local_rank=1, is_main=False)
-        >>> shard_batch(list("abcde"), info)
+        >>> shard_batch(list("abcde"), DistInfo(1, 2, 1, False))
         ['d', 'e']
     """
     if not hasattr(items, "__len__") or not hasattr(items, "__getitem__"):
         raise TypeError(
             f"items must be a list, tuple or tensor, got {type(items).__name__}"
         )
-    total, world = len(items), info.world_size
-    if total < world:
-        raise ValueError(
-            f"a global batch of {total} items cannot be split over world_size={world} "
-            "ranks; use a batch size of at least world_size"
-        )
-    sizes = shard_sizes(total, world)
+    sizes = shard_sizes(len(items), info.world_size)
     start = sum(sizes[: info.rank])
     return items[start : start + sizes[info.rank]]

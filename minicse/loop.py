@@ -59,6 +59,7 @@ class TrainState:
     run: dict[str, Any] = field(default_factory=dict)  # see identity()
     window: list[Tensor] = field(default_factory=list)  # losses not yet synced
     step_rng: dict[str, Any] | None = None  # RNG at the start of the current step
+    sizes: list[int] | None = None  # rows per process (gathers skip a shape exchange)
 
 
 def embed(state: TrainState, pieces: list[dict[str, Tensor]]) -> Tensor:
@@ -75,7 +76,9 @@ def train_step(state: TrainState, batch: Batch) -> Tensor:
         if batch.restore is not None:  # back to [view 0 rows; view 1 rows; ...]
             embeddings = embeddings[batch.restore]
         views = embeddings.chunk(batch.views)  # (b, D) each, this process's rows
-        anchors, positives, *negatives = [gather_with_grad(v) for v in views]
+        anchors, positives, *negatives = [
+            gather_with_grad(v, state.sizes) for v in views
+        ]
         return info_nce_loss(  # every anchor against all B gathered candidates
             anchors,
             positives,

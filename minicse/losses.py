@@ -61,13 +61,6 @@ def _check_labels(labels: Tensor | Sequence, size: int, binary: bool) -> Tensor:
     return labels
 
 
-def _paired_distances(x: Tensor, y: Tensor, distance: str) -> Tensor:
-    """Row-wise ``d(x[i], y[i])``: ``(n, d), (n, d) -> (n,)``."""
-    if distance == "cosine":
-        return 1 - (F.normalize(x, dim=-1) * F.normalize(y, dim=-1)).sum(-1)
-    return (x - y).norm(dim=-1)  # the gradient at x == y is 0, not NaN
-
-
 def _check_info_nce_options(weight: float, negatives: Tensor | None, symmetric: bool):
     """A finite ``hard_negative_weight`` (only with negatives); a bool ``symmetric``."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
@@ -75,12 +68,16 @@ def _check_info_nce_options(weight: float, negatives: Tensor | None, symmetric: 
     if not math.isfinite(weight):
         raise ValueError(f"hard_negative_weight must be finite, got {weight}")
     if weight != 0 and negatives is None:
-        raise ValueError(
-            f"hard_negative_weight={weight} weights each anchor's own hard negative, "
-            "so it needs negatives; got negatives=None"
-        )
+        raise ValueError(f"hard_negative_weight={weight} needs negatives, got None")
     if not isinstance(symmetric, bool):
         raise TypeError(f"symmetric must be True or False, got {symmetric!r}")
+
+
+def _paired_distances(x: Tensor, y: Tensor, distance: str) -> Tensor:
+    """Row-wise ``d(x[i], y[i])``: ``(n, d), (n, d) -> (n,)``."""
+    if distance == "cosine":
+        return 1 - (F.normalize(x, dim=-1) * F.normalize(y, dim=-1)).sum(-1)
+    return (x - y).norm(dim=-1)  # the gradient at x == y is 0, not NaN
 
 
 def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
@@ -147,9 +144,7 @@ def contrastive_loss(
 
         loss = mean_i [ y_i * d_i^2 + (1 - y_i) * max(0, margin - d_i)^2 ]
 
-    with ``d_i = d(a[i], b[i])``. Hadsell et al. write ``1/2`` before both terms
-    (and ``Y = 0`` for similar pairs); minicse drops the ``1/2``, so its value
-    and gradients are exactly twice the paper's.
+    with ``d_i = d(a[i], b[i])``; without the paper's ``1/2``, so twice its value.
 
     Args:
         a: ``(batch, dim)`` first sentence of each pair.
@@ -162,8 +157,7 @@ def contrastive_loss(
         The mean loss over pairs, a scalar tensor.
 
     References:
-        Hadsell, Chopra & LeCun, CVPR 2006, "Dimensionality Reduction by Learning
-        an Invariant Mapping" (the exact loss; the paper has no arXiv id).
+        Hadsell, Chopra & LeCun, CVPR 2006 (no arXiv id), eq. 4.
 
     Example:
         >>> x = torch.eye(2)
@@ -190,8 +184,7 @@ def triplet_loss(
 ) -> Tensor:
     """Triplet margin loss ``mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)``.
 
-    FaceNet uses squared euclidean distances; minicse uses plain ones, as
-    Hermans et al. do (arXiv:1703.07737), so margins are in distance units.
+    Distances are plain (as Hermans et al.), not squared (as FaceNet).
 
     Args:
         anchors: ``(batch, dim)``.
@@ -204,7 +197,7 @@ def triplet_loss(
         The mean loss over triplets, a scalar tensor.
 
     References:
-        Schroff, Kalenichenko & Philbin, 2015, arXiv:1503.03832 (FaceNet), sec. 3.1.
+        Schroff et al., 2015, arXiv:1503.03832 (FaceNet), sec. 3.1.
 
     Example:
         >>> a, n = torch.eye(2)
@@ -229,17 +222,11 @@ def mine_triplets(
     margin: float = 0.2,
     distance: str = "cosine",
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Pick ``(anchor, positive, negative)`` index triplets from a labelled batch.
+    """Index triplets ``(a, p, n)`` with ``a != p``, ``y_a == y_p != y_n``.
 
-    - ``"batch_hard"``: per anchor, its farthest positive and nearest negative
-      (Hermans et al.; ties go to the lowest index). Anchors without a positive
-      (a singleton class) or a negative (one class in the batch) are left out.
-    - ``"batch_semi_hard"``: every triplet with ``d_ap < d_an < d_ap + margin``
-      (FaceNet's semi-hard negatives, for every anchor-positive pair).
-    - ``"all"``: every triplet with ``a != p`` and ``y_a == y_p != y_n``.
-
-    Distances are taken without gradient; the last two modes build ``N^3``
-    booleans and return triplets in lexicographic ``(a, p, n)`` order.
+    ``"batch_hard"``: per anchor, the farthest positive and nearest negative (lowest
+    index on ties; anchors lacking either are left out). ``"batch_semi_hard"``: all
+    with ``d_ap < d_an < d_ap + margin``. ``"all"``: all. Distances carry no gradient.
 
     Args:
         embeddings: ``(N, dim)``.
@@ -252,8 +239,7 @@ def mine_triplets(
         ``(a_idx, p_idx, n_idx)`` LongTensors of equal length (maybe 0).
 
     References:
-        Schroff et al., 2015, arXiv:1503.03832, sec. 3.2 (semi-hard);
-        Hermans, Beyer & Leibe, 2017, arXiv:1703.07737, sec. 2 (batch hard).
+        arXiv:1503.03832 sec. 3.2 (semi-hard); arXiv:1703.07737 sec. 2 (batch hard).
 
     Example:
         >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
@@ -263,13 +249,12 @@ def mine_triplets(
     See chapter 2.
     """
     check_embeddings(embeddings, "embeddings")
-    labels = _check_labels(labels, len(embeddings), binary=False)
+    labels = _check_labels(labels, len(embeddings), binary=False).to(embeddings.device)
     check_choice(mining, "mining", MININGS)
     check_non_negative(margin, "margin")
     check_choice(distance, "distance", DISTANCES)
     with torch.no_grad():
         dist = pairwise_distance_matrix(embeddings, embeddings, distance)  # (N, N)
-    labels = labels.to(embeddings.device)
     same = labels[:, None] == labels[None, :]  # (N, N)
     eye = torch.eye(len(labels), dtype=torch.bool, device=same.device)
     is_pos, is_neg = same & ~eye, ~same
@@ -283,8 +268,7 @@ def mine_triplets(
     if mining == "batch_semi_hard":
         d_ap, d_an = dist[:, :, None], dist[:, None, :]
         valid &= (d_ap < d_an) & (d_an < d_ap + margin)
-    a_idx, p_idx, n_idx = valid.nonzero(as_tuple=True)
-    return a_idx, p_idx, n_idx
+    return valid.nonzero(as_tuple=True)  # lexicographic (a, p, n) order
 
 
 def mined_triplet_loss(
@@ -294,12 +278,11 @@ def mined_triplet_loss(
     mining: str = "batch_hard",
     distance: str = "cosine",
 ) -> Tensor:
-    """:func:`triplet_loss` averaged over the triplets :func:`mine_triplets` picks.
+    """:func:`triplet_loss` over the triplets :func:`mine_triplets` picks.
 
         loss = mean_{(a, p, n) mined} max(0, d(a, p) - d(a, n) + margin)
 
-    If nothing is mined (every class is a singleton, there is one class, or no
-    triplet is semi-hard) the loss is ``0`` with zero gradients, never NaN.
+    and ``0`` (with zero gradients, never NaN) if nothing is mined.
 
     Args:
         embeddings: ``(N, dim)``.
@@ -324,10 +307,8 @@ def mined_triplet_loss(
     a_idx, p_idx, n_idx = mine_triplets(embeddings, labels, mining, margin, distance)
     if len(a_idx) == 0:
         return embeddings.sum() * 0.0  # keeps the graph: backward() still works
-    anchors = embeddings[a_idx]  # (T, dim)
-    d_ap = _paired_distances(anchors, embeddings[p_idx], distance)  # (T,)
-    d_an = _paired_distances(anchors, embeddings[n_idx], distance)  # (T,)
-    return F.relu(d_ap - d_an + margin).mean()
+    triplets = embeddings[a_idx], embeddings[p_idx], embeddings[n_idx]  # (T, dim) each
+    return triplet_loss(*triplets, margin=margin, distance=distance)
 
 
 def info_nce_loss(
@@ -342,33 +323,26 @@ def info_nce_loss(
 
         loss_i = -log softmax_j( cos(a_i, c_j) / temperature + w * [j = B + i] )[i]
 
-    Candidates ``c`` are all ``positives`` then all ``negatives``: every hard
-    negative competes for every anchor, and ``w = hard_negative_weight`` (SimCSE's
-    ``log(alpha)``) is added to anchor ``i``'s *own* hard negative only.
-    ``symmetric=True`` averages this with the positive -> anchor loss, where
-    positive ``i`` picks anchor ``i`` among the anchors only (hard negatives are
-    not candidates in that direction, as in sentence-transformers).
+    Candidates ``c`` are all positives, then all negatives; ``w`` is added to
+    anchor ``i``'s own hard negative only. ``symmetric`` averages in the
+    positive -> anchor loss, whose candidates are the anchors only.
 
     Args:
         anchors: ``(batch, dim)`` first views.
         positives: ``(batch, dim)`` second views; row ``i`` is anchor ``i``'s twin.
         negatives: optional ``(batch, dim)`` hard negatives, one per anchor.
         temperature: softmax temperature (> 0); SimCSE uses 0.05.
-        hard_negative_weight: ``log(alpha)``; needs ``negatives``. SimCSE: 0.
+        hard_negative_weight: SimCSE's ``log(alpha)``; needs ``negatives``.
         symmetric: also score positives -> anchors and average the two.
 
     Returns:
         The mean loss over the batch, a scalar tensor.
 
     References:
-        Oord et al., 2018, arXiv:1807.03748 (InfoNCE); Gao, Yao & Chen, 2021,
-        arXiv:2104.08821 (SimCSE: unsupervised and with hard negatives).
+        Oord et al., 2018, arXiv:1807.03748; Gao et al., 2021, arXiv:2104.08821.
 
     Example:
-        >>> x = torch.eye(4)  # orthogonal twins: each finds its own
-        >>> round(info_nce_loss(x, x).item(), 4)
-        0.0
-        >>> round(info_nce_loss(torch.ones(4, 8), torch.ones(4, 8)).item(), 4)
+        >>> round(info_nce_loss(torch.ones(4, 8), torch.ones(4, 8)).item(), 4)  # log 4
         1.3863
 
     See chapter 3.

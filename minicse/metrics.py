@@ -1,8 +1,6 @@
 """Alignment and uniformity of an embedding space (Wang & Isola, 2020).
 
-Both metrics L2-normalise their inputs first, so they describe directions on the
-unit sphere; lower is better for both. SimCSE's Figure 2 tracks them during
-training, with STS-B pairs scored above 4 as the positive pairs. See chapter 9.
+Both L2-normalise their inputs first; lower is better for both. See chapter 9.
 """
 
 from __future__ import annotations
@@ -22,25 +20,22 @@ STS_COLUMNS = ("sentence1", "sentence2", "score")
 
 
 def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
-    """Mean distance between positive pairs: ``E ||f(x) - f(y)||_2 ^ alpha``.
+    """Mean distance between positive pairs on the unit sphere.
 
         align = (1 / N) * sum_i || x_i / ||x_i|| - y_i / ||y_i|| ||_2 ^ alpha
 
     Args:
-        x: ``(N, dim)`` embeddings of the first sentence of each positive pair.
-        y: ``(N, dim)`` embeddings of the second sentence, row-aligned with ``x``.
+        x: ``(N, dim)`` first sentence of each positive pair.
+        y: ``(N, dim)`` second sentence, row-aligned with ``x``.
         alpha: the power (> 0); the paper and SimCSE use 2.
 
     Returns:
-        A scalar tensor in ``[0, 2 ** alpha]``; 0 when every pair coincides.
-        It is differentiable, so it can also serve as a loss.
+        A differentiable scalar tensor in ``[0, 2 ** alpha]``.
 
     References:
         Wang & Isola, 2020, arXiv:2005.10242, sec. 4 (``L_align``).
 
     Example:
-        >>> alignment(torch.eye(2), torch.eye(2))  # identical pairs
-        tensor(0.)
         >>> alignment(torch.eye(2), torch.eye(2).flip(0))  # orthogonal: |d|^2 = 2
         tensor(2.0000)
 
@@ -59,27 +54,21 @@ def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
 
 
 def uniformity(x: Tensor, t: float = 2) -> Tensor:
-    """Log mean Gaussian potential over distinct pairs: ``log E exp(-t ||u - v||^2)``.
+    """Log mean Gaussian potential over distinct pairs of L2-normalised rows.
 
         unif = log( (2 / (N (N - 1))) * sum_{i < j} exp(-t ||x_i - x_j||_2^2) )
-
-    on L2-normalised rows, computed with ``logsumexp`` so that spread-out sets
-    do not underflow to ``log 0``.
 
     Args:
         x: ``(N, dim)`` embeddings, ``N >= 2`` (e.g. all STS-B sentences).
         t: the kernel's scale (> 0); the paper and SimCSE use 2.
 
     Returns:
-        A scalar tensor ``<= 0``: 0 when all rows point the same way, more
-        negative as the points spread over the sphere (differentiable).
+        A differentiable scalar tensor ``<= 0`` (0 when all rows coincide).
 
     References:
         Wang & Isola, 2020, arXiv:2005.10242, sec. 4 (``L_uniform``).
 
     Example:
-        >>> uniformity(torch.ones(3, 2))  # one point: exp(0) = 1 -> log 1 = 0
-        tensor(0.)
         >>> uniformity(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))  # -t * 2^2
         tensor(-8.)
 
@@ -93,22 +82,19 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
     check_positive(t, "t")
     x = F.normalize(x, dim=-1).contiguous()  # (N, dim)
     squared = torch.pdist(x, p=2).pow(2)  # (N (N - 1) / 2,): every pair i < j
+    # logsumexp: spread-out sets do not underflow to log 0
     return torch.logsumexp(-t * squared, dim=0) - math.log(len(squared))
 
 
 def sts_positive_pairs(
     df: pd.DataFrame, threshold: float = 4.0
 ) -> tuple[list[str], list[str]]:
-    """The sentence pairs of an STS table whose gold score is above ``threshold``.
+    """The pairs of an STS table with ``score > threshold`` (strict; NaN dropped).
 
-    SimCSE's Figure 2 takes STS-B pairs "with a score higher than 4" as the
-    positive pairs for :func:`alignment` (and all STS-B sentences for
-    :func:`uniformity`). The test is strict, ``score > threshold``: a pair
-    scored exactly 4.0 is left out. Rows with a NaN score are dropped.
+    SimCSE's Figure 2 uses STS-B pairs scored above 4 as :func:`alignment`'s positives.
 
     Args:
-        df: a table with columns ``sentence1``, ``sentence2`` and a numeric
-            ``score`` (0-5 for STS-B), e.g. from ``minicse.load_sts("stsb")``.
+        df: columns ``sentence1``, ``sentence2``, numeric ``score`` (``load_sts``).
         threshold: keep pairs with ``score > threshold``.
 
     Returns:

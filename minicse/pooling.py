@@ -1,20 +1,13 @@
-"""Poolers: turn token vectors ``(B, T, H)`` into one sentence vector ``(B, H)``.
+"""Poolers: token vectors ``(B, T, H)`` -> one sentence vector ``(B, H)``.
 
-SimCSE (Gao et al., 2021, arXiv:2104.08821, section 6.3 and the official
-``simcse/models.py`` ``Pooler``) compares these options:
-
-* ``"cls"`` / ``"cls_before_pooler"``: the last layer's ``[CLS]`` vector. Both take
-  the same vector here (as SimCSE does); they differ only in whether the
-  encoder's MLP head is applied on top (``"cls"`` + ``mlp``).
-* ``"mean"``: average of the last layer over real (non-padding) tokens.
-* ``"first_last_mean"``: average of the *first transformer layer* and the last,
-  i.e. ``hidden_states[1]`` and ``hidden_states[-1]`` -- the corrected variant
-  (``hidden_states[0]`` is the embedding layer's output, not a transformer layer).
-* ``"last2_mean"``: average of the last two layers.
-
-Every pooler is padding-aware: pad positions (``attention_mask == 0``) never
-enter a mean, so a sentence gets the same vector alone or next to a longer one.
-See chapter 4.
+SimCSE's options (arXiv:2104.08821, sec. 6.3; ``Pooler`` in ``simcse/models.py``).
+``"cls"`` and ``"cls_before_pooler"`` both take the last layer's ``[CLS]`` here; the
+encoder passes ``"cls"`` through SimCSE's MLP where there is one (in training only,
+for unsup), while ``"cls_before_pooler"`` is the raw ``[CLS]`` and never takes a head
+(``minicse.encoder.check_head``). ``SentenceEncoder.from_pretrained`` picks
+``cls_before_pooler`` for ``*unsup-simcse*`` names and the checkpoint's pooler layer
+(HF's ``pooler_output``) for ``*sup-simcse*`` ones. The means skip padding, so a
+sentence gets the same vector alone or next to a longer one. See chapter 4.
 """
 
 from __future__ import annotations
@@ -22,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from minicse.utils import check_choice
@@ -41,22 +35,30 @@ _HIDDEN_STATE_POOLERS = ("first_last_mean", "last2_mean")
 
 
 def _check_hidden(last_hidden: Any, attention_mask: Any) -> None:
-    if not isinstance(last_hidden, Tensor) or last_hidden.dim() != 3:
-        shape = tuple(last_hidden.shape) if isinstance(last_hidden, Tensor) else None
+    """``last_hidden`` is ``(B, T, H)`` and ``attention_mask`` is ``(B, T)``."""
+    if not isinstance(last_hidden, torch.Tensor) or last_hidden.dim() != 3:
+        shape = tuple(last_hidden.shape) if torch.is_tensor(last_hidden) else None
         raise ValueError(
             "hidden states must be a tensor of shape (batch, tokens, hidden), "
             f"got {type(last_hidden).__name__} with shape {shape}"
         )
-    if (
-        not isinstance(attention_mask, Tensor)
-        or attention_mask.shape != (last_hidden.shape[:2])
-    ):
-        shape = (
-            tuple(attention_mask.shape) if isinstance(attention_mask, Tensor) else None
-        )
+    mask = attention_mask
+    if not isinstance(mask, torch.Tensor) or mask.shape != last_hidden.shape[:2]:
+        shape = tuple(mask.shape) if torch.is_tensor(mask) else None
         raise ValueError(
             f"attention_mask must have shape {tuple(last_hidden.shape[:2])} "
             f"(batch, tokens) to match the hidden states, got {shape}"
+        )
+
+
+def _check_layers(hidden_states: Any, needed: int) -> None:
+    """``hidden_states`` is a sequence of at least ``needed`` layers."""
+    if not isinstance(hidden_states, Sequence) or len(hidden_states) < needed:
+        count = len(hidden_states) if isinstance(hidden_states, Sequence) else None
+        raise ValueError(
+            "hidden_states must be the tuple of every layer's output (embeddings at "
+            f"[0]; run the model with output_hidden_states=True) with at least "
+            f"{needed} entries, got {type(hidden_states).__name__} of length {count}"
         )
 
 
@@ -65,20 +67,19 @@ def cls_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
 
     Args:
         last_hidden: ``(B, T, H)`` last-layer token vectors.
-        attention_mask: ``(B, T)``, 1 for real tokens, 0 for padding (checked
-            for shape only: ``[CLS]`` is never padding with right padding).
+        attention_mask: ``(B, T)``, checked for shape only.
 
     Returns:
         ``(B, H)`` sentence vectors.
 
     References:
-        Devlin et al. 2019 (arXiv:1810.04805), section 3; SimCSE ``Pooler("cls")``.
+        Devlin et al., 2019, arXiv:1810.04805, sec. 3; SimCSE ``Pooler("cls")``.
 
     Example:
-        >>> import torch
-        >>> h = torch.arange(12.0).reshape(1, 3, 4)
-        >>> cls_pooling(h, torch.ones(1, 3)).tolist()
-        [[0.0, 1.0, 2.0, 3.0]]
+        >>> cls_pooling(torch.arange(6.0).reshape(1, 3, 2), torch.ones(1, 3))
+        tensor([[0., 1.]])
+
+    See chapter 4.
     """
     _check_hidden(last_hidden, attention_mask)
     return last_hidden[:, 0]  # (B, H)
@@ -92,16 +93,17 @@ def mean_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
         attention_mask: ``(B, T)``, 1 for real tokens, 0 for padding.
 
     Returns:
-        ``(B, H)``; padding positions never contribute.
+        ``(B, H)`` sentence vectors; padding never contributes.
 
     References:
-        Reimers & Gurevych 2019 (arXiv:1908.10084), section 3.
+        Reimers & Gurevych, 2019, arXiv:1908.10084, sec. 3.
 
     Example:
-        >>> import torch
         >>> h = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
-        >>> mean_pooling(h, torch.tensor([[1, 1, 0]])).tolist()
-        [[2.0, 3.0]]
+        >>> mean_pooling(h, torch.tensor([[1, 1, 0]]))
+        tensor([[2., 3.]])
+
+    See chapter 4.
     """
     _check_hidden(last_hidden, attention_mask)
     mask = attention_mask.unsqueeze(-1).to(last_hidden.dtype)  # (B, T, 1)
@@ -110,39 +112,29 @@ def mean_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
     return summed / counts
 
 
-def _check_layers(hidden_states: Any, needed: int) -> None:
-    if not isinstance(hidden_states, Sequence) or len(hidden_states) < needed:
-        count = len(hidden_states) if isinstance(hidden_states, Sequence) else None
-        raise ValueError(
-            "hidden_states must be the tuple of every layer's output (embeddings at "
-            f"[0]; run the model with output_hidden_states=True) with at least "
-            f"{needed} entries, got {type(hidden_states).__name__} of length {count}"
-        )
-
-
 def first_last_mean_pooling(
     hidden_states: Sequence[Tensor], attention_mask: Tensor
 ) -> Tensor:
     """Mean over real tokens of ``(hidden_states[1] + hidden_states[-1]) / 2``.
 
-    The corrected SimCSE ``"avg_first_last"``: layer 1 is the first transformer
-    layer; ``hidden_states[0]`` (the embedding output) is *not* used.
+    Layer 1 is the first transformer layer; ``[0]`` (the embeddings) is not used.
 
     Args:
-        hidden_states: tuple of ``L + 1`` tensors ``(B, T, H)``, embeddings at [0].
+        hidden_states: ``L + 1`` tensors ``(B, T, H)``, the embeddings at ``[0]``.
         attention_mask: ``(B, T)``, 1 for real tokens, 0 for padding.
 
     Returns:
         ``(B, H)`` sentence vectors.
 
     References:
-        Su et al. 2021 (whitening, arXiv:2103.15316); SimCSE repo, ``Pooler`` fix.
+        Su et al., 2021, arXiv:2103.15316; SimCSE's corrected ``avg_first_last``.
 
     Example:
-        >>> import torch
         >>> layers = tuple(torch.full((1, 2, 3), float(i)) for i in range(4))
-        >>> first_last_mean_pooling(layers, torch.ones(1, 2)).tolist()
-        [[2.0, 2.0, 2.0]]
+        >>> first_last_mean_pooling(layers, torch.ones(1, 2))  # (1 + 3) / 2
+        tensor([[2., 2., 2.]])
+
+    See chapter 4.
     """
     _check_layers(hidden_states, 2)
     averaged = (hidden_states[1] + hidden_states[-1]) / 2.0  # (B, T, H)
@@ -155,20 +147,21 @@ def last2_mean_pooling(
     """Mean over real tokens of ``(hidden_states[-2] + hidden_states[-1]) / 2``.
 
     Args:
-        hidden_states: tuple of ``L + 1`` tensors ``(B, T, H)``, embeddings at [0].
+        hidden_states: ``L + 1`` tensors ``(B, T, H)``, the embeddings at ``[0]``.
         attention_mask: ``(B, T)``, 1 for real tokens, 0 for padding.
 
     Returns:
         ``(B, H)`` sentence vectors.
 
     References:
-        SimCSE ``Pooler("avg_top2")`` (arXiv:2104.08821).
+        Gao et al., 2021, arXiv:2104.08821; SimCSE ``Pooler("avg_top2")``.
 
     Example:
-        >>> import torch
         >>> layers = tuple(torch.full((1, 2, 3), float(i)) for i in range(4))
-        >>> last2_mean_pooling(layers, torch.ones(1, 2)).tolist()
-        [[2.5, 2.5, 2.5]]
+        >>> last2_mean_pooling(layers, torch.ones(1, 2))  # (2 + 3) / 2
+        tensor([[2.5000, 2.5000, 2.5000]])
+
+    See chapter 4.
     """
     _check_layers(hidden_states, 3)
     averaged = (hidden_states[-2] + hidden_states[-1]) / 2.0  # (B, T, H)
@@ -186,47 +179,44 @@ def needs_hidden_states(name: str) -> bool:
     return name in _HIDDEN_STATE_POOLERS
 
 
+_POOLING_FUNCTIONS = {
+    "cls": cls_pooling,
+    "cls_before_pooler": cls_pooling,
+    "mean": mean_pooling,
+    "first_last_mean": first_last_mean_pooling,
+    "last2_mean": last2_mean_pooling,
+}
+
+
 def pool(name: str, outputs_or_hidden: Any, attention_mask: Tensor) -> Tensor:
     """Apply pooler ``name`` (one of :data:`POOLERS`).
 
     Args:
-        name: pooler name.
-        outputs_or_hidden: a Hugging Face model output (``last_hidden_state`` and,
-            for the layer-mixing poolers, ``hidden_states``), a ``(B, T, H)``
-            tensor (cls/mean only) or the tuple of all hidden states.
+        name: the pooler; an unknown one raises ``ValueError`` listing the choices.
+        outputs_or_hidden: a Hugging Face model output, the tuple of all hidden
+            states, or a ``(B, T, H)`` tensor (last-layer poolers only).
         attention_mask: ``(B, T)``.
 
     Returns:
         ``(B, H)`` sentence vectors.
 
-    Raises:
-        ValueError: unknown ``name`` (the message lists the choices), or the
-            hidden states a layer-mixing pooler needs are missing.
-
     Example:
-        >>> import torch
-        >>> h = torch.ones(2, 3, 4)
-        >>> pool("mean", h, torch.ones(2, 3)).shape
+        >>> pool("mean", torch.ones(2, 3, 4), torch.ones(2, 3)).shape
         torch.Size([2, 4])
+
+    See chapter 4.
     """
-    check_choice(name, "pooler", POOLERS)
-    if isinstance(outputs_or_hidden, Tensor):
+    layered = needs_hidden_states(name)  # also rejects an unknown name
+    if isinstance(outputs_or_hidden, torch.Tensor):
         layers, last = None, outputs_or_hidden
     elif isinstance(outputs_or_hidden, (tuple, list)):
         layers, last = outputs_or_hidden, outputs_or_hidden[-1]
     else:
         layers = getattr(outputs_or_hidden, "hidden_states", None)
         last = getattr(outputs_or_hidden, "last_hidden_state", None)
-    if name in _HIDDEN_STATE_POOLERS:
-        if layers is None:
-            raise ValueError(
-                f"pooler {name!r} needs every layer's hidden states; run the model "
-                "with output_hidden_states=True and pass its output"
-            )
-        fn = (
-            first_last_mean_pooling if name == "first_last_mean" else last2_mean_pooling
+    if layered and layers is None:
+        raise ValueError(
+            f"pooler {name!r} needs every layer's hidden states; run the model "
+            "with output_hidden_states=True and pass its output"
         )
-        return fn(layers, attention_mask)
-    if name == "mean":
-        return mean_pooling(last, attention_mask)
-    return cls_pooling(last, attention_mask)
+    return _POOLING_FUNCTIONS[name](layers if layered else last, attention_mask)

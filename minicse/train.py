@@ -1,17 +1,8 @@
-"""Training: unsupervised and supervised SimCSE in one plain PyTorch loop.
+"""Training entry points: ``TrainConfig``, ``train_unsup`` and ``train_sup``.
 
-``train_unsup(model, sentences)`` and ``train_sup(model, triplets)`` return the
-trained :class:`~minicse.encoder.SentenceEncoder` (with a ``history``). One step:
-
-1. tokenize the batch (on GPUs ahead of time, in a background thread);
-2. one forward pass over ``[x; x]`` (unsup: two dropout masks = two views) or
-   ``[anchors; positives; hard negatives]`` (sup);
-3. gather the views across processes (with gradients) and take ``info_nce_loss``;
-4. AdamW, linear decay, optional clipping.
-
-Every ``eval_steps`` the STS-B dev Spearman picks the best weights (the paper's
-model selection); checkpoints make a killed run resumable. Reference: Gao, Yao &
-Chen, 2021, arXiv:2104.08821, section 3 and appendix A. See chapters 6 and 7.
+Inputs are checked here, before anything is loaded; the step and the loop are
+in :mod:`minicse.loop`. Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821,
+section 3 and appendix A. See chapters 6 and 7.
 """
 
 from __future__ import annotations
@@ -29,7 +20,7 @@ import torch
 from . import checkpoint as ckpt
 from . import loop
 from .data import load_corpus, load_nli_triplets, load_sts
-from .distributed import cleanup_distributed, init_distributed, wrap_ddp
+from .distributed import cleanup_distributed, init_distributed, shard_sizes, wrap_ddp
 from .encoder import SentenceEncoder, check_head
 from .presets import get_preset
 from .utils import (
@@ -65,29 +56,23 @@ class TrainConfig:
 
     Attributes:
         objective: ``"unsup"`` (dropout views) or ``"sup"`` (NLI triplets).
-        batch_size: global batch, split over processes (each of their rows sees
-            all ``batch_size`` candidates).
+        batch_size: global batch, split over processes (all see every candidate).
         learning_rate: AdamW peak learning rate, decayed linearly to 0.
         num_epochs: passes over the data (ignored when ``max_steps`` is set).
-        max_length: truncation length of *training* inputs (dynamic padding below
-            it). Evaluation and the trained model never truncate at it.
+        max_length: truncation of *training* inputs; evaluation never truncates.
         temperature: InfoNCE temperature tau.
-        pooling: the pooler when ``model`` is a name or path.
-        mlp: SimCSE's MLP head when ``model`` is a name or path. ``"auto"``:
-            the paper's combinations: with ``pooling="cls"``, ``"train"`` (unsup,
-            ``--mlp_only_train``) or ``"always"`` (sup); no head for any other
-            pooler. ``"cls_before_pooler"`` with a head is an error.
+        pooling, mlp: the encoder built when ``model`` is a name. ``mlp="auto"``:
+            SimCSE's combinations (``cls``: ``"train"`` unsup, ``"always"`` sup;
+            no head on other poolers); ``cls_before_pooler`` takes no head.
         hard_negative_weight: SimCSE's ``log(alpha)`` for hard negatives (sup).
         symmetric: also score positives -> anchors (not in SimCSE).
         max_steps: optimizer steps; ``None`` = ``num_epochs`` epochs.
         warmup_ratio, warmup_steps: linear warm-up (the larger one wins).
         weight_decay: AdamW decay (not on biases and LayerNorm weights).
-        max_grad_norm: clip the global gradient norm; ``None`` = no clipping.
-            minicse's multi-process gradient is the exact one. SimCSE's official
-            code computes ``1/N`` of it on ``N`` GPUs (its gather drops the
-            other ranks' gradients) and clips that at 1.0; AdamW cancels the
-            scale, but not the clip: to match an official ``N``-GPU run, pass
-            ``max_grad_norm=1.0 * N`` (4.0 for its 4-GPU supervised run).
+        max_grad_norm: clip the global gradient norm (``None``: no clipping).
+            SimCSE's official code computes 1/N of the exact gradient on N GPUs
+            and clips that at 1.0; AdamW cancels the scale but not the clip, so
+            pass ``max_grad_norm=N`` to match an official N-GPU run.
         eval_steps: STS-B dev evaluation period in steps, also at the end;
             ``None`` = no evaluation (the last weights are kept).
         dev_rows: evaluate on the first ``dev_rows`` STS-B dev pairs (None: all).
@@ -98,18 +83,13 @@ class TrainConfig:
         output_dir: folder for the best model and checkpoints (None: memory only).
         save_steps: checkpoint period; ``None`` = at every evaluation.
         resume: continue from the newest checkpoint in ``output_dir``.
-        grad_cache_chunk: rows per chunk for GradCache (big batches in little
-            memory, same gradients); ``None`` = one plain forward.
-        length_groups: most length-sorted groups each step's forward pass is
-            split into (cut where they pad least), each padded only to its own
-            longest row; the batch and its in-batch negatives are unchanged.
-            ``"auto"``: 8 on CPU, 1 on CUDA/mps (where one big matmul wins).
-            Not used with ``grad_cache_chunk`` (chunks are padded separately
-            already) nor under ``torchrun`` (DDP: one forward per backward).
-        num_workers: 0 tokenizes in the loop; ``n > 0`` a background thread
-            tokenizes up to ``2 n`` batches ahead. ``"auto"``: 1 on CUDA/mps
-            (tokenizing takes as long as a step there), 0 on CPU (a step takes
-            seconds; the thread measurably slowed 2-core steps).
+        grad_cache_chunk: rows per GradCache chunk (a big batch in little memory,
+            the same gradients); ``None``: one plain forward.
+        length_groups: at most this many length-sorted forwards per step, each
+            padded to its own longest row (same batch, same negatives).
+            ``"auto"``: 8 on CPU, 1 on CUDA/mps; 1 with GradCache and DDP.
+        num_workers: batches tokenized ahead in a thread (``"auto"``: 0 on CPU,
+            where it slowed 2-core steps, 1 on CUDA/mps).
         log_every: steps between loss records (and host syncs).
         progress: show a tqdm progress bar.
     """
@@ -502,6 +482,7 @@ def _new_state(encoder: SentenceEncoder, rows: list, cfg: TrainConfig, info) -> 
         cfg, encoder, model, optimizer, scheduler, scaler, info, total
     )
     state.run = loop.identity(cfg, len(rows), info)
+    state.sizes = shard_sizes(cfg.batch_size, info.world_size)
     return state
 
 

@@ -1,9 +1,8 @@
-"""Small shared helpers: seeding, device and precision choice, input checks.
+"""Shared helpers: seeding, device and precision choice, input checks.
 
-Every public function of minicse validates its inputs with the checks below, so
-that a user mistake becomes one clear ``ValueError``/``TypeError`` that names the
-argument, what was given and what was expected -- never a traceback from deep
-inside torch.
+Each ``check_*`` takes a value and the argument's name, and raises one
+``ValueError``/``TypeError`` that names the argument, what was given and what was
+expected. See chapter 1.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ __all__ = [
 
 
 def set_seed(seed: int = 0) -> None:
-    """Seed Python, NumPy and torch (CPU and every GPU) for reproducible runs.
+    """Seed Python, NumPy and torch (CPU and every GPU). See chapter 1.
 
     Example:
         >>> set_seed(0); a = torch.rand(2)
@@ -51,7 +50,7 @@ def set_seed(seed: int = 0) -> None:
 
 
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
-    """Resolve ``"auto"`` to ``cuda``, then ``mps``, then ``cpu``; pass others through.
+    """Resolve ``"auto"``/``None`` to cuda, then mps, then cpu. See chapter 1.
 
     Example:
         >>> pick_device("cpu")
@@ -60,11 +59,8 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     if isinstance(device, torch.device):
         return device
     if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        fallback = "mps" if torch.backends.mps.is_available() else "cpu"
+        return torch.device("cuda" if torch.cuda.is_available() else fallback)
     if not isinstance(device, str):
         raise TypeError(
             f"device must be 'auto', a string or a torch.device, got {device!r}"
@@ -86,11 +82,7 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
 def _cpu_has_fast_bf16() -> bool:
     """True when oneDNN has native bf16 kernels (AVX512-BF16 or AMX) on this CPU.
 
-    ``MINICSE_CPU_BF16`` overrides the detection: ``1`` treats this CPU as
-    bf16-fast (so ``precision="auto"`` picks bf16), ``0`` as not (auto picks
-    fp32); unset or empty asks oneDNN. Being an environment variable, it also
-    reaches subprocesses (the CLI, ``torchrun``), so one test run can exercise
-    what a bf16 CPU does on any machine: ``MINICSE_CPU_BF16=1 python -m pytest``.
+    ``MINICSE_CPU_BF16=1``/``0`` overrides the detection (subprocesses see it too).
     """
     override = env_flag("MINICSE_CPU_BF16")
     if override is not None:
@@ -109,33 +101,38 @@ def _cpu_has_fast_bf16() -> bool:
 def amp_dtype(
     device: torch.device | str, precision: str = "auto"
 ) -> torch.dtype | None:
-    """The autocast dtype to use on ``device``, or ``None`` for plain fp32.
+    """The autocast dtype for ``device``, or ``None`` for plain fp32. See chapter 6.
 
-    ``precision`` is ``"auto"`` (bf16 where the hardware runs it natively: CUDA
-    compute capability >= 8.0, CPUs with AVX512-BF16/AMX; fp16 with a gradient
-    scaler on older GPUs such as Colab's T4, where ``torch.cuda.is_bf16_supported``
-    says True through emulation; else fp32),
-    ``"bf16"``, ``"fp16"`` or ``"fp32"``.
-    ``MINICSE_CPU_BF16=1``/``0`` forces the CPU check (see ``_cpu_has_fast_bf16``).
+    Args:
+        device: where the model runs.
+        precision: ``"bf16"``, ``"fp16"``, ``"fp32"`` or ``"auto"``: bf16 where it is
+            native (CUDA capability >= 8, CPUs with AVX512-BF16/AMX), fp16 on older
+            GPUs (a T4 only emulates bf16), else fp32.
+
+    Example:
+        >>> amp_dtype("cpu", "bf16")
+        torch.bfloat16
     """
     check_choice(precision, "precision", ("auto", "bf16", "fp16", "fp32"))
     device = torch.device(device)
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":  # native bf16 from Ampere (8.0) on; before it,
-        major, _ = torch.cuda.get_device_capability(device)  # e.g. a T4 (7.5),
-        return torch.bfloat16 if major >= 8 else torch.float16  # only emulated
+    if precision != "auto":
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    if device.type == "cuda":  # native bf16 from Ampere (8.0) on
+        major, _ = torch.cuda.get_device_capability(device)
+        return torch.bfloat16 if major >= 8 else torch.float16
     if device.type == "cpu" and _cpu_has_fast_bf16():
         return torch.bfloat16
     return None
 
 
 def autocast(device: torch.device | str, precision: str = "auto"):
-    """A ``torch.autocast`` context for ``device`` and ``precision`` (or a no-op)."""
+    """A ``torch.autocast`` context for ``device`` and ``precision``, or a no-op.
+
+    Example:
+        >>> with autocast("cpu", "fp32"):
+        ...     torch.ones(1).dtype
+        torch.float32
+    """
     device = torch.device(device)
     dtype = amp_dtype(device, precision)
     if dtype is None or device.type not in ("cuda", "cpu", "mps"):
@@ -143,46 +140,38 @@ def autocast(device: torch.device | str, precision: str = "auto"):
     return torch.autocast(device.type, dtype=dtype)
 
 
-# ----------------------------------------------------------------------------------
-# Input checks shared by every module.
-# ----------------------------------------------------------------------------------
-
-
 def _preview(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _got(value: Any) -> str:
+    return f"{type(value).__name__} {_preview(value)}"
+
+
 def check_texts(
     texts: Any, name: str = "texts", allow_empty: bool = False
 ) -> list[str]:
-    """Return ``texts`` as a list of strings, or raise a clear error.
-
-    Rejects a bare string (a common slip: ``encode("a sentence")``), ``None``,
-    an empty list, non-string items and whitespace-only sentences.
+    """``texts`` (any iterable but a bare string) as a list of non-blank strings.
 
     Example:
         >>> check_texts(("a cat", "a dog"))
         ['a cat', 'a dog']
     """
-    if texts is None:
-        raise TypeError(f"{name} must be a list of strings, got None")
     if isinstance(texts, str):
+        text = _preview(texts)
         raise TypeError(
-            f"{name} must be a list of strings, got a single string "
-            f"{_preview(texts)}; wrap it in a list: [{_preview(texts)}]"
+            f"{name} must be a list of strings, got a single string {text}; "
+            f"wrap it in a list: [{text}]"
         )
-    if not isinstance(texts, Iterable):
-        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}")
+    if not isinstance(texts, Iterable):  # None too
+        raise TypeError(f"{name} must be a list of strings, got {_got(texts)}")
     texts = list(texts)
     if not texts and not allow_empty:
         raise ValueError(f"{name} is empty; pass at least one sentence")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(
-                f"{name}[{i}] must be a string, "
-                f"got {type(text).__name__} {_preview(text)}"
-            )
+            raise TypeError(f"{name}[{i}] must be a string, got {_got(text)}")
         if not text.strip():
             raise ValueError(
                 f"{name}[{i}] is empty or whitespace only ({text!r}); remove empty "
@@ -192,7 +181,11 @@ def check_texts(
 
 
 def check_same_length(a: Sequence, b: Sequence, name_a: str, name_b: str) -> None:
-    """Raise ``ValueError`` unless ``len(a) == len(b)``."""
+    """Raise ``ValueError`` unless ``len(a) == len(b)``.
+
+    Example:
+        >>> check_same_length([1, 2], "ab", "scores", "labels")
+    """
     if len(a) != len(b):
         raise ValueError(
             f"{name_a} and {name_b} must have the same length, "
@@ -201,12 +194,15 @@ def check_same_length(a: Sequence, b: Sequence, name_a: str, name_b: str) -> Non
 
 
 def check_finite(values: Any, name: str) -> None:
-    """Raise ``ValueError`` if ``values`` (tensor, array or list) holds NaN or inf."""
+    """Raise ``ValueError`` if ``values`` (tensor, array or list) holds NaN or inf.
+
+    Example:
+        >>> check_finite([0.5, 1.0], "scores")
+    """
     if isinstance(values, Tensor):
         ok = bool(torch.isfinite(values).all()) if values.numel() else True
     else:
-        array = np.asarray(values, dtype=float)
-        ok = bool(np.isfinite(array).all())
+        ok = bool(np.isfinite(np.asarray(values, dtype=float)).all())
     if not ok:
         raise ValueError(
             f"{name} contains NaN or inf values; check the inputs that produced it"
@@ -216,63 +212,62 @@ def check_finite(values: Any, name: str) -> None:
 def check_int(
     value: Any, name: str, minimum: int = 1, optional: bool = False, auto: bool = False
 ) -> None:
-    """Raise unless ``value`` is an int >= ``minimum`` (or ``None`` if ``optional``,
-    or ``"auto"`` if ``auto``).
+    """Raise unless ``value`` is an int >= ``minimum`` (a NumPy int, not a bool).
 
-    Python ints and NumPy integers pass; bools, floats and strings do not.
-
-    Args:
-        value: the value to check.
-        name: the argument's name, for the message.
-        minimum: the smallest value allowed.
-        optional: also allow ``None``.
-        auto: also allow the string ``"auto"``.
-
-    Raises:
-        TypeError: ``value`` is not an int (a bool counts as not an int).
-        ValueError: ``value`` is below ``minimum``.
+    ``optional`` also allows ``None``; ``auto`` the string ``"auto"``.
 
     Example:
-        >>> check_int(8, "batch_size")
-        >>> check_int(None, "max_rows", optional=True)
         >>> check_int(0, "batch_size")
         Traceback (most recent call last):
         ...
         ValueError: batch_size must be an int >= 1, got int 0
     """
     is_auto = auto and isinstance(value, str) and value == "auto"
-    if (optional and value is None) or is_auto:
+    if is_auto or (optional and value is None):
         return
     is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if not is_int or value < minimum:
         also = (" or None" if optional else "") + (" or 'auto'" if auto else "")
-        expected = f"an int >= {minimum}{also}"
         error = ValueError if is_int else TypeError
-        raise error(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+        raise error(f"{name} must be an int >= {minimum}{also}, got {_got(value)}")
+
+
+def _check_number(value: Any, name: str, strict: bool) -> None:
+    """Raise unless ``value`` is a finite number > 0 (``strict``) or >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {_got(value)}")
+    if not math.isfinite(value) or value < 0 or (strict and value == 0):
+        bound = "> 0" if strict else ">= 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 def check_positive(value: Any, name: str) -> None:
-    """Raise unless ``value`` is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{name} must be a number, got {type(value).__name__} {value!r}"
-        )
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    """Raise unless ``value`` is a finite number > 0.
+
+    Example:
+        >>> check_positive(0.05, "temperature")
+    """
+    _check_number(value, name, strict=True)
 
 
 def check_non_negative(value: Any, name: str) -> None:
-    """Raise unless ``value`` is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{name} must be a number, got {type(value).__name__} {value!r}"
-        )
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    """Raise unless ``value`` is a finite number >= 0.
+
+    Example:
+        >>> check_non_negative(0, "margin")
+    """
+    _check_number(value, name, strict=False)
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``.
+
+    Example:
+        >>> check_choice("max", "pooler", ("cls", "mean"))
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown pooler 'max'; choose one of 'cls', 'mean'
+    """
     choices = tuple(choices)
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
@@ -280,12 +275,14 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> None:
 
 
 def check_embeddings(x: Any, name: str, dim: int = 2) -> Tensor:
-    """Check ``x`` is a floating tensor with ``dim`` dims and at least one row.
+    """``x`` if it is a non-empty floating tensor with ``dim`` dims, else an error.
 
-    Its values are checked for NaN/inf only on the CPU, where that costs a small
-    reduction. On an accelerator the check would be a host sync in every loss
-    call of a training step; there a NaN shows in the loss, which the training
-    loop checks once per ``log_every`` steps.
+    NaN/inf are checked only on the CPU: on an accelerator the check would be a host
+    sync in every loss call (the training loop checks the loss instead).
+
+    Example:
+        >>> check_embeddings(torch.zeros(2, 3), "anchors").shape
+        torch.Size([2, 3])
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -304,6 +301,10 @@ def check_embeddings(x: Any, name: str, dim: int = 2) -> Tensor:
 
 
 def env_flag(name: str) -> str | None:
-    """The value of environment variable ``name``, or ``None`` when unset/empty."""
-    value = os.environ.get(name, "").strip()
-    return value or None
+    """The value of environment variable ``name``, or ``None`` when unset or blank.
+
+    Example:
+        >>> env_flag("MINICSE_SURELY_UNSET") is None
+        True
+    """
+    return os.environ.get(name, "").strip() or None

@@ -1,0 +1,101 @@
+"""Writing a :class:`~minicse.encoder.SentenceEncoder` folder: Hugging Face files,
+``minicse.json`` and the sentence-transformers layout (the legacy key format that
+sentence-transformers 3.x-6.x all read). Private to :mod:`minicse.encoder`."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from minicse import _hub
+
+CONFIG_FILE, MLP_FILE = "minicse.json", "mlp.safetensors"
+_ST_POOLING = {"cls": "cls", "cls_before_pooler": "cls", "mean": "mean"}
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _save_linear(linear: nn.Linear, file: Path, prefix: str = "") -> None:
+    from safetensors.torch import save_file
+
+    weights = {
+        f"{prefix}{k}": v.detach().cpu().contiguous()
+        for k, v in linear.state_dict().items()
+    }
+    save_file(weights, str(file))
+
+
+def saved_head(folder: Path) -> dict[str, Tensor]:
+    """The head of a saved folder: ``mlp.safetensors`` or the model's pooler slot."""
+    from safetensors import safe_open
+
+    if (folder / MLP_FILE).is_file():
+        with safe_open(str(folder / MLP_FILE), "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        return {k: f.get_tensor(f"pooler.dense.{k}") for k in ("weight", "bias")}
+
+
+def save_encoder(encoder: Any, path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    model, head, slot = encoder.model, encoder.mlp_head, encoder._pooler_class
+    if head is not None and slot is not None:  # the head in the HF pooler layer;
+        with torch.random.fork_rng(devices=[]):  # its init must not move the RNG
+            model.pooler = slot(model.config)  # (a resumed run would differ)
+        model.pooler.dense.load_state_dict(head[0].state_dict())
+    try:
+        with _hub.quiet_loading():
+            model.save_pretrained(path)  # config.json + model.safetensors
+            encoder.tokenizer.save_pretrained(path)
+    finally:
+        if slot is not None:
+            model.pooler = None
+    settings = {"pooling": encoder.pooling, "mlp": encoder.mlp}
+    _write_json(path / CONFIG_FILE, {**settings, "max_length": encoder.max_length})
+    (path / MLP_FILE).unlink(missing_ok=True)
+    if head is not None and slot is None:
+        _save_linear(head[0], path / MLP_FILE)
+    if encoder.pooling not in _ST_POOLING:
+        (path / "modules.json").unlink(missing_ok=True)  # a stale one would mislead
+        warn(
+            f"pooling {encoder.pooling!r} has no sentence-transformers equivalent, so "
+            f"the sentence-transformers layout was not written to {str(path)!r}; "
+            "load this folder with SentenceEncoder.load"
+        )
+        return path
+    size, mode = encoder.hidden_size, _ST_POOLING[encoder.pooling]
+    limits = {"max_seq_length": encoder._max_length(None), "do_lower_case": False}
+    _write_json(path / "sentence_bert_config.json", limits)
+    pooling = {"word_embedding_dimension": size, "include_prompt": True}
+    chosen = {"cls": "cls_token", "mean": "mean_tokens"}[mode]
+    for key in ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens"):
+        pooling[f"pooling_mode_{key}"] = key == chosen  # the legacy keys all read
+    _write_json(path / "1_Pooling" / "config.json", pooling)
+    modules = [("", "Transformer"), ("1_Pooling", "Pooling")]
+    if encoder.mlp == "always":  # ST has no train-only modules: "train" = no head
+        tanh = "torch.nn.modules.activation.Tanh"
+        dense = {"in_features": size, "out_features": size, "bias": True}
+        _write_json(
+            path / "2_Dense" / "config.json", {**dense, "activation_function": tanh}
+        )
+        _save_linear(head[0], path / "2_Dense" / "model.safetensors", "linear.")
+        modules.append(("2_Dense", "Dense"))
+    kinds = [(sub, f"sentence_transformers.models.{kind}") for sub, kind in modules]
+    entries = [
+        {"idx": i, "name": str(i), "path": p, "type": t}
+        for i, (p, t) in enumerate(kinds)
+    ]
+    _write_json(path / "modules.json", entries)
+    return path
