@@ -11,70 +11,28 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> submodule that defines it
-_EXPORTS: dict[str, str] = {
-    # losses
-    "cosine_similarity_matrix": "losses",
-    "pairwise_distance_matrix": "losses",
-    "contrastive_loss": "losses",
-    "triplet_loss": "losses",
-    "mine_triplets": "losses",
-    "mined_triplet_loss": "losses",
-    "info_nce_loss": "losses",
-    # pooling
-    "pool": "pooling",
-    "POOLERS": "pooling",
-    "cls_pooling": "pooling",
-    "mean_pooling": "pooling",
-    "first_last_mean_pooling": "pooling",
-    "last2_mean_pooling": "pooling",
-    # encoder
-    "SentenceEncoder": "encoder",
-    "tiny_encoder": "encoder",
-    "offline_model_path": "encoder",
-    # augment
-    "dropout_views": "augment",
-    "word_deletion": "augment",
-    "random_crop": "augment",
-    "word_swap": "augment",
-    # data
-    "STS_TASKS": "data",
-    "data_dir": "data",
-    "load_sts": "data",
-    "load_nli_triplets": "data",
-    "load_corpus": "data",
-    # evaluate
-    "spearman": "evaluate",
-    "pearson": "evaluate",
-    "evaluate_sts": "evaluate",
-    "score_sts_pairs": "evaluate",
-    # metrics
-    "alignment": "metrics",
-    "uniformity": "metrics",
-    "sts_positive_pairs": "metrics",
-    # presets
-    "Preset": "presets",
-    "PRESETS": "presets",
-    "get_preset": "presets",
-    "resolve_preset_name": "presets",
-    # training
-    "TrainConfig": "train",
-    "train_unsup": "train",
-    "train_sup": "train",
-    # several processes and large batches
-    "init_distributed": "distributed",
-    "gather_with_grad": "distributed",
-    "grad_cache_step": "gradcache",
-    # plotting
-    "plot_history": "plotting",
-    "plot_similarity_matrix": "plotting",
-    "plot_alignment_uniformity": "plotting",
-    "plot_embeddings_2d": "plotting",
-    # utils
-    "set_seed": "utils",
-    "pick_device": "utils",
+# submodule -> the public names it defines
+_MODULES = {
+    "losses": "cosine_similarity_matrix pairwise_distance_matrix contrastive_loss "
+    "triplet_loss mine_triplets mined_triplet_loss info_nce_loss",
+    "pooling": "pool POOLERS cls_pooling mean_pooling first_last_mean_pooling "
+    "last2_mean_pooling",
+    "encoder": "SentenceEncoder tiny_encoder offline_model_path",
+    "augment": "dropout_views word_deletion random_crop word_swap",
+    "data": "STS_TASKS data_dir load_sts load_nli_triplets load_corpus",
+    "evaluate": "spearman pearson evaluate_sts score_sts_pairs",
+    "metrics": "alignment uniformity sts_positive_pairs",
+    "presets": "Preset PRESETS get_preset resolve_preset_name",
+    "train": "TrainConfig train_unsup train_sup",
+    "distributed": "init_distributed gather_with_grad",
+    "gradcache": "grad_cache_step",
+    "plotting": "plot_history plot_similarity_matrix plot_alignment_uniformity "
+    "plot_embeddings_2d",
+    "utils": "set_seed pick_device",
 }
-
+_EXPORTS = {
+    name: module for module, names in _MODULES.items() for name in names.split()
+}
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 

@@ -1,14 +1,13 @@
-"""Hub probing: is the Hugging Face hub usable, and where does a model come from.
+"""Hub probing: can the Hugging Face hub be used, and where does a model come from.
 
-Private helpers shared by :mod:`minicse.data` and :mod:`minicse.encoder`; they
-import no model code. Offline, every hub miss fails in milliseconds with a
-message that names the fix, instead of huggingface_hub's ~23 s of retries.
+Private helpers of :mod:`minicse.data` and :mod:`minicse.encoder`; they import no
+model code at import time. Offline, a hub miss fails in milliseconds with a
+message naming the fix, instead of huggingface_hub's ~23 s of retries.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import warnings
@@ -16,13 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .utils import env_flag
+
 
 @contextlib.contextmanager
 def quiet_loading() -> Iterator[None]:
     """Silence transformers' progress bar and load report, then restore them.
 
     minicse reports missing weights itself (``encoder._load_hf``), leaving out
-    the pooler layer, which it never uses.
+    the pooler, which it never uses.
     """
     from transformers.utils import logging as hf_logging
 
@@ -40,58 +41,37 @@ def quiet_loading() -> Iterator[None]:
                 hf_logging.enable_progress_bar()
 
 
-# ----------------------------------------------------------------------------------
-# Finding a model: local folder, hub cache, or the hub (failing fast when offline).
-# ----------------------------------------------------------------------------------
-
-
-def _looks_like_path(name: str) -> bool:
-    return (
-        name.startswith(("/", "./", "../", "~", ".\\"))
-        or "\\" in name
-        or (name.count("/") > 1)
-    )
-
-
-_TRUE = {"1", "ON", "YES", "TRUE"}
-
-
 def hub_offline() -> bool:
     """True when HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE ask for offline mode."""
     from huggingface_hub import constants  # reads HF_HUB_OFFLINE once, at import
 
-    flags = (os.environ.get(f"{n}_OFFLINE", "") for n in ("HF_HUB", "TRANSFORMERS"))
-    return bool(constants.HF_HUB_OFFLINE) or any(
-        f.strip().upper() in _TRUE for f in flags
-    )
+    flags = (env_flag(f"{n}_OFFLINE") or "" for n in ("HF_HUB", "TRANSFORMERS"))
+    on = any(f.upper() in ("1", "ON", "YES", "TRUE") for f in flags)
+    return bool(constants.HF_HUB_OFFLINE) or on
 
 
 def hub_reachable(timeout: float = 1.0) -> bool:
     """Whether a TCP connection to the hub endpoint opens within ``timeout`` s.
 
-    DNS lookups ignore socket timeouts, so the probe runs in a daemon thread.
-    Without network it answers in milliseconds (DNS fails at once) or after
-    ``timeout`` (DNS or connection hangs); huggingface_hub would retry ~23 s.
+    The probe runs in a daemon thread, as DNS lookups ignore socket timeouts.
     """
     from huggingface_hub import constants
 
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
+    if any(env_flag(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
         return True  # behind a proxy a direct probe proves nothing: let the hub try
     url = urlsplit(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
+    address = (url.hostname, url.port or (443 if url.scheme == "https" else 80))
     result: list[bool] = []
 
     def probe() -> None:
-        try:
-            socket.create_connection((url.hostname, port), timeout=timeout).close()
+        with contextlib.suppress(OSError):
+            socket.create_connection(address, timeout=timeout).close()
             result.append(True)
-        except OSError:
-            result.append(False)
 
     thread = threading.Thread(target=probe, daemon=True)
     thread.start()
     thread.join(timeout + 0.2)
-    return bool(result and result[0])
+    return bool(result)
 
 
 def hub_status() -> str | None:
@@ -108,17 +88,16 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
             "name_or_path must be a hub id, a folder, 'tiny' or 'offline-minilm', got "
             f"{type(name_or_path).__name__} {name_or_path!r}"
         )
-    name = str(name_or_path)
-    path = Path(name).expanduser()
+    name, path = str(name_or_path), Path(name_or_path).expanduser()
     if path.is_dir():
         return str(path), True
     from huggingface_hub import try_to_load_from_cache
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    try:
-        if isinstance(name_or_path, Path) or _looks_like_path(name):
+    try:  # a Path or a name that starts like one is a missing folder, not a hub id
+        if isinstance(name_or_path, Path) or name.startswith(("/", ".", "~")):
             raise HFValidationError(name)
-        validate_repo_id(name)
+        validate_repo_id(name)  # rejects backslashes and more than one "/"
     except HFValidationError:
         raise FileNotFoundError(
             f"model folder {name!r} does not exist (and it is not a valid hub id); "
@@ -126,8 +105,7 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
         ) from None
     if isinstance(try_to_load_from_cache(name, "config.json"), str):
         return name, True  # already in the local hub cache: no network needed
-    reason = hub_status()
-    if reason:
+    if reason := hub_status():
         raise OSError(
             f"cannot download {name!r}: {reason} and it is not in the local cache. "
             "Pass a local model folder, or 'offline-minilm' (all-MiniLM-L6-v2 from "

@@ -2,8 +2,8 @@
 
 Private helper of :mod:`minicse.data`. The tar (hub dataset
 ``princeton-nlp/datasets-for-simcse``) is uncompressed and holds SentEval's
-``downstream/`` layout; members may sit below any leading folders. Its member
-index is built once per file and cached; then each member is one seek and read.
+``downstream/`` layout, below any leading folders. Its ``STS/`` and ``SICK/``
+files are read in one pass and cached per tar (path, size, modification time).
 
 Reference: Conneau & Kiela, 2018, arXiv:1803.05449 (``senteval/sts.py``, ``sick.py``).
 """
@@ -11,6 +11,7 @@ Reference: Conneau & Kiela, 2018, arXiv:1803.05449 (``senteval/sts.py``, ``sick.
 from __future__ import annotations
 
 import functools
+import io
 import re
 import tarfile
 from pathlib import Path
@@ -21,55 +22,43 @@ __all__ = ["senteval_pairs", "senteval_frame"]
 
 # SentEval's subset order (senteval/sts.py); STS13 has no SMT (LDC license).
 STS_SUBSETS = {
-    "sts12": ("MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews"),
-    "sts13": ("FNWN", "headlines", "OnWN"),
-    "sts14": ("deft-forum", "deft-news", "headlines", "images", "OnWN", "tweet-news"),
-    "sts15": ("answers-forums", "answers-students", "belief", "headlines", "images"),
-    "sts16": (
-        "answer-answer",
-        "headlines",
-        "plagiarism",
-        "postediting",
-        "question-question",
-    ),
+    "sts12": "MSRpar MSRvid SMTeuroparl surprise.OnWN surprise.SMTnews".split(),
+    "sts13": "FNWN headlines OnWN".split(),
+    "sts14": "deft-forum deft-news headlines images OnWN tweet-news".split(),
+    "sts15": "answers-forums answers-students belief headlines images".split(),
+    "sts16": "answer-answer headlines plagiarism postediting question-question".split(),
 }
-# member -> (sentence, sentence, score) columns and header lines of that file
+# task -> (member, its sentence1, sentence2 and score columns, its header lines)
 _TABLES = {
     "stsb": ("STS/STSBenchmark/sts-{split}.csv", (5, 6, 4), 0),
     "sickr": ("SICK/SICK_test_annotated.txt", (1, 2, 3), 1),
 }
 _KEY = re.compile(r"(?:^|/)((?:STS|SICK)/.+)$")  # the name from SentEval's folder on
 
-Pair = tuple[str, str, str]  # sentence1, sentence2, score (as written)
-
 
 @functools.lru_cache(maxsize=4)
-def _index(path: str, size: int, mtime_ns: int) -> dict[str, tuple[int, int]]:
-    """{member key: (offset of its data, size)} of the STS/SICK files in a tar."""
+def _members(path: str, size: int, mtime_ns: int) -> dict[str, bytes]:
+    """{name from ``STS/`` or ``SICK/`` on: content} of a tar (a repeat wins)."""
     try:
-        with tarfile.open(path, mode="r:") as tar:  # a repeated name: the last wins
-            keys = ((_KEY.search(m.name), m) for m in tar if m.isfile())
-            return {key[1]: (m.offset_data, m.size) for key, m in keys if key}
+        with tarfile.open(path, mode="r:") as tar:
+            found = ((_KEY.search(m.name), m) for m in tar if m.isfile())
+            return {key[1]: tar.extractfile(m).read() for key, m in found if key}
     except tarfile.ReadError as err:
         raise ValueError(f"{path} is not an uncompressed tar file: {err}") from err
 
 
 def _lines(tar: Path, member: str) -> list[str]:
-    """The lines (ending at ``\\n``, ``\\r\\n`` or ``\\r``) of a member of ``tar``."""
+    """The lines of ``member`` (e.g. ``SICK/SICK_train.txt``), as ``io.open`` splits."""
     stat = tar.stat()
-    members = _index(str(tar), stat.st_size, stat.st_mtime_ns)
+    members = _members(str(tar), stat.st_size, stat.st_mtime_ns)
     if member not in members:
         raise FileNotFoundError(
             f"{tar} has no member downstream/{member}, which SentEval reads; the "
             "download is incomplete or not SimCSE's senteval.tar: delete it to "
             "download it again, or set MINICSE_DATA / pass path= to a data folder"
         )
-    offset, size = members[member]
-    with open(tar, "rb") as handle:
-        handle.seek(offset)
-        text = handle.read(size).decode("utf-8")
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return lines[:-1] if lines[-1] == "" else lines
+    text = io.TextIOWrapper(io.BytesIO(members[member]), "utf-8")  # \r\n, \r: \n
+    return [line.rstrip("\n") for line in text]
 
 
 def _fields(lines: list[str], columns: tuple[int, ...], where: str, start: int):
@@ -84,7 +73,7 @@ def _fields(lines: list[str], columns: tuple[int, ...], where: str, start: int):
     return [tuple(fields[c] for c in columns) for fields in rows]
 
 
-def senteval_pairs(tar: Path, task: str, split: str) -> list[Pair]:
+def senteval_pairs(tar: Path, task: str, split: str) -> list[tuple[str, str, str]]:
     """(sentence1, sentence2, score) of an STS task, as SentEval reads them.
 
     STS12-16 pool their subsets in SentEval's order and drop pairs whose gold
@@ -99,12 +88,10 @@ def senteval_pairs(tar: Path, task: str, split: str) -> list[Pair]:
         The pairs in file order, text and scores as written in the files.
     """
     if task in STS_SUBSETS:
-        pairs = []
+        pairs, folder = [], f"STS/{task.upper()}-en-test"
         for subset in STS_SUBSETS[task]:
-            inputs, gold = (
-                f"STS/{task.upper()}-en-test/STS.{kind}.{subset}.txt"
-                for kind in ("input", "gs")
-            )
+            inputs = f"{folder}/STS.input.{subset}.txt"
+            gold = f"{folder}/STS.gs.{subset}.txt"
             lines, scores = _lines(tar, inputs), _lines(tar, gold)
             if len(lines) != len(scores):
                 raise ValueError(
@@ -112,7 +99,9 @@ def senteval_pairs(tar: Path, task: str, split: str) -> list[Pair]:
                     f"{len(scores)}; line i of one must score line i of the other"
                 )
             rows = _fields(lines, (0, 1), f"{tar}: {inputs}", 1)
-            pairs += [(a, b, s) for (a, b), s in zip(rows, scores) if s.strip()]
+            pairs += [
+                (a, b, s) for (a, b), s in zip(rows, scores, strict=True) if s.strip()
+            ]
         return pairs
     if task not in _TABLES or (task == "sickr" and split != "test"):
         raise ValueError(f"senteval.tar has no split {split!r} of task {task!r}")

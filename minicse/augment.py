@@ -1,13 +1,8 @@
 """Views of a sentence: SimCSE's dropout "augmentation" and discrete baselines.
 
-Unsupervised SimCSE feeds the *same* sentence through the encoder twice in train
-mode; the two dropout masks make two slightly different embeddings, a positive
-pair. :func:`dropout_views` names that step. The discrete edits below are the
-baselines the paper compares it against (Table 1: crop, word deletion, ...).
-See chapter 5.
-
-References:
-    Gao, Yao & Chen 2021, "SimCSE" (arXiv:2104.08821), section 3, Table 1.
+:func:`dropout_views` encodes a batch twice in train mode (two dropout masks, one
+positive pair); the word edits are discrete baselines like those of SimCSE's
+Table 1 (arXiv:2104.08821). See chapter 5.
 """
 
 from __future__ import annotations
@@ -42,27 +37,24 @@ def dropout_views(
 ) -> tuple[Tensor, Tensor]:
     """Two embeddings of each sentence that differ only by their dropout masks.
 
-    ``anchors = f(x; z)``, ``positives = f(x; z')`` with ``z, z'`` independent
-    dropout masks. In train mode the views differ; in eval mode (dropout off)
-    they are identical. The current mode is used as is.
+        anchors = f(x; z),  positives = f(x; z')  (z, z' independent masks)
 
-    Two equivalent ways (same distribution: every row draws its own masks):
-
-    * ``single_pass=False``: two forward passes over the batch (the literal recipe).
-    * ``single_pass=True``: one forward pass over the batch concatenated with
-      itself, ``(2B, T)``, split in halves -- what the official code and
-      ``minicse.train`` do: one bigger matrix multiply instead of two.
+    The encoder's mode is used as is: in eval mode the views are identical.
+    See chapter 5.
 
     Args:
         encoder: a :class:`minicse.encoder.SentenceEncoder`.
         batch: a list of sentences, or the dict from ``encoder.tokenize``.
-        single_pass: use the concatenated pass.
+        single_pass: one pass over the ``(2B, T)`` doubled batch, as SimCSE does,
+            instead of two passes (the same distribution of views).
 
     Returns:
         ``(anchors, positives)``, each ``(B, D)`` with gradients.
 
+    References:
+        Gao, Yao & Chen, 2021, arXiv:2104.08821, sec. 3.
+
     Example:
-        >>> import torch
         >>> from minicse.encoder import tiny_encoder
         >>> enc = tiny_encoder().train()
         >>> a, p = dropout_views(enc, ["a cat sits", "dogs bark"])
@@ -78,26 +70,21 @@ def dropout_views(
     return embeddings[:size], embeddings[size:]
 
 
-def _words(sentence: Any) -> list[str]:
+def _words_and_rng(sentence: Any, rng: Any) -> tuple[list[str], random.Random]:
+    """The words of a non-blank ``sentence``, and ``rng`` (a fresh one for None)."""
     if not isinstance(sentence, str):
         raise TypeError(f"sentence must be a string, got {type(sentence).__name__}")
-    words = sentence.split()
-    if not words:
+    if not sentence.split():
         raise ValueError(f"sentence is empty or whitespace only ({sentence!r})")
-    return words
-
-
-def _rng(rng: Any) -> random.Random:
-    if rng is None:
-        return random.Random()
-    if not isinstance(rng, random.Random):
+    if rng is not None and not isinstance(rng, random.Random):
         raise TypeError(
             f"rng must be a random.Random or None, got {type(rng).__name__}"
         )
-    return rng
+    return sentence.split(), random.Random() if rng is None else rng
 
 
 def _check_fraction(value: Any, name: str) -> None:
+    """``value`` is a number in ``[0, 1]``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
     if not 0.0 <= value <= 1.0:
@@ -107,13 +94,10 @@ def _check_fraction(value: Any, name: str) -> None:
 def word_deletion(
     sentence: str, p: float = 0.1, rng: random.Random | None = None
 ) -> str:
-    """Drop each whitespace-separated word with probability ``p``.
-
-    Never returns an empty string: if every word was dropped, one random word is
-    kept.
+    """Drop each word with probability ``p``, keeping one if all go. See chapter 5.
 
     Args:
-        sentence: a non-empty sentence.
+        sentence: a non-blank sentence.
         p: deletion probability in ``[0, 1]``.
         rng: a ``random.Random`` for reproducibility (default: a fresh one).
 
@@ -121,16 +105,14 @@ def word_deletion(
         The shortened sentence, words joined by single spaces.
 
     References:
-        SimCSE Table 1 ("word deletion"); Wu et al. 2020 (CLEAR, arXiv:2012.15466).
+        SimCSE Table 1 ("word deletion"); Wu et al., 2020, arXiv:2012.15466.
 
     Example:
-        >>> import random
         >>> word_deletion("a b c d e f", p=0.5, rng=random.Random(0))
         'a b e'
     """
-    words = _words(sentence)
+    words, rng = _words_and_rng(sentence, rng)
     _check_fraction(p, "p")
-    rng = _rng(rng)
     kept = [w for w in words if rng.random() >= p]
     return " ".join(kept) if kept else rng.choice(words)
 
@@ -138,10 +120,10 @@ def word_deletion(
 def random_crop(
     sentence: str, ratio: float = 0.1, rng: random.Random | None = None
 ) -> str:
-    """Keep a random contiguous span of ``round((1 - ratio) * n)`` words (at least 1).
+    """A random span of ``max(1, round((1 - ratio) * n))`` words. See chapter 5.
 
     Args:
-        sentence: a non-empty sentence of ``n`` words.
+        sentence: a non-blank sentence of ``n`` words.
         ratio: fraction of words cut away, in ``[0, 1]``.
         rng: a ``random.Random`` for reproducibility.
 
@@ -149,28 +131,24 @@ def random_crop(
         The cropped sentence.
 
     References:
-        SimCSE Table 1 ("crop k%").
+        SimCSE (arXiv:2104.08821) Table 1 ("crop k%").
 
     Example:
-        >>> import random
         >>> random_crop("a b c d e f g h i j", ratio=0.3, rng=random.Random(0))
         'd e f g h i j'
     """
-    words = _words(sentence)
+    words, rng = _words_and_rng(sentence, rng)
     _check_fraction(ratio, "ratio")
-    rng = _rng(rng)
     keep = max(1, round(len(words) * (1.0 - ratio)))
     start = rng.randint(0, len(words) - keep)
     return " ".join(words[start : start + keep])
 
 
 def word_swap(sentence: str, n: int = 1, rng: random.Random | None = None) -> str:
-    """Swap ``n`` random pairs of words (two different positions each time).
-
-    Sentences of one word come back unchanged.
+    """Swap ``n`` random pairs of words (at two positions each). See chapter 5.
 
     Args:
-        sentence: a non-empty sentence.
+        sentence: a non-blank sentence (one word comes back unchanged).
         n: number of swaps (int >= 0).
         rng: a ``random.Random`` for reproducibility.
 
@@ -178,16 +156,14 @@ def word_swap(sentence: str, n: int = 1, rng: random.Random | None = None) -> st
         The sentence with words swapped.
 
     References:
-        Wei & Zou 2019 (EDA, arXiv:1901.11196), "random swap".
+        Wei & Zou, 2019, arXiv:1901.11196 (EDA), "random swap".
 
     Example:
-        >>> import random
         >>> word_swap("a b c d", n=1, rng=random.Random(0))
         'a d c b'
     """
-    words = _words(sentence)
+    words, rng = _words_and_rng(sentence, rng)
     check_int(n, "n", minimum=0)
-    rng = _rng(rng)
     for _ in range(n if len(words) > 1 else 0):
         i, j = rng.sample(range(len(words)), 2)
         words[i], words[j] = words[j], words[i]

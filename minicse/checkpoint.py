@@ -1,12 +1,9 @@
 """Checkpoints that survive a crash: atomic writes, exact resume, the best model.
 
-``<output_dir>/checkpoint-<step>/`` is the encoder's ``save()`` layout (so also a
-model for ``SentenceEncoder.load``) plus ``state.pt``: optimizer, scheduler,
-scaler, every rank's RNG, step, best score, history. It is written as
-``.checkpoint-<step>.tmp`` and renamed by one ``os.replace``, so a crash leaves
-the old checkpoint or the new one. Batches are a function of ``(seed, epoch,
-step)``, so the step is the data position. The best model lives once, in
-``output_dir`` (:func:`save_best_model`). See chapter 6.
+``checkpoint-<step>/`` is the encoder's ``save()`` layout plus ``state.pt``
+(optimizer, scheduler, scaler, every rank's RNG, step, history), written to a
+temporary folder and renamed at once: a crash leaves the old one or the new one.
+The best model lives once, in ``output_dir``. See chapter 6.
 """
 
 from __future__ import annotations
@@ -146,11 +143,10 @@ def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
 def save_best_model(
     encoder: Any, output_dir: str | os.PathLike, info: dict[str, Any] | None = None
 ) -> None:
-    """``encoder.save(output_dir)`` with ``info`` in ``best.json``, crash-safe.
+    """``encoder.save(output_dir)`` plus ``info`` in ``best.json``, crash-safe.
 
-    Saved to a temporary folder first, then moved entry by entry with
-    ``os.replace``, weights last, so a crash leaves a loadable model.
-    Checkpoint folders in ``output_dir`` are left alone.
+    Saved to a temporary folder, then moved entry by entry, weights last;
+    checkpoint folders in ``output_dir`` are left alone.
     """
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """Command line: ``python -m minicse train-unsup|train-sup|evaluate|export``.
 
-Thin wrappers over :func:`minicse.train.train_unsup`, :func:`~minicse.train.train_sup`,
-:func:`minicse.evaluate.evaluate_sts` and ``SentenceEncoder.save``; argparse
-lives here only. Works under ``torchrun --nproc_per_node N -m minicse ...``.
+Thin wrappers over ``train_unsup``, ``train_sup``, ``evaluate_sts`` and
+``SentenceEncoder.save``; argparse lives here only. Works under ``torchrun``.
+See chapters 6 and 7.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ examples:
 Data (MINICSE_DATA or the Hugging Face hub): 'wiki1m' and 'nli', or a file.
 Docs: the minicse book, chapters 6 (unsupervised) and 7 (supervised).
 """
+PRESET_CHOICES = ("smoke", "cpu", "gpu", "auto")
+_CHOICES = {  # pooling: minicse.pooling.POOLERS, spelled out: --help needs no torch
+    "pooling": ("cls", "cls_before_pooler", "mean", "first_last_mean", "last2_mean"),
+    "precision": ("auto", "bf16", "fp16", "fp32"),
+}
 
 
 def _int_or_auto(value: str) -> int | str:
@@ -39,7 +44,7 @@ def _int_or_auto(value: str) -> int | str:
     return value if value == "auto" else int(value)
 
 
-# (flag, TrainConfig field, type, help)
+# (flag, TrainConfig field, type, help); the last one is train-sup's only
 _TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--batch-size", "batch_size", int, "global batch size (paper: 64 unsup, 512 sup)"),
     ("--learning-rate", "learning_rate", float, "peak AdamW learning rate"),
@@ -60,72 +65,50 @@ _TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--log-every", "log_every", int, "steps between loss records"),
     ("--warmup-ratio", "warmup_ratio", float, "linear warm-up share of the steps"),
     ("--max-grad-norm", "max_grad_norm", float, "gradient clipping norm"),
+    ("--hard-negative-weight", "hard_negative_weight", float, "log(alpha) (paper: 0)"),
 ]
 
 
-_CHOICES = {
-    "pooling": ("cls", "cls_before_pooler", "mean", "first_last_mean", "last2_mean"),
-    "precision": ("auto", "bf16", "fp16", "fp32"),
-}
-PRESET_CHOICES = ("smoke", "cpu", "gpu", "auto")
-
-
-def _add_train_parser(subparsers: Any, objective: str) -> None:
-    data = "wiki1m" if objective == "unsup" else "nli"
-    what = (
-        "Unsupervised SimCSE: dropout views of unlabelled sentences."
-        if objective == "unsup"
-        else "Supervised SimCSE: NLI (sent0, sent1, hard_neg) triplets."
-    )
-    parser = subparsers.add_parser(
-        f"train-{objective}",
-        help=what,
-        description=what + " Writes the best model (STS-B dev) to --output-dir.",
-        epilog=EPILOG,
+def _command(commands: Any, name: str, help: str, about: str, epilog: str, handler):
+    """Add sub-command ``name``; its description and epilog keep their line breaks."""
+    parser = commands.add_parser(
+        name,
+        help=help,
+        description=about,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "model",
-        nargs="?",
-        metavar="MODEL",
-        help="hub name, local folder, 'tiny' or 'offline-minilm' "
-        "(default: the preset's model)",
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _add_train_parser(commands: Any, objective: str) -> None:
+    data = "wiki1m" if objective == "unsup" else "nli"
+    what = {
+        "unsup": "Unsupervised SimCSE: dropout views of unlabelled sentences.",
+        "sup": "Supervised SimCSE: NLI (sent0, sent1, hard_neg) triplets.",
+    }[objective]
+    more = " Writes the best model (STS-B dev) to --output-dir."
+    parser = _command(
+        commands, f"train-{objective}", what, what + more, EPILOG, _train_command
     )
-    parser.add_argument(
-        "--data",
-        default=data,
-        metavar="DATA",
-        help=f"'{data}' or a file (default: {data})",
-    )
-    parser.add_argument(
-        "--max-rows", type=int, metavar="N", help="use only the first N rows"
-    )
-    parser.add_argument(
-        "--preset",
-        choices=PRESET_CHOICES,
-        help="run sizes: smoke (CI), cpu (laptop), gpu (the paper); default: paper",
-    )
-    parser.add_argument(
-        "--output-dir", metavar="DIR", help="folder for the best model + checkpoints"
-    )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue from --output-dir"
-    )
-    parser.add_argument(
-        "--no-eval", action="store_true", help="no STS-B dev evaluation"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    if objective == "sup":
-        parser.add_argument(
-            "--hard-negative-weight", type=float, help="log(alpha) (paper: 0)"
-        )
-    for flag, dest, kind, text in _TRAIN_OPTIONS:
-        extra = {"choices": _CHOICES[dest]} if dest in _CHOICES else {}
+    add = parser.add_argument
+    text = "hub name, local folder, 'tiny' or 'offline-minilm' (default: the "
+    add("model", nargs="?", metavar="MODEL", help=text + "preset's model)")
+    add("--data", default=data, help=f"'{data}' or a file (default: {data})")
+    add("--max-rows", type=int, metavar="N", help="use only the first N rows")
+    text = "run sizes: smoke (CI), cpu (laptop), gpu (the paper); default: paper"
+    add("--preset", choices=PRESET_CHOICES, help=text)
+    add("--output-dir", metavar="DIR", help="folder for the best model + checkpoints")
+    add("--resume", action="store_true", help="continue from --output-dir")
+    add("--no-eval", action="store_true", help="no STS-B dev evaluation")
+    add("--no-progress", action="store_true", help="no progress bar")
+    options = _TRAIN_OPTIONS if objective == "sup" else _TRAIN_OPTIONS[:-1]
+    for flag, dest, kind, text in options:
         metavar = {int: "N", float: "X"}.get(kind, dest.upper())
-        parser.add_argument(
-            flag, dest=dest, type=kind, help=text, metavar=metavar, **extra
-        )
-    parser.set_defaults(handler=_train_command, objective=objective)
+        choices = _CHOICES.get(dest)
+        add(flag, dest=dest, type=kind, choices=choices, metavar=metavar, help=text)
+    parser.set_defaults(objective=objective)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,44 +125,36 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    subparsers.required = True
-    _add_train_parser(subparsers, "unsup")
-    _add_train_parser(subparsers, "sup")
-    evaluate = subparsers.add_parser(
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _add_train_parser(commands, "unsup")
+    _add_train_parser(commands, "sup")
+    evaluate = _command(
+        commands,
         "evaluate",
-        help="STS Spearman x100 of a model",
-        description="Spearman x100 of cosine similarities on STS tasks + average.",
-        epilog="example:\n  python -m minicse evaluate offline-minilm --pooling mean",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "STS Spearman x100 of a model",
+        "Spearman x100 of cosine similarities on STS tasks + average.",
+        "example:\n  python -m minicse evaluate offline-minilm --pooling mean",
+        _evaluate_command,
     )
-    evaluate.add_argument("model", metavar="MODEL", help="model name or folder")
-    evaluate.add_argument(
-        "--tasks", nargs="+", metavar="TASK", help="STS tasks (default: all seven)"
-    )
-    evaluate.add_argument("--split", default="test", help="test (default) or dev")
-    evaluate.add_argument(
-        "--text", default="raw", choices=("raw", "senteval"), help="text variant"
-    )
-    evaluate.add_argument(
-        "--pooling", choices=_CHOICES["pooling"], help="pooler when MODEL is a name"
-    )
-    evaluate.add_argument("--batch-size", type=int, default=64, metavar="N")
-    evaluate.add_argument(
-        "--max-rows", type=int, metavar="N", help="first N pairs of each task"
-    )
-    evaluate.set_defaults(handler=_evaluate_command)
-    export = subparsers.add_parser(
+    add = evaluate.add_argument
+    add("model", metavar="MODEL", help="model name or folder")
+    add("--tasks", nargs="+", metavar="TASK", help="STS tasks (default: all seven)")
+    add("--split", default="test", help="test (default) or dev")
+    add("--text", default="raw", choices=("raw", "senteval"), help="text variant")
+    add("--pooling", choices=_CHOICES["pooling"], help="pooler when MODEL is a name")
+    add("--batch-size", type=int, default=64, metavar="N")
+    add("--max-rows", type=int, metavar="N", help="first N pairs of each task")
+    export = _command(
+        commands,
         "export",
-        help="write a model or checkpoint in sentence-transformers layout",
-        description="Load CHECKPOINT (a checkpoint-<step> folder or a saved model) "
-        "and write it to OUTPUT; SentenceTransformer(OUTPUT) then loads it.",
-        epilog="example:\n  python -m minicse export runs/unsup/checkpoint-200 out/",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "write a model or checkpoint in sentence-transformers layout",
+        "Load CHECKPOINT (a checkpoint-<step> folder or a saved model) and write it "
+        "to OUTPUT; SentenceTransformer(OUTPUT) then loads it.",
+        "example:\n  python -m minicse export runs/unsup/checkpoint-200 out/",
+        _export_command,
     )
     export.add_argument("checkpoint", metavar="CHECKPOINT")
     export.add_argument("output", metavar="OUTPUT")
-    export.set_defaults(handler=_export_command)
     return parser
 
 
@@ -187,15 +162,10 @@ def _train_command(args: argparse.Namespace) -> int:
     from .presets import get_preset
     from .train import TrainConfig, train_sup, train_unsup
 
-    overrides = {
-        dest: getattr(args, dest)
-        for _, dest, _, _ in _TRAIN_OPTIONS
-        if getattr(args, dest) is not None
-    }
-    if getattr(args, "hard_negative_weight", None) is not None:
-        overrides["hard_negative_weight"] = args.hard_negative_weight
+    values = {dest: getattr(args, dest, None) for _, dest, _, _ in _TRAIN_OPTIONS}
+    overrides = {k: v for k, v in values.items() if v is not None}
     overrides.update(output_dir=args.output_dir, resume=args.resume)
-    overrides["progress"] = not args.no_progress
+    overrides.update(progress=not args.no_progress)
     if args.no_eval:
         overrides["eval_steps"] = None
     preset = get_preset(args.preset) if args.preset or args.model is None else None
@@ -203,34 +173,27 @@ def _train_command(args: argparse.Namespace) -> int:
         config = getattr(TrainConfig, args.objective)(**overrides)
     else:
         config = TrainConfig.from_preset(preset.name, args.objective, **overrides)
-    model = args.model or preset.model
     rows = args.max_rows
     if rows is None and preset is not None:
         rows = preset.corpus_rows if args.objective == "unsup" else preset.triplet_rows
     data = _load_data(args.objective, args.data, rows)
     train = train_unsup if args.objective == "unsup" else train_sup
-    encoder = train(model, data, config=config)
+    encoder = train(args.model or preset.model, data, config=config)
     return _report(encoder, args.output_dir)
 
 
 def _load_data(objective: str, data: str, max_rows: int | None) -> Any:
     from .data import load_corpus, load_nli_triplets
 
-    if objective == "unsup":
-        if data == "wiki1m":
-            return load_corpus("wiki1m", max_rows=max_rows)
-        return load_corpus(path=_existing(data), max_rows=max_rows)
-    path = None if data == "nli" else _existing(data)
-    return load_nli_triplets(path, max_rows=max_rows)
-
-
-def _existing(path: str) -> Path:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--data {path!r}: no such file")
-    return Path(path)
+    path = None if data == ("wiki1m" if objective == "unsup" else "nli") else Path(data)
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"--data {data!r}: no such file")
+    load = load_corpus if objective == "unsup" else load_nli_triplets
+    return load(path=path, max_rows=max_rows)
 
 
 def _report(encoder: Any, output_dir: str | None) -> int:
+    """Print the best dev score and where the model went (on rank 0 only)."""
     import torch.distributed as dist
 
     history = getattr(encoder, "history", [])
@@ -249,12 +212,11 @@ def _report(encoder: Any, output_dir: str | None) -> int:
 
 
 def _load_model(name: str, pooling: str | None = None) -> Any:
-    """A saved model folder, a checkpoint folder or a name for ``from_pretrained``."""
+    """A saved model or checkpoint folder, else a name for ``from_pretrained``."""
     from .encoder import SentenceEncoder
 
-    path = Path(name)
-    if (path / "minicse.json").is_file():  # a saved model or a checkpoint folder
-        return SentenceEncoder.load(path)
+    if (Path(name) / "minicse.json").is_file():
+        return SentenceEncoder.load(name)
     return SentenceEncoder.from_pretrained(name, pooling=pooling or "auto")
 
 
@@ -262,33 +224,29 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     from .data import STS_TASKS
     from .evaluate import evaluate_sts
 
-    encoder = _load_model(args.model, args.pooling)
-    table = evaluate_sts(
-        encoder,
-        tasks=tuple(args.tasks or STS_TASKS),
-        split=args.split,
-        text=args.text,
-        batch_size=args.batch_size,
-        max_rows=args.max_rows,
-    )
-    print(table.to_string())
+    options = {k: getattr(args, k) for k in ("split", "text", "batch_size", "max_rows")}
+    encoder, tasks = _load_model(args.model, args.pooling), args.tasks or STS_TASKS
+    print(evaluate_sts(encoder, tasks=tuple(tasks), **options).to_string())
     return 0
 
 
 def _export_command(args: argparse.Namespace) -> int:
     if not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"CHECKPOINT {args.checkpoint!r} does not exist")
-    encoder = _load_model(args.checkpoint)
-    path = encoder.save(args.output)
-    print(f"exported to {path}")
+    print(f"exported to {_load_model(args.checkpoint).save(args.output)}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for bad arguments).
+    """Run the command line; returns the exit status.
 
-    Library errors about the inputs (``ValueError``, ``TypeError``,
-    ``FileNotFoundError``) become ``error: ...`` and status 2, like argparse's.
+    Input errors (``ValueError``, ``TypeError``, ``FileNotFoundError``) exit with
+    status 2 and ``error: ...``, like argparse's; a diverged training with 1.
+
+    Example:
+        >>> main(["export", "no/such/checkpoint", "out"])
+        Traceback (most recent call last):
+        SystemExit: 2
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -298,7 +256,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     except FloatingPointError as err:
         parser.exit(1, f"{parser.prog}: training stopped: {err}\n")
-    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,9 +1,6 @@
-"""Several processes: process group, DDP, and a gather that keeps gradients.
-
-Start N copies with ``torchrun --nproc_per_node N`` or ``accelerate launch``
-(``--multi_gpu --num_processes N`` on CPU); without a launcher all of this is a
-no-op. Every rank gathers all ``N * b`` embeddings and computes the same loss,
-as SimCSE's ``cl_forward`` does. See chapter 6.
+"""Several processes (``torchrun``, ``accelerate launch``): DDP and a gather with
+gradients, so every rank's loss sees all ``N * b`` in-batch candidates, as in
+SimCSE's ``cl_forward``. Without a launcher all of it is a no-op. See chapter 6.
 """
 
 from __future__ import annotations
@@ -110,6 +107,20 @@ def _is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def _exchange_sizes(tensor: Tensor) -> list[int]:
+    """Every rank's row count (a small all-gather of shapes)."""
+    shape = torch.tensor(tensor.shape, device=tensor.device)
+    shapes = [torch.empty_like(shape) for _ in range(dist.get_world_size())]
+    dist.all_gather(shapes, shape)
+    shapes = [s.tolist() for s in shapes]
+    if any(s[1:] != shapes[0][1:] for s in shapes):
+        raise ValueError(
+            f"gather_with_grad: trailing dims differ across ranks: {shapes}; every "
+            "rank must pass (rows, dim) embeddings of the same dim"
+        )
+    return [s[0] for s in shapes]
+
+
 class _GatherWithGrad(torch.autograd.Function):
     """All-gather along dim 0; backward sums the gradients over ranks."""
 
@@ -163,18 +174,7 @@ def gather_with_grad(tensor: Tensor, sizes: Sequence[int] | None = None) -> Tens
     if not _is_distributed():
         return tensor
     rank, world = dist.get_rank(), dist.get_world_size()
-    if sizes is None:
-        shape = torch.tensor(tensor.shape, device=tensor.device)
-        shapes = [torch.empty_like(shape) for _ in range(world)]
-        dist.all_gather(shapes, shape)
-        shapes = [s.tolist() for s in shapes]
-        if any(s[1:] != shapes[0][1:] for s in shapes):
-            raise ValueError(
-                f"gather_with_grad: trailing dims differ across ranks: {shapes}; "
-                "every rank must pass (rows, dim) embeddings of the same dim"
-            )
-        sizes = [s[0] for s in shapes]
-    sizes = [int(n) for n in sizes]
+    sizes = [int(n) for n in (_exchange_sizes(tensor) if sizes is None else sizes)]
     if len(sizes) != world or sizes[rank] != len(tensor):
         raise ValueError(
             f"sizes={sizes} must list {world} row counts with "
@@ -199,10 +199,9 @@ def cleanup_distributed() -> None:
 def wrap_ddp(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     """``DistributedDataParallel(module)`` when distributed, else ``module``.
 
-    Every trainable weight is in every training graph (no HF pooler), so the
-    unused-parameter search stays off. Buffers are not synced before each
-    forward: they are constants, and the collective would deadlock when ranks
-    run different numbers of forwards (GradCache over unequal shards).
+    Buffers are not synced before each forward: they are constants, and that
+    collective would deadlock when ranks run different numbers of forwards
+    (GradCache over unequal shards). Every weight is used: no unused-param search.
 
     Args:
         module: the model, already on ``info.device``.

@@ -1,13 +1,10 @@
 """STS evaluation: rank correlation between cosine similarity and gold scores.
 
-SentEval's "all" setting (the one the SimCSE paper reports for STS12-16) pools
-every pair of a task into one Spearman correlation, rather than averaging the
-correlations of the task's subsets ("wmean"). ``evaluate_sts`` does "all" on the
-full test sets, with no truncation unless ``max_rows`` asks for it.
+``evaluate_sts`` uses SentEval's "all" setting, as the SimCSE paper does: one
+Spearman over every pair of a task, not a mean over its subsets. See chapters 1, 8.
 
-References:
-    Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval).
-    Gao, Yao & Chen, 2021, arXiv:2104.08821 (SimCSE, Appendix B on "all").
+References: Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval); Gao et al.,
+2021, arXiv:2104.08821, Appendix B ("all").
 """
 
 from __future__ import annotations
@@ -49,6 +46,7 @@ def _as_vector(values: Any, name: str) -> np.ndarray:
 
 
 def _check_pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` as finite 1-D arrays of one length, at least 2."""
     x, y = _as_vector(x, "x"), _as_vector(y, "y")
     check_same_length(x, y, "x", "y")
     if len(x) < 2:
@@ -57,7 +55,7 @@ def _check_pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pearson(x: Any, y: Any) -> float:
-    """Pearson's linear correlation coefficient of two equal-length sequences.
+    """Pearson's linear correlation of two equal-length sequences.
 
         r = sum(dx * dy) / sqrt(sum(dx ** 2) * sum(dy ** 2)),  dx = x - mean(x)
 
@@ -66,13 +64,11 @@ def pearson(x: Any, y: Any) -> float:
         y: ``(n,)`` numbers.
 
     Returns:
-        ``r`` in [-1, 1]. A constant input has no correlation: ``ValueError``.
+        ``r`` in [-1, 1]; a constant input raises ``ValueError``.
 
-    Reference: Pearson, 1895, Proc. R. Soc. Lond. 58, 240-242.
+    Reference: Pearson, 1895, Proc. R. Soc. Lond. 58, 240-242. See chapter 1.
 
     Example:
-        >>> pearson([1, 2, 3], [2, 4, 6])
-        1.0
         >>> pearson([1, 2, 3], [3, 1, 2])
         -0.5
     """
@@ -85,55 +81,40 @@ def pearson(x: Any, y: Any) -> float:
     return min(1.0, max(-1.0, r))
 
 
-def _average_ranks(a: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``a``; tied values share the mean of their ranks."""
-    order = np.argsort(a, kind="stable")
-    ordered = a[order]
-    starts_group = np.r_[True, ordered[1:] != ordered[:-1]]  # (n,)
-    group = np.cumsum(starts_group) - 1  # group id of each sorted value
-    starts = np.flatnonzero(starts_group)
-    ends = np.r_[starts[1:], len(a)]  # exclusive
-    mean_rank = (starts + ends + 1) / 2  # mean of the 1-based ranks starts+1..ends
-    ranks = np.empty(len(a))
-    ranks[order] = mean_rank[group]
-    return ranks
-
-
 def spearman(x: Any, y: Any) -> float:
     """Spearman's rank correlation: Pearson's ``r`` of the ranks of ``x`` and ``y``.
 
-    Tied values get the average of the ranks they span (as in
-    ``scipy.stats.spearmanr``), so the result is exact with ties too.
+    Tied values share the mean of the ranks they span (as ``scipy.stats.spearmanr``).
 
     Args:
         x: ``(n,)`` numbers (list, NumPy array or tensor), ``n >= 2``.
         y: ``(n,)`` numbers.
 
     Returns:
-        ``rho`` in [-1, 1]; 1 when ``y`` ranks the items exactly as ``x``
-        does. A constant input has no ranking: ``ValueError``.
+        ``rho`` in [-1, 1]; a constant input raises ``ValueError``.
 
-    Reference: Spearman, 1904, Am. J. Psychol. 15(1), 72-101.
+    Reference: Spearman, 1904, Am. J. Psychol. 15(1), 72-101. See chapter 1.
 
     Example:
         >>> spearman([1, 2, 3, 4], [1, 8, 27, 64])   # monotonic, not linear
         1.0
-        >>> spearman([1, 2, 2, 3], [1, 3, 2, 4])     # the tie gets rank 2.5
-        0.9486832980505138
     """
-    x, y = _check_pair(x, y)
-    return pearson(_average_ranks(x), _average_ranks(y))
+    ranks = []
+    for values in _check_pair(x, y):
+        _, group, counts = np.unique(values, return_inverse=True, return_counts=True)
+        last = np.cumsum(counts)  # the 1-based rank of each group's last member
+        ranks.append((last - (counts - 1) / 2)[group])  # the group's mean rank
+    return pearson(*ranks)
 
 
 def _check_encoder(encoder: Any) -> None:
-    """Raise ``TypeError`` unless ``encoder`` is an encoder (not a str, bytes, path)."""
+    """Raise ``TypeError`` unless ``encoder`` has ``encode`` (and is not a name)."""
     if isinstance(encoder, (str, bytes, os.PathLike)):
         name = os.fsdecode(encoder)
         raise TypeError(
-            "encoder must be a SentenceEncoder (or any object with "
-            "encode(texts, batch_size) -> (n, d) tensor), got the "
-            f"{type(encoder).__name__} {name!r}; to evaluate a model by name or "
-            f"folder, build one first: SentenceEncoder.from_pretrained({name!r})"
+            "encoder must be a SentenceEncoder (or any object with encode(texts, "
+            f"batch_size) -> (n, d) tensor), got the {type(encoder).__name__} "
+            f"{name!r}; build one first: SentenceEncoder.from_pretrained({name!r})"
         )
     if not callable(getattr(encoder, "encode", None)):
         raise TypeError(
@@ -142,26 +123,27 @@ def _check_encoder(encoder: Any) -> None:
         )
 
 
-def _embed_unique(encoder: Any, sentences: list[str], batch_size: int):
-    """Encode each distinct sentence once: ({sentence: row}, ``(u, d)`` unit rows)."""
-    check_positive(batch_size, "batch_size")
-    unique = list(dict.fromkeys(sentences))
+def _spearman_by_set(encoder: Any, pair_sets: dict, batch_size: int) -> dict:
+    """{key: Spearman x 100 of ``cos(s1_i, s2_i)`` vs ``scores_i``} per pair set.
+
+    ``pair_sets`` maps keys to ``(s1, s2, scores)``; every distinct sentence of
+    all the sets is encoded once, in one call (STS files repeat many sentences).
+    """
+    sets = pair_sets.values()
+    unique = list(dict.fromkeys(s for s1, s2, _ in sets for s in (*s1, *s2)))
     embeddings = torch.as_tensor(encoder.encode(unique, batch_size=batch_size))
     check_embeddings(embeddings, "encoder.encode(...) output")
     if len(embeddings) != len(unique):
         raise ValueError(
             f"encoder.encode returned {len(embeddings)} rows for {len(unique)} texts"
         )
-    unit = F.normalize(embeddings.detach().cpu().double(), dim=-1)
-    return {s: i for i, s in enumerate(unique)}, unit
-
-
-def _cosine_spearman(index, unit: Tensor, sentences1, sentences2, scores) -> float:
-    """Spearman x 100 of ``cos(s1_i, s2_i)`` against ``scores_i`` over all pairs."""
-    rows1 = torch.tensor([index[s] for s in sentences1])
-    rows2 = torch.tensor([index[s] for s in sentences2])
-    cosine = (unit[rows1] * unit[rows2]).sum(dim=-1)  # (n,)
-    return 100.0 * spearman(cosine.numpy(), scores)
+    unit = F.normalize(embeddings.detach().cpu().double(), dim=-1)  # (u, d)
+    row = {s: i for i, s in enumerate(unique)}
+    result = {}
+    for key, (s1, s2, scores) in pair_sets.items():
+        a, b = unit[[row[s] for s in s1]], unit[[row[s] for s in s2]]  # (n, d)
+        result[key] = 100.0 * spearman((a * b).sum(dim=-1).numpy(), scores)
+    return result
 
 
 def score_sts_pairs(
@@ -171,33 +153,27 @@ def score_sts_pairs(
     scores: Sequence[float],
     batch_size: int = 64,
 ) -> float:
-    """Spearman x 100 between the cosine similarity of each pair and its gold score.
+    """Spearman x 100 between each pair's cosine similarity and its gold score.
 
         result = 100 * spearman([cos(f(a_i), f(b_i)) for i], scores)
 
-    Each distinct sentence is encoded once (STS files repeat many sentences).
-
     Args:
-        encoder: anything with ``encode(texts, batch_size) -> (n, d)`` tensor,
-            e.g. a ``SentenceEncoder`` (not a model name: build one with
-            ``SentenceEncoder.from_pretrained(name)``).
+        encoder: any object with ``encode(texts, batch_size) -> (n, d)`` tensor.
         sentences1: ``(n,)`` first sentences.
         sentences2: ``(n,)`` second sentences.
-        scores: ``(n,)`` gold similarity scores (any scale: only ranks count).
-        batch_size: sentences per forward pass.
+        scores: ``(n,)`` gold scores (any scale: only ranks count).
+        batch_size: sentences per forward pass; each distinct sentence is encoded once.
 
     Returns:
         The Spearman correlation x 100, in [-100, 100].
 
-    Reference: Reimers et al., 2016, COLING (Spearman, not Pearson, for STS).
+    Reference: Reimers et al., 2016, COLING (Spearman for STS). See chapter 1.
 
     Example:
-        >>> class Letters:  # a toy encoder: counts of the letters a, b, c
-        ...     def encode(self, texts, batch_size=64):
-        ...         return torch.tensor([[t.count(c) for c in "abc"] for t in texts],
-        ...                             dtype=torch.float)
-        >>> score_sts_pairs(Letters(), ["aab", "abc", "aaa"], ["aa", "cc", "ab"],
-        ...                 [5.0, 1.0, 4.0])
+        >>> import types  # toy: an encoder counting a, b, c
+        >>> toy = types.SimpleNamespace(encode=lambda texts, batch_size: torch.tensor(
+        ...     [[t.count(c) for c in "abc"] for t in texts], dtype=torch.float))
+        >>> score_sts_pairs(toy, ["aab", "abc", "aaa"], ["aa", "cc", "ab"], [5, 1, 4])
         100.0
     """
     _check_encoder(encoder)
@@ -206,8 +182,9 @@ def score_sts_pairs(
     check_same_length(sentences1, sentences2, "sentences1", "sentences2")
     scores = _as_vector(scores, "scores")
     check_same_length(sentences1, scores, "sentences1", "scores")
-    index, unit = _embed_unique(encoder, sentences1 + sentences2, batch_size)
-    return _cosine_spearman(index, unit, sentences1, sentences2, scores)
+    check_positive(batch_size, "batch_size")
+    pairs = (sentences1, sentences2, scores)
+    return _spearman_by_set(encoder, {"pairs": pairs}, batch_size)["pairs"]
 
 
 def evaluate_sts(
@@ -219,49 +196,31 @@ def evaluate_sts(
     max_rows: int | None = None,
     path: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Spearman x 100 on each STS task and their average (SentEval "all").
-
-    For each task, one correlation over all its pairs (not a mean over its
-    subsets). All tasks' distinct sentences are gathered first and encoded in
-    one pass, so a sentence shared by several tasks is encoded once.
+    """Spearman x 100 on each STS task (SentEval "all") and their average.
 
     Args:
-        encoder: anything with ``encode(texts, batch_size) -> (n, d)`` tensor,
-            e.g. a ``SentenceEncoder`` (not a model name). Checked first,
-            before any data is loaded.
+        encoder: any object with ``encode(texts, batch_size) -> (n, d)`` tensor.
         tasks: names from ``STS_TASKS`` (or one name).
         split: ``"test"``; ``"dev"`` / ``"train"`` exist for ``"stsb"`` only.
-        text: ``"raw"`` or ``"senteval"`` (SentEval's tokenized text, as
-            in the SimCSE paper; without local data, from SimCSE's
-            ``senteval.tar``). See ``load_sts``.
-        batch_size: sentences per forward pass.
-        max_rows: use only the first ``max_rows`` pairs of each task
-            (None: all, the default and the only way to compare with papers).
+        text: ``"raw"`` or ``"senteval"`` (the paper's); see ``load_sts``.
+        batch_size: sentences per forward pass (all tasks' sentences in one pass).
+        max_rows: the first ``max_rows`` pairs of each task (None: all, as papers).
         path: a data folder (default: ``$MINICSE_DATA``, then the hub).
 
     Returns:
-        A DataFrame indexed by task plus ``"avg"`` (mean of the task scores,
-        ``n_pairs`` summed), with columns ``spearman`` and ``n_pairs``.
+        ``spearman`` and ``n_pairs`` by task, and their mean and sum as ``"avg"``.
 
-    Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, Table 5 and Appendix B.
+    Reference: Gao et al., 2021, arXiv:2104.08821, Table 5. See chapter 8.
 
     Example:
-        >>> class Letters:  # a toy encoder: counts of the letters a, b, c
-        ...     def encode(self, texts, batch_size=64):
-        ...         return torch.tensor([[t.count(c) for c in "abc"] for t in texts],
-        ...                             dtype=torch.float)
-        >>> import pathlib, tempfile
-        >>> folder = pathlib.Path(tempfile.mkdtemp())  # a data folder: sts/*.tsv
-        >>> (folder / "sts").mkdir()
-        >>> rows = ["sentence1\\tsentence2\\tscore", "aab\\taa\\t5", "abc\\tcc\\t1",
-        ...         "aaa\\tab\\t4"]
-        >>> _ = (folder / "sts" / "stsb.test.tsv").write_text("\\n".join(rows))
-        >>> table = evaluate_sts(Letters(), "stsb", path=folder)
-        >>> table  # doctest: +NORMALIZE_WHITESPACE
-              spearman  n_pairs
-        task
-        stsb     100.0        3
-        avg      100.0        3
+        >>> import pathlib, tempfile, types  # toy: an encoder counting a, b, c
+        >>> toy = types.SimpleNamespace(encode=lambda texts, batch_size: torch.tensor(
+        ...     [[t.count(c) for c in "abc"] for t in texts], dtype=torch.float))
+        >>> tsv = pathlib.Path(tempfile.mkdtemp()) / "stsb.tsv"
+        >>> _ = tsv.write_text("sentence1\\tsentence2\\tscore\\naab\\taa\\t5\\n"
+        ...                    "abc\\tcc\\t1\\naaa\\tab\\t4\\n")
+        >>> evaluate_sts(toy, "stsb", path=tsv).to_dict("index")["avg"]
+        {'spearman': 100.0, 'n_pairs': 3}
     """
     _check_encoder(encoder)  # before any data is loaded
     check_positive(batch_size, "batch_size")
@@ -269,17 +228,12 @@ def evaluate_sts(
     if not tasks or len(set(tasks)) != len(tasks):
         raise ValueError(f"tasks must be distinct names from {STS_TASKS}, got {tasks}")
     frames = {t: load_sts(t, split, text, path=path, max_rows=max_rows) for t in tasks}
-    sentences = []  # every task's sentences, so each distinct one is encoded once
-    for frame in frames.values():
-        sentences += [*frame["sentence1"], *frame["sentence2"]]
-    index, unit = _embed_unique(encoder, sentences, batch_size)
-    rows = {}
-    for task, frame in frames.items():
-        pairs = frame["sentence1"], frame["sentence2"], frame["score"]
-        rows[task] = (_cosine_spearman(index, unit, *pairs), len(frame))
-    columns = ["spearman", "n_pairs"]
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    pairs = {t: (f.sentence1, f.sentence2, f.score) for t, f in frames.items()}
+    rho = _spearman_by_set(encoder, pairs, batch_size)
+    rows = {t: (rho[t], len(f)) for t, f in frames.items()}
+    table = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["spearman", "n_pairs"]
+    )
     table.loc["avg"] = [table["spearman"].mean(), table["n_pairs"].sum()]
-    table["n_pairs"] = table["n_pairs"].astype(int)
     table.index.name = "task"
-    return table
+    return table.astype({"n_pairs": int})

@@ -27,6 +27,13 @@ __all__ = ["grad_cache_step", "split_batch", "sort_by_length", "trim_padding"]
 
 def _embed_without_graph(forward: Callable, chunks: Sequence) -> tuple[list, list]:
     """Pass 1: every chunk's ``(n_i, D)`` embeddings and the RNG state before it."""
+    if isinstance(chunks, (str, Tensor, Mapping)) or not isinstance(chunks, Sequence):
+        raise TypeError(
+            f"chunks must be a list of batches, got {type(chunks).__name__}; "
+            "use split_batch(batch, chunk_size)"
+        )
+    if not chunks:
+        raise ValueError("chunks is empty; pass at least one chunk")
     embeddings, states = [], []
     for i, chunk in enumerate(chunks):
         states.append(rng_state())
@@ -47,10 +54,10 @@ def grad_cache_step(
     loss_fn: Callable[[Tensor], Tensor],
     no_sync: Callable[[], contextlib.AbstractContextManager] | None = None,
 ) -> Tensor:
-    """Add to ``.grad`` the gradients of ``L = loss_fn(cat([forward(c) for c]))``.
+    """Accumulate the gradients of ``L = loss_fn(cat([forward(c) for c in chunks]))``.
 
-    The same loss, gradients and dropout masks as one plain backward of ``L``,
-    with one chunk's activations alive at a time; the RNG ends as after it.
+    Loss, gradients, dropout masks and the final RNG state are those of one plain
+    ``L.backward()``, but only one chunk's activations are alive at a time.
 
     Args:
         forward: ``chunk -> (n_i, D)`` embeddings (autocast inside); runs twice.
@@ -72,13 +79,6 @@ def grad_cache_step(
     """
     if not callable(forward) or not callable(loss_fn):
         raise TypeError("forward and loss_fn must be callables")
-    if isinstance(chunks, (str, Tensor, Mapping)) or not isinstance(chunks, Sequence):
-        raise TypeError(
-            f"chunks must be a list of batches, got {type(chunks).__name__}; "
-            "use split_batch(batch, chunk_size)"
-        )
-    if not chunks:
-        raise ValueError("chunks is empty; pass at least one chunk")
     parts, states = _embed_without_graph(forward, chunks)
     embeddings = torch.cat(parts).requires_grad_(True)  # (sum n_i, D) leaf
     loss = loss_fn(embeddings)
@@ -89,10 +89,8 @@ def grad_cache_step(
     grads = embeddings.grad.split([len(p) for p in parts])  # (n_i, D) each
     for i, (chunk, grad, state) in enumerate(zip(chunks, grads, states, strict=True)):
         set_rng_state(state)  # the dropout masks of pass 1
-        last = i == len(chunks) - 1
-        with (
-            no_sync() if no_sync is not None and not last else contextlib.nullcontext()
-        ):
+        skip_sync = no_sync is not None and i < len(chunks) - 1  # sync the last only
+        with no_sync() if skip_sync else contextlib.nullcontext():
             out = forward(chunk)
             if out.shape != grad.shape:
                 raise RuntimeError(
@@ -105,8 +103,9 @@ def grad_cache_step(
 
 
 def split_batch(batch: Any, chunk_size: int) -> list[Any]:
-    """Consecutive chunks of ``chunk_size`` rows (the last may be smaller) of a
-    dict of tensors (each split on dim 0), a tensor or a list.
+    """Cut a dict of tensors, a tensor or a list into chunks of ``chunk_size`` rows.
+
+    The last chunk may be smaller; a dict's tensors are each split on dim 0.
 
     Example:
         >>> split_batch(list("abcde"), 2)

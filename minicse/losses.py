@@ -81,7 +81,7 @@ def _paired_distances(x: Tensor, y: Tensor, distance: str) -> Tensor:
 
 
 def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
-    """All-pairs cosine similarity ``out[i, j] = cos(x[i], y[j])``.
+    """All-pairs cosine similarity ``out[i, j] = cos(x[i], y[j])``. See chapter 2.
 
     Args:
         x: ``(n, dim)`` embeddings.
@@ -97,15 +97,13 @@ def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
         >>> cosine_similarity_matrix(torch.eye(2), torch.tensor([[1.0, 1.0]]))
         tensor([[0.7071],
                 [0.7071]])
-
-    See chapter 2.
     """
     _check_pair(x, y, "x", "y", rows=False)
     return F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T  # (n, m)
 
 
 def pairwise_distance_matrix(x: Tensor, y: Tensor, distance: str = "cosine") -> Tensor:
-    """All-pairs distance: ``1 - cos(x[i], y[j])`` or ``||x[i] - y[j]||_2``.
+    """All-pairs ``1 - cos(x[i], y[j])`` or ``||x[i] - y[j]||_2``. See chapter 2.
 
     Args:
         x: ``(n, dim)`` embeddings.
@@ -122,8 +120,6 @@ def pairwise_distance_matrix(x: Tensor, y: Tensor, distance: str = "cosine") -> 
         >>> pairwise_distance_matrix(torch.eye(2), torch.eye(2), "euclidean")
         tensor([[0.0000, 1.4142],
                 [1.4142, 0.0000]])
-
-    See chapter 2.
     """
     check_choice(distance, "distance", DISTANCES)
     if distance == "cosine":
@@ -144,11 +140,11 @@ def contrastive_loss(
 
         loss = mean_i [ y_i * d_i^2 + (1 - y_i) * max(0, margin - d_i)^2 ]
 
-    with ``d_i = d(a[i], b[i])``; without the paper's ``1/2``, so twice its value.
+    with ``d_i = d(a[i], b[i])``. The paper's ``1/2`` is dropped (twice its value),
+    and its ``Y = 0`` means similar. See chapter 2.
 
     Args:
-        a: ``(batch, dim)`` first sentence of each pair.
-        b: ``(batch, dim)`` second sentence of each pair.
+        a, b: ``(batch, dim)`` the two sentences of each pair.
         labels: ``(batch,)`` 1 = similar, 0 = dissimilar.
         margin: dissimilar pairs closer than this are penalised (>= 0).
         distance: ``"cosine"`` or ``"euclidean"``.
@@ -157,14 +153,12 @@ def contrastive_loss(
         The mean loss over pairs, a scalar tensor.
 
     References:
-        Hadsell, Chopra & LeCun, CVPR 2006 (no arXiv id), eq. 4.
+        Hadsell, Chopra & LeCun, CVPR 2006 (no arXiv id).
 
     Example:
         >>> x = torch.eye(2)
         >>> contrastive_loss(x, x, [1, 0], margin=0.5)  # pair 2: d = 0 < margin
         tensor(0.1250)
-
-    See chapter 2.
     """
     _check_pair(a, b, "a", "b", rows=True)
     labels = _check_labels(labels, len(a), binary=True).to(a.device, a.dtype)
@@ -184,12 +178,10 @@ def triplet_loss(
 ) -> Tensor:
     """Triplet margin loss ``mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)``.
 
-    Distances are plain (as Hermans et al.), not squared (as FaceNet).
+    Distances are plain (as Hermans et al.), not squared (as FaceNet). See chapter 2.
 
     Args:
-        anchors: ``(batch, dim)``.
-        positives: ``(batch, dim)``, same class as the anchor in that row.
-        negatives: ``(batch, dim)``, another class.
+        anchors, positives, negatives: ``(batch, dim)``; row ``i`` is one triplet.
         margin: how much farther the negative must be (>= 0).
         distance: ``"cosine"`` or ``"euclidean"``.
 
@@ -203,8 +195,6 @@ def triplet_loss(
         >>> a, n = torch.eye(2)
         >>> triplet_loss(a[None], a[None], n[None], margin=0.2)  # d_an = 1
         tensor(0.)
-
-    See chapter 2.
     """
     _check_pair(anchors, positives, "anchors", "positives", rows=True)
     _check_pair(anchors, negatives, "anchors", "negatives", rows=True)
@@ -226,7 +216,7 @@ def mine_triplets(
 
     ``"batch_hard"``: per anchor, the farthest positive and nearest negative (lowest
     index on ties; anchors lacking either are left out). ``"batch_semi_hard"``: all
-    with ``d_ap < d_an < d_ap + margin``. ``"all"``: all. Distances carry no gradient.
+    with ``d_ap < d_an < d_ap + margin``. ``"all"``: all. See chapter 2.
 
     Args:
         embeddings: ``(N, dim)``.
@@ -245,8 +235,6 @@ def mine_triplets(
         >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
         >>> mine_triplets(emb, [0, 0, 1, 1])
         (tensor([0, 1, 2, 3]), tensor([1, 0, 3, 2]), tensor([2, 2, 1, 1]))
-
-    See chapter 2.
     """
     check_embeddings(embeddings, "embeddings")
     labels = _check_labels(labels, len(embeddings), binary=False).to(embeddings.device)
@@ -282,7 +270,7 @@ def mined_triplet_loss(
 
         loss = mean_{(a, p, n) mined} max(0, d(a, p) - d(a, n) + margin)
 
-    and ``0`` (with zero gradients, never NaN) if nothing is mined.
+    and ``0`` (with zero gradients, never NaN) if nothing is mined. See chapter 2.
 
     Args:
         embeddings: ``(N, dim)``.
@@ -301,8 +289,6 @@ def mined_triplet_loss(
         >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
         >>> mined_triplet_loss(emb, [0, 0, 1, 1], margin=0.2)  # (0 + .36 + .36 + 0) / 4
         tensor(0.1800)
-
-    See chapter 2.
     """
     a_idx, p_idx, n_idx = mine_triplets(embeddings, labels, mining, margin, distance)
     if len(a_idx) == 0:
@@ -325,7 +311,7 @@ def info_nce_loss(
 
     Candidates ``c`` are all positives, then all negatives; ``w`` is added to
     anchor ``i``'s own hard negative only. ``symmetric`` averages in the
-    positive -> anchor loss, whose candidates are the anchors only.
+    positive -> anchor loss, whose candidates are the anchors only. See chapter 3.
 
     Args:
         anchors: ``(batch, dim)`` first views.
@@ -344,8 +330,6 @@ def info_nce_loss(
     Example:
         >>> round(info_nce_loss(torch.ones(4, 8), torch.ones(4, 8)).item(), 4)  # log 4
         1.3863
-
-    See chapter 3.
     """
     _check_pair(anchors, positives, "anchors", "positives", rows=True)
     if negatives is not None:

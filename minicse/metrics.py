@@ -20,9 +20,9 @@ STS_COLUMNS = ("sentence1", "sentence2", "score")
 
 
 def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
-    """Mean distance between positive pairs on the unit sphere.
+    """Mean distance between positive pairs on the unit sphere. See chapter 9.
 
-        align = (1 / N) * sum_i || x_i / ||x_i|| - y_i / ||y_i|| ||_2 ^ alpha
+        align = (1 / N) * sum_i || u_i - v_i ||_2 ^ alpha,  u = x / ||x||, v = y / ||y||
 
     Args:
         x: ``(N, dim)`` first sentence of each positive pair.
@@ -38,8 +38,6 @@ def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
     Example:
         >>> alignment(torch.eye(2), torch.eye(2).flip(0))  # orthogonal: |d|^2 = 2
         tensor(2.0000)
-
-    See chapter 9.
     """
     check_embeddings(x, "x")
     check_embeddings(y, "y")
@@ -54,9 +52,9 @@ def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
 
 
 def uniformity(x: Tensor, t: float = 2) -> Tensor:
-    """Log mean Gaussian potential over distinct pairs of L2-normalised rows.
+    """Log mean Gaussian potential over distinct pairs. See chapter 9.
 
-        unif = log( (2 / (N (N - 1))) * sum_{i < j} exp(-t ||x_i - x_j||_2^2) )
+        unif = log( mean_{i < j} exp(-t ||u_i - u_j||_2^2) ),  u_i = x_i / ||x_i||
 
     Args:
         x: ``(N, dim)`` embeddings, ``N >= 2`` (e.g. all STS-B sentences).
@@ -71,8 +69,6 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
     Example:
         >>> uniformity(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))  # -t * 2^2
         tensor(-8.)
-
-    See chapter 9.
     """
     check_embeddings(x, "x")
     if len(x) < 2:
@@ -91,7 +87,8 @@ def sts_positive_pairs(
 ) -> tuple[list[str], list[str]]:
     """The pairs of an STS table with ``score > threshold`` (strict; NaN dropped).
 
-    SimCSE's Figure 2 uses STS-B pairs scored above 4 as :func:`alignment`'s positives.
+    SimCSE's Figure 2 takes STS-B pairs scored above 4 as the positive pairs of
+    :func:`alignment`. See chapter 9.
 
     Args:
         df: columns ``sentence1``, ``sentence2``, numeric ``score`` (``load_sts``).
@@ -108,8 +105,6 @@ def sts_positive_pairs(
         ...                    "sentence2": ["the cat", "a car"], "score": [4.6, 1.0]})
         >>> sts_positive_pairs(df)
         (['a cat'], ['the cat'])
-
-    See chapter 9.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")

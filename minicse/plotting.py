@@ -19,13 +19,6 @@ from .utils import check_choice, check_finite
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
 
-__all__ = [
-    "plot_history",
-    "plot_similarity_matrix",
-    "plot_alignment_uniformity",
-    "plot_embeddings_2d",
-]
-
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 3.5)) -> Axes:
     import matplotlib.pyplot as plt
@@ -33,26 +26,27 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 3.5)) -> Axe
     return ax if ax is not None else plt.subplots(figsize=figsize)[1]
 
 
-def _records(data: Any, name: str) -> list[dict[str, Any]]:
-    """A non-empty list of dicts from a list of dicts or a pandas DataFrame."""
+def _present(value: Any) -> bool:
+    """True for a real number (not None, not NaN)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _records(data: Any, name: str, need: Sequence[str]) -> list[dict[str, Any]]:
+    """A non-empty list of dicts (or a DataFrame's rows), each with numbers ``need``."""
     if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a DataFrame
         data = data.to_dict("records")
     if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Sequence):
-        raise TypeError(
-            f"{name} must be a list of dicts or a pandas DataFrame, "
-            f"got {type(data).__name__}"
-        )
+        kind = type(data).__name__
+        raise TypeError(f"{name} must be a list of dicts or a DataFrame, got {kind}")
     if len(data) == 0:
         raise ValueError(f"{name} is empty: nothing to plot")
     for i, row in enumerate(data):
         if not isinstance(row, Mapping):
             raise TypeError(f"{name}[{i}] must be a dict, got {type(row).__name__}")
+        for key in need:
+            if not _present(row.get(key)):
+                raise ValueError(f"{name}[{i}] needs a number under '{key}', got {row}")
     return [dict(row) for row in data]
-
-
-def _present(value: Any) -> bool:
-    """True for a real number (not None, not NaN)."""
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
@@ -62,10 +56,10 @@ def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[flo
 
 
 def plot_history(history: Any, ax: Axes | None = None) -> Axes:
-    """Training loss against step, with the dev score on a twin y-axis if logged.
+    """Training loss per step, and the dev score on a twin axis. See chapter 6.
 
     Args:
-        history: ``model.history``, dicts (or a DataFrame) with ``step``, ``loss``, ``dev``.
+        history: ``model.history``, dicts (or a DataFrame): ``step``, ``loss``, ``dev``.
         ax: axes to draw on; a new figure when ``None``.
 
     Returns:
@@ -73,14 +67,10 @@ def plot_history(history: Any, ax: Axes | None = None) -> Axes:
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
-        >>> len(plot_history([{"step": 0, "loss": 2.0}, {"step": 1, "loss": 1.5}]).lines)
+        >>> len(plot_history([{"step": 0, "loss": 2.0}, {"step": 1, "loss": 1}]).lines)
         1
-
-    See chapter 6.
     """
-    rows = _records(history, "history")
-    if any("step" not in r for r in rows):
-        raise ValueError("every row of history needs a 'step' key, e.g. {'step': 0}")
+    rows = _records(history, "history", need=["step"])
     (steps, losses), (dev_steps, devs) = _series(rows, "loss"), _series(rows, "dev")
     if not steps and not dev_steps:
         raise ValueError("history has no 'loss' or 'dev' values to plot")
@@ -92,12 +82,8 @@ def plot_history(history: Any, ax: Axes | None = None) -> Axes:
         dev_ax = ax.twinx()
         dev_ax.plot(dev_steps, devs, "o-", color="C1", label="dev Spearman x100")
         dev_ax.set_ylabel("dev Spearman x100")
-        ax.figure.legend(
-            loc="upper right",
-            bbox_to_anchor=(1, 1),
-            bbox_transform=ax.transAxes,
-            fontsize="small",
-        )
+        where = {"bbox_to_anchor": (1, 1), "bbox_transform": ax.transAxes}
+        ax.figure.legend(loc="upper right", fontsize="small", **where)
     return ax
 
 
@@ -116,7 +102,7 @@ def _as_matrix(values: Any, name: str) -> np.ndarray:
 
 
 def _split_labels(labels: Any, n: int, m: int) -> tuple[list, list]:
-    """(row_labels, col_labels) from one list or a pair of lists, checked."""
+    """(row_labels, col_labels), each shortened, from one list or a pair of lists."""
     if (
         isinstance(labels, tuple)
         and len(labels) == 2
@@ -130,18 +116,14 @@ def _split_labels(labels: Any, n: int, m: int) -> tuple[list, list]:
             f"labels must give {n} row and {m} column labels for a {n}x{m} matrix, "
             f"got {len(rows)} and {len(cols)}"
         )
-    return rows, cols
-
-
-def _short(text: Any, limit: int = 30) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    short = [t if len(t) <= 30 else t[:29] + "…" for t in map(str, [*rows, *cols])]
+    return short[:n], short[n:]
 
 
 def plot_similarity_matrix(
     sim: Any, labels: Sequence[str] | None = None, ax: Axes | None = None
 ) -> Axes:
-    """Heat map of a similarity matrix, with the values written in when small.
+    """Heat map of a similarity matrix, values written in when small. See chapter 1.
 
     Args:
         sim: ``(n, m)`` tensor or array, e.g. ``cosine_similarity_matrix(x, y)``.
@@ -155,8 +137,6 @@ def plot_similarity_matrix(
         >>> import matplotlib; matplotlib.use("Agg")
         >>> len(plot_similarity_matrix(torch.eye(3), labels=["a", "b", "c"]).texts)
         9
-
-    See chapter 1.
     """
     matrix = _as_matrix(sim, "sim")
     n, m = matrix.shape
@@ -165,24 +145,23 @@ def plot_similarity_matrix(
     image = ax.imshow(matrix, cmap="viridis", aspect="auto")
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     if rows is not None:
-        ax.set_yticks(range(n), [_short(t) for t in rows])
-        ax.set_xticks(range(m), [_short(t) for t in cols], rotation=45, ha="right")
+        ax.set_yticks(range(n), rows)
+        ax.set_xticks(range(m), cols, rotation=45, ha="right")
     if n * m <= 144:  # write the numbers when they can be read
-        middle, style = (matrix.max() + matrix.min()) / 2, {"fontsize": "small"}
+        middle = (matrix.max() + matrix.min()) / 2
         for (i, j), value in np.ndenumerate(matrix):
-            color = "black" if value > middle else "white"
-            ax.text(
-                j, i, f"{value:.2f}", ha="center", va="center", color=color, **style
-            )
+            ink = "black" if value > middle else "white"
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", size="small", c=ink)
     return ax
 
 
 def plot_alignment_uniformity(points: Any, ax: Axes | None = None) -> Axes:
-    """Wang and Isola's map: uniformity on x, alignment on y; lower-left is better.
+    """Wang and Isola's map: uniformity on x, alignment on y. See chapter 9.
+
+    With a ``step`` in every row the points are joined in step order (a trajectory).
 
     Args:
-        points: dicts (or a DataFrame) with ``alignment``, ``uniformity``, optionally
-            ``label`` and ``step`` (in every row: joined in step order, a trajectory).
+        points: dicts (or a DataFrame) with ``alignment``, ``uniformity``, ``label``.
         ax: axes to draw on; a new figure when ``None``.
 
     Returns:
@@ -193,16 +172,11 @@ def plot_alignment_uniformity(points: Any, ax: Axes | None = None) -> Axes:
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
-        >>> plot_alignment_uniformity([{"alignment": 0.2, "uniformity": -2}]).get_xlabel()
+        >>> points = [{"alignment": 0.2, "uniformity": -2.0}]
+        >>> plot_alignment_uniformity(points).get_xlabel()
         'uniformity (lower is better)'
-
-    See chapter 9.
     """
-    rows = _records(points, "points")
-    for i, row in enumerate(rows):
-        for key in ("alignment", "uniformity"):
-            if not _present(row.get(key)):
-                raise ValueError(f"points[{i}] needs a number under '{key}', got {row}")
+    rows = _records(points, "points", need=["alignment", "uniformity"])
     trajectory = all("step" in r for r in rows)
     if trajectory:
         rows = sorted(rows, key=lambda r: r["step"])
@@ -214,8 +188,8 @@ def plot_alignment_uniformity(points: Any, ax: Axes | None = None) -> Axes:
     ax.scatter(xs, ys, c=range(len(rows)), cmap="viridis", zorder=2)
     for x, y, row in zip(xs, ys, rows, strict=True):
         if "label" in row:
-            text = str(row["label"])
-            ax.annotate(text, (x, y), (4, 4), textcoords="offset points", size="small")
+            label = str(row["label"])
+            ax.annotate(label, (x, y), (4, 4), textcoords="offset points", size="small")
     ax.set(xlabel="uniformity (lower is better)", ylabel="alignment (lower is better)")
     return ax
 
@@ -244,13 +218,13 @@ def plot_embeddings_2d(
     ax: Axes | None = None,
     method: str = "pca",
 ) -> Axes:
-    """Scatter plot of embeddings projected to two dimensions, coloured by label.
+    """Embeddings projected to 2-D, one colour per label. See chapter 2.
 
     Args:
         embeddings: ``(n, d)`` tensor or array.
-        labels: ``n`` class labels, one colour and legend entry each; ``None``: one colour.
+        labels: ``n`` class labels (one colour and legend entry each), or ``None``.
         ax: axes to draw on; a new figure when ``None``.
-        method: ``"pca"``, ``"tsne"`` (needs scikit-learn) or ``"none"`` (already 2-D).
+        method: ``"pca"``, ``"tsne"`` (needs scikit-learn) or ``"none"`` (2-D input).
 
     Returns:
         The axes: one ``PathCollection`` per class in ``ax.collections``.
@@ -259,8 +233,6 @@ def plot_embeddings_2d(
         >>> import matplotlib; matplotlib.use("Agg")
         >>> len(plot_embeddings_2d(torch.randn(10, 5), labels=[0, 1] * 5).collections)
         2
-
-    See chapter 2.
     """
     check_choice(method, "method", ("pca", "tsne", "none"))
     array = _as_matrix(embeddings, "embeddings")

@@ -1,13 +1,13 @@
 """Poolers: token vectors ``(B, T, H)`` -> one sentence vector ``(B, H)``.
 
 SimCSE's options (arXiv:2104.08821, sec. 6.3; ``Pooler`` in ``simcse/models.py``).
-``"cls"`` and ``"cls_before_pooler"`` both take the last layer's ``[CLS]`` here; the
-encoder passes ``"cls"`` through SimCSE's MLP where there is one (in training only,
-for unsup), while ``"cls_before_pooler"`` is the raw ``[CLS]`` and never takes a head
-(``minicse.encoder.check_head``). ``SentenceEncoder.from_pretrained`` picks
-``cls_before_pooler`` for ``*unsup-simcse*`` names and the checkpoint's pooler layer
-(HF's ``pooler_output``) for ``*sup-simcse*`` ones. The means skip padding, so a
-sentence gets the same vector alone or next to a longer one. See chapter 4.
+``"cls"`` and ``"cls_before_pooler"`` pool the same last-layer ``[CLS]`` here; the
+encoder puts ``"cls"`` through SimCSE's MLP head where there is one (in training
+only, for unsup), and ``"cls_before_pooler"`` is the raw ``[CLS]``, never given a
+head (``minicse.encoder.check_head`` raises). ``SentenceEncoder.from_pretrained``
+picks ``cls_before_pooler`` for ``*unsup-simcse*`` names, and ``cls`` through the
+checkpoint's pooler layer (HF's ``pooler_output``) for ``*sup-simcse*`` ones.
+The means skip padding, so batching never changes a vector. See chapter 4.
 """
 
 from __future__ import annotations
@@ -34,19 +34,18 @@ POOLERS = ("cls", "cls_before_pooler", "mean", "first_last_mean", "last2_mean")
 _HIDDEN_STATE_POOLERS = ("first_last_mean", "last2_mean")
 
 
-def _check_hidden(last_hidden: Any, attention_mask: Any) -> None:
-    """``last_hidden`` is ``(B, T, H)`` and ``attention_mask`` is ``(B, T)``."""
-    if not isinstance(last_hidden, torch.Tensor) or last_hidden.dim() != 3:
-        shape = tuple(last_hidden.shape) if torch.is_tensor(last_hidden) else None
+def _check_hidden(hidden: Any, mask: Any) -> None:
+    """``hidden`` is ``(B, T, H)`` and ``mask`` is ``(B, T)``."""
+    if not isinstance(hidden, torch.Tensor) or hidden.dim() != 3:
+        shape = tuple(hidden.shape) if isinstance(hidden, torch.Tensor) else None
         raise ValueError(
             "hidden states must be a tensor of shape (batch, tokens, hidden), "
-            f"got {type(last_hidden).__name__} with shape {shape}"
+            f"got {type(hidden).__name__} with shape {shape}"
         )
-    mask = attention_mask
-    if not isinstance(mask, torch.Tensor) or mask.shape != last_hidden.shape[:2]:
-        shape = tuple(mask.shape) if torch.is_tensor(mask) else None
+    if not isinstance(mask, torch.Tensor) or mask.shape != hidden.shape[:2]:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else None
         raise ValueError(
-            f"attention_mask must have shape {tuple(last_hidden.shape[:2])} "
+            f"attention_mask must have shape {tuple(hidden.shape[:2])} "
             f"(batch, tokens) to match the hidden states, got {shape}"
         )
 
@@ -63,7 +62,7 @@ def _check_layers(hidden_states: Any, needed: int) -> None:
 
 
 def cls_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
-    """The first token's vector (``[CLS]`` for BERT): ``h_0``.
+    """The first token's vector (``[CLS]`` for BERT): ``h_0``. See chapter 4.
 
     Args:
         last_hidden: ``(B, T, H)`` last-layer token vectors.
@@ -78,15 +77,13 @@ def cls_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
     Example:
         >>> cls_pooling(torch.arange(6.0).reshape(1, 3, 2), torch.ones(1, 3))
         tensor([[0., 1.]])
-
-    See chapter 4.
     """
     _check_hidden(last_hidden, attention_mask)
     return last_hidden[:, 0]  # (B, H)
 
 
 def mean_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
-    """Mean over real tokens: ``sum_t m_t h_t / sum_t m_t``.
+    """Mean over real tokens: ``sum_t m_t h_t / sum_t m_t``. See chapter 4.
 
     Args:
         last_hidden: ``(B, T, H)`` token vectors.
@@ -102,8 +99,6 @@ def mean_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
         >>> h = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
         >>> mean_pooling(h, torch.tensor([[1, 1, 0]]))
         tensor([[2., 3.]])
-
-    See chapter 4.
     """
     _check_hidden(last_hidden, attention_mask)
     mask = attention_mask.unsqueeze(-1).to(last_hidden.dtype)  # (B, T, 1)
@@ -117,7 +112,8 @@ def first_last_mean_pooling(
 ) -> Tensor:
     """Mean over real tokens of ``(hidden_states[1] + hidden_states[-1]) / 2``.
 
-    Layer 1 is the first transformer layer; ``[0]`` (the embeddings) is not used.
+    Layer 1 is the first transformer layer; ``[0]``, the embeddings, is not used.
+    See chapter 4.
 
     Args:
         hidden_states: ``L + 1`` tensors ``(B, T, H)``, the embeddings at ``[0]``.
@@ -133,8 +129,6 @@ def first_last_mean_pooling(
         >>> layers = tuple(torch.full((1, 2, 3), float(i)) for i in range(4))
         >>> first_last_mean_pooling(layers, torch.ones(1, 2))  # (1 + 3) / 2
         tensor([[2., 2., 2.]])
-
-    See chapter 4.
     """
     _check_layers(hidden_states, 2)
     averaged = (hidden_states[1] + hidden_states[-1]) / 2.0  # (B, T, H)
@@ -146,6 +140,8 @@ def last2_mean_pooling(
 ) -> Tensor:
     """Mean over real tokens of ``(hidden_states[-2] + hidden_states[-1]) / 2``.
 
+    The official SimCSE code's ``avg_top2``. See chapter 4.
+
     Args:
         hidden_states: ``L + 1`` tensors ``(B, T, H)``, the embeddings at ``[0]``.
         attention_mask: ``(B, T)``, 1 for real tokens, 0 for padding.
@@ -154,14 +150,12 @@ def last2_mean_pooling(
         ``(B, H)`` sentence vectors.
 
     References:
-        Gao et al., 2021, arXiv:2104.08821; SimCSE ``Pooler("avg_top2")``.
+        Gao, Yao & Chen, 2021, arXiv:2104.08821 (``Pooler`` in its code).
 
     Example:
         >>> layers = tuple(torch.full((1, 2, 3), float(i)) for i in range(4))
         >>> last2_mean_pooling(layers, torch.ones(1, 2))  # (2 + 3) / 2
         tensor([[2.5000, 2.5000, 2.5000]])
-
-    See chapter 4.
     """
     _check_layers(hidden_states, 3)
     averaged = (hidden_states[-2] + hidden_states[-1]) / 2.0  # (B, T, H)
@@ -169,7 +163,7 @@ def last2_mean_pooling(
 
 
 def needs_hidden_states(name: str) -> bool:
-    """Whether pooler ``name`` needs every layer (``output_hidden_states=True``).
+    """Whether pooler ``name`` needs ``output_hidden_states=True``. See chapter 4.
 
     Example:
         >>> needs_hidden_states("mean"), needs_hidden_states("first_last_mean")
@@ -189,7 +183,7 @@ _POOLING_FUNCTIONS = {
 
 
 def pool(name: str, outputs_or_hidden: Any, attention_mask: Tensor) -> Tensor:
-    """Apply pooler ``name`` (one of :data:`POOLERS`).
+    """Apply pooler ``name`` (one of :data:`POOLERS`). See chapter 4.
 
     Args:
         name: the pooler; an unknown one raises ``ValueError`` listing the choices.
@@ -203,8 +197,6 @@ def pool(name: str, outputs_or_hidden: Any, attention_mask: Tensor) -> Tensor:
     Example:
         >>> pool("mean", torch.ones(2, 3, 4), torch.ones(2, 3)).shape
         torch.Size([2, 4])
-
-    See chapter 4.
     """
     layered = needs_hidden_states(name)  # also rejects an unknown name
     if isinstance(outputs_or_hidden, torch.Tensor):

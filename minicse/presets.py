@@ -1,51 +1,35 @@
 """Presets: one notebook or script, three sizes of run.
 
-* ``smoke`` -- CI: a tiny random BERT, the first rows of each file, seconds.
-* ``cpu`` -- a laptop: the offline all-MiniLM-L6-v2, real data subsets, minutes.
-* ``gpu`` -- Colab or a workstation: bert-base-uncased, wiki1m and the full NLI
-  set: the SimCSE paper's setup (Gao et al., 2021, arXiv:2104.08821, appendix A).
-
-``MINICSE_PRESET`` overrides the choice; ``auto`` picks ``gpu`` when CUDA is
-there and ``cpu`` otherwise. See chapter 1 (setup cell) and chapter 6.
+``smoke`` (CI: a tiny random BERT, the first rows of each file, seconds), ``cpu``
+(a laptop: the offline all-MiniLM-L6-v2, data subsets, minutes) and ``gpu``
+(bert-base-uncased on wiki1m and all NLI: the SimCSE paper's setup, Gao et al.,
+2021, arXiv:2104.08821, appendix A). ``$MINICSE_PRESET`` picks one; ``auto``
+means ``gpu`` with CUDA, else ``cpu``. See chapter 1.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .utils import check_choice
+from .utils import check_choice, env_flag
 
 __all__ = ["Preset", "PRESETS", "get_preset", "resolve_preset_name"]
-
-PRESET_NAMES = ("smoke", "cpu", "gpu")
 
 
 @dataclass(frozen=True)
 class Preset:
-    """Sizes of a run. ``None`` in a ``*_rows`` field means "all rows".
+    """Sizes of a run; ``None`` in a ``*_rows`` field means "all rows"."""
 
-    Attributes:
-        name: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
-        model: what ``SentenceEncoder.from_pretrained`` loads: ``"tiny"``,
-            ``"offline-minilm"`` or a hub name.
-        corpus_rows: sentences of the unsupervised corpus to train on.
-        triplet_rows: NLI triplets to train on.
-        sts_rows: rows of each STS file used in evaluation.
-        unsup: ``TrainConfig`` overrides for ``train_unsup``.
-        sup: ``TrainConfig`` overrides for ``train_sup``.
-    """
-
-    name: str
-    model: str
-    corpus_rows: int | None
-    triplet_rows: int | None
-    sts_rows: int | None
-    unsup: dict[str, Any] = field(default_factory=dict)
-    sup: dict[str, Any] = field(default_factory=dict)
+    name: str  # "smoke", "cpu" or "gpu"
+    model: str  # for from_pretrained: "tiny", "offline-minilm" or a hub name
+    corpus_rows: int | None  # sentences of the unsupervised corpus to train on
+    triplet_rows: int | None  # NLI triplets to train on
+    sts_rows: int | None  # rows of each STS file used in evaluation
+    unsup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.unsup(**unsup)
+    sup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.sup(**sup)
 
 
 PRESETS: dict[str, Preset] = {
@@ -80,22 +64,33 @@ PRESETS: dict[str, Preset] = {
 
 
 def resolve_preset_name(name: str | None = None) -> str:
-    """``name`` or ``$MINICSE_PRESET`` or ``"auto"``, with ``auto`` resolved.
+    """The preset to use: ``name``, else ``$MINICSE_PRESET``, else ``"auto"``.
+
+    Args:
+        name: ``"smoke"``, ``"cpu"``, ``"gpu"``, ``"auto"`` (CUDA: gpu, else cpu).
+
+    Returns:
+        ``"smoke"``, ``"cpu"`` or ``"gpu"``. See chapter 1.
 
     Example:
         >>> resolve_preset_name("smoke")
         'smoke'
     """
-    if name is None:
-        name = os.environ.get("MINICSE_PRESET", "").strip() or "auto"
-    check_choice(name, "preset", ("auto", *PRESET_NAMES))
+    name = name if name is not None else env_flag("MINICSE_PRESET") or "auto"
+    check_choice(name, "preset", ("auto", *PRESETS))
     if name == "auto":
         return "gpu" if torch.cuda.is_available() else "cpu"
     return name
 
 
 def get_preset(name: str | None = None) -> Preset:
-    """The :class:`Preset` called ``name`` (``None``: ``$MINICSE_PRESET`` or auto).
+    """The :class:`Preset` called ``name`` (None: ``$MINICSE_PRESET``, else auto).
+
+    Args:
+        name: as for ``resolve_preset_name``.
+
+    Returns:
+        One of ``PRESETS``. See chapter 1.
 
     Example:
         >>> get_preset("cpu").model

@@ -18,21 +18,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = [
-    "set_seed",
-    "pick_device",
-    "autocast",
-    "amp_dtype",
-    "check_texts",
-    "check_finite",
-    "check_int",
-    "check_positive",
-    "check_non_negative",
-    "check_choice",
-    "check_same_length",
-    "check_embeddings",
-]
-
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and torch (CPU and every GPU). See chapter 1.
@@ -73,9 +58,7 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
             "'cuda', 'cuda:1' or 'mps'"
         ) from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was asked for, but CUDA is not available here"
-        )
+        raise ValueError(f"device={device!r} was asked for, but CUDA is not available")
     return resolved
 
 
@@ -103,11 +86,8 @@ def amp_dtype(
 ) -> torch.dtype | None:
     """The autocast dtype for ``device``, or ``None`` for plain fp32. See chapter 6.
 
-    Args:
-        device: where the model runs.
-        precision: ``"bf16"``, ``"fp16"``, ``"fp32"`` or ``"auto"``: bf16 where it is
-            native (CUDA capability >= 8, CPUs with AVX512-BF16/AMX), fp16 on older
-            GPUs (a T4 only emulates bf16), else fp32.
+    ``precision="auto"`` picks bf16 where it is native (CUDA capability >= 8, CPUs
+    with AVX512-BF16/AMX), fp16 on older GPUs (a T4 only emulates bf16), else fp32.
 
     Example:
         >>> amp_dtype("cpu", "bf16")
@@ -140,13 +120,10 @@ def autocast(device: torch.device | str, precision: str = "auto"):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def _preview(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _got(value: Any) -> str:
-    return f"{type(value).__name__} {_preview(value)}"
+def _got(value: Any, typed: bool = True) -> str:
+    """``value``'s type and repr (cut to 60 characters), for an error message."""
+    text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return f"{type(value).__name__} {text}" if typed else text
 
 
 def check_texts(
@@ -159,7 +136,7 @@ def check_texts(
         ['a cat', 'a dog']
     """
     if isinstance(texts, str):
-        text = _preview(texts)
+        text = _got(texts, typed=False)
         raise TypeError(
             f"{name} must be a list of strings, got a single string {text}; "
             f"wrap it in a list: [{text}]"
@@ -200,7 +177,7 @@ def check_finite(values: Any, name: str) -> None:
         >>> check_finite([0.5, 1.0], "scores")
     """
     if isinstance(values, Tensor):
-        ok = bool(torch.isfinite(values).all()) if values.numel() else True
+        ok = bool(torch.isfinite(values).all())  # True when empty
     else:
         ok = bool(np.isfinite(np.asarray(values, dtype=float)).all())
     if not ok:
@@ -286,13 +263,12 @@ def check_embeddings(x: Any, name: str, dim: int = 2) -> Tensor:
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    shape = tuple(x.shape)
     if x.dim() != dim:
         want = "(batch, dim)" if dim == 2 else f"{dim} dims"
-        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
-    if x.shape[0] == 0:
-        raise ValueError(
-            f"{name} is empty (shape {tuple(x.shape)}); pass at least one row"
-        )
+        raise ValueError(f"{name} must have shape {want}, got {shape}")
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {shape}); pass at least one row")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     if x.device.type == "cpu":

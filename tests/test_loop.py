@@ -45,3 +45,22 @@ def test_length_split_prefers_fewer_groups_on_ties():
     assert length_split([4] * 8, 4) == [8]
     assert length_split([1, 1, 2, 2], 1) == [4]
     assert length_split([1, 1, 2, 2], 3) == [2, 2]
+
+
+def test_train_step_fits_on_one_screen():
+    """Chapter 6 shows train_step verbatim: embed, gather, InfoNCE, backward, step."""
+    import inspect
+
+    from minicse import loop
+
+    source = inspect.getsource(loop.train_step)
+    assert len(source.splitlines()) <= 45
+    for part in (
+        "embed(",
+        "gather_with_grad(",
+        "info_nce_loss(",
+        "backward()",
+        "grad_cache_step(",
+        ".step(",
+    ):
+        assert part in source, part
