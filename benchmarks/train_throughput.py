@@ -88,8 +88,8 @@ def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], 
 
     sentences = _sentences(args.steps, args.batch_size)
     encoder = SentenceEncoder.from_pretrained(
-        "offline-minilm", pooling="cls", mlp="train", max_length=args.max_length
-    )
+        "offline-minilm", pooling="cls", mlp="train"
+    )  # the training length is train_unsup's max_length, not the encoder's
     stamps = _minicse_step_clock()
     groups = (
         args.length_groups if args.length_groups == "auto" else int(args.length_groups)

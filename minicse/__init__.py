@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # submodule -> the public names it defines
 _MODULES = {
@@ -24,6 +24,8 @@ _MODULES = {
     "metrics": "alignment uniformity sts_positive_pairs",
     "presets": "Preset PRESETS get_preset resolve_preset_name",
     "train": "TrainConfig train_unsup train_sup",
+    "loop": "train_step",
+    "batching": "make_batch",
     "distributed": "init_distributed gather_with_grad",
     "gradcache": "grad_cache_step",
     "plotting": "plot_history plot_similarity_matrix plot_alignment_uniformity "

@@ -213,7 +213,7 @@ def _check_config(cfg: TrainConfig) -> None:
 
 
 def _check_output_dir(cfg: TrainConfig) -> None:
-    """``output_dir`` must be a folder (or not exist); resume needs a checkpoint."""
+    """``output_dir`` must be a folder, or not exist yet."""
     if cfg.output_dir is None:
         return
     if not isinstance(cfg.output_dir, (str, os.PathLike)):
@@ -225,12 +225,6 @@ def _check_output_dir(cfg: TrainConfig) -> None:
         raise ValueError(
             f"output_dir={str(cfg.output_dir)!r} is an existing file, not a folder; "
             "pass a folder path (it is created if missing)"
-        )
-    if cfg.resume and ckpt.latest_checkpoint(folder) is None:
-        raise FileNotFoundError(
-            f"resume=True but output_dir={str(cfg.output_dir)!r} holds no "
-            "checkpoint-<step> folder to resume from; drop resume=True to start "
-            "a new run there"
         )
 
 
@@ -439,6 +433,13 @@ def _train(
     model: Any, rows: list[tuple[str, ...]], cfg: TrainConfig
 ) -> SentenceEncoder:
     """Set up (checks first), resume if asked, train, select the best model."""
+    found = ckpt.latest_checkpoint(cfg.output_dir) if cfg.resume else None
+    if cfg.resume and found is None:  # as HF's Trainer: never a silent restart
+        raise FileNotFoundError(
+            f"resume=True but output_dir={str(cfg.output_dir)!r} holds no "
+            "checkpoint-<step> folder to resume from; drop resume=True to start "
+            "a new run there"
+        )
     owns_group = not torch.distributed.is_initialized()
     info = init_distributed(cfg.device)
     try:
@@ -448,8 +449,8 @@ def _train(
         dev = _load_dev(cfg) if cfg.eval_steps and info.is_main else None
         state = _new_state(encoder, rows, cfg, info)
         set_seed(cfg.seed + info.rank)  # different dropout masks on every rank
-        if cfg.resume:
-            loop.restore(state, ckpt.latest_checkpoint(cfg.output_dir))
+        if found is not None:
+            loop.restore(state, found)
         try:
             loop.fit(state, rows, dev)
             loop.finish(state, dev)

@@ -574,11 +574,8 @@ def test_cpu_preset_unsup_lifts_minilm_cls_to_84(data_path):
 
     preset = get_preset("cpu")
     config = TrainConfig.from_preset("cpu", "unsup", progress=False)
-    model = SentenceEncoder.from_pretrained(
-        preset.model,
-        pooling=config.pooling,
-        mlp=config.mlp,
-        max_length=config.max_length,
+    model = SentenceEncoder.from_pretrained(  # no max_length: dev is untruncated
+        preset.model, pooling=config.pooling, mlp=head_for(config)
     )
     before = _dev_score(model)
     texts = load_corpus(path=data_path, max_rows=preset.corpus_rows)
@@ -602,11 +599,7 @@ def test_cpu_preset_sup_improves_on_the_starting_model(data_path):
 
     preset = get_preset("cpu")
     config = TrainConfig.from_preset("cpu", "sup", progress=False)
-    model = SentenceEncoder.from_pretrained(
-        preset.model,
-        pooling=config.pooling,
-        max_length=config.max_length,
-    )
+    model = SentenceEncoder.from_pretrained(preset.model, pooling=config.pooling)
     before = _dev_score(model)  # the starting CLS model, no MLP head yet
     triplets = load_nli_triplets(data_path, max_rows=preset.triplet_rows)
     start = time.perf_counter()
