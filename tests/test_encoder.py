@@ -393,24 +393,24 @@ def _hf_outputs(model, tokenizer):
     return out.pooler_output, out.last_hidden_state[:, 0]
 
 
-def test_sup_simcse_checkpoint_is_scored_with_pooler_output(tmp_path):
-    folder = tmp_path / "sup-simcse-bert-base-uncased"
-    model, tokenizer = _released_like(folder)
-    pooler_output, _ = _hf_outputs(model, tokenizer)
-    encoder = SentenceEncoder.from_pretrained(folder)
-    assert (encoder.pooling, encoder.mlp) == ("cls", "always")
+@pytest.mark.parametrize(
+    ("name", "expected", "output"),
+    [
+        ("sup-simcse-bert-base-uncased", ("cls", "always"), "pooler_output"),
+        ("unsup-simcse-bert-base-uncased", ("cls_before_pooler", None), "raw_cls"),
+        ("bert-base-uncased", ("cls", None), "raw_cls"),  # any other model
+    ],
+)
+def test_pooler_is_picked_by_name_as_simcse_does(tmp_path, name, expected, output):
+    """Released sup checkpoints: HF pooler_output (their trained MLP); unsup
+    ones: the raw [CLS]; anything else: [CLS] without a head."""
+    model, tokenizer = _released_like(tmp_path / name)
+    pooler_output, raw_cls = _hf_outputs(model, tokenizer)
+    encoder = SentenceEncoder.from_pretrained(tmp_path / name)
+    assert (encoder.pooling, encoder.mlp) == expected
+    want = pooler_output if output == "pooler_output" else raw_cls
     got = encoder.encode(TEXTS, precision="fp32")
-    torch.testing.assert_close(got, pooler_output, atol=1e-5, rtol=1e-5)
-
-
-def test_unsup_simcse_checkpoint_is_scored_with_raw_cls(tmp_path):
-    folder = tmp_path / "unsup-simcse-bert-base-uncased"
-    model, tokenizer = _released_like(folder)
-    _, raw_cls = _hf_outputs(model, tokenizer)
-    encoder = SentenceEncoder.from_pretrained(folder)
-    assert (encoder.pooling, encoder.mlp) == ("cls_before_pooler", None)
-    got = encoder.encode(TEXTS, precision="fp32")
-    torch.testing.assert_close(got, raw_cls, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
 def test_explicit_pooling_wins_over_the_name(tmp_path):
@@ -444,16 +444,6 @@ def test_pooler_head_without_trained_pooler_is_an_error(tmp_path):
         SentenceEncoder.from_pretrained(folder)
     with pytest.raises(ValueError, match="no trained pooler layer"):
         SentenceEncoder.from_pretrained(folder, pooling="cls", mlp="pooler")
-
-
-def test_plain_models_keep_raw_cls_by_default(tmp_path):
-    folder = tmp_path / "bert-base-uncased"
-    model, tokenizer = _released_like(folder)
-    _, raw_cls = _hf_outputs(model, tokenizer)
-    encoder = SentenceEncoder.from_pretrained(folder)
-    assert (encoder.pooling, encoder.mlp) == ("cls", None)
-    got = encoder.encode(TEXTS, precision="fp32")
-    torch.testing.assert_close(got, raw_cls, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("mlp", ["train", "always"])

@@ -495,6 +495,14 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(sentences, tmp_path):
 # -- several processes -----------------------------------------------------------
 
 
+def _run_launcher(command: list[str]) -> subprocess.CompletedProcess:
+    """Run a (multi-process) training command offline, one thread per process."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
+
+
 def _train_two_ranks(launcher: list[str], sentences, tmp_path):
     """``launcher ... -m minicse train-unsup tiny`` (3 steps); checks the one model.
 
@@ -527,14 +535,7 @@ def _train_two_ranks(launcher: list[str], sentences, tmp_path):
         "--device",
         "cpu",
     ]
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-    )
+    result = _run_launcher(command)
     assert result.returncode == 0, result.stderr[-3000:]
     # Two 1-process runs would both evaluate and report; rank 0 of 2 alone does.
     assert result.stdout.count("best STS-B dev") == 1, result.stdout
@@ -911,14 +912,7 @@ def test_resume_with_another_number_of_processes_is_refused(sentences, tmp_path)
     command += ["--data", str(corpus), "--batch-size", "8", "--max-steps", "4"]
     command += ["--output-dir", str(out), "--resume", "--no-progress", "--device"]
     command += ["cpu", "--eval-steps", "100", "--dev-rows", "8"]
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-    )
+    result = _run_launcher(command)
     assert result.returncode != 0
     assert "'world_size': 1" in result.stderr and "number of processes" in result.stderr
 
