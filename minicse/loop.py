@@ -290,7 +290,7 @@ def evaluate(state: TrainState, dev: Any, bar: Any = None) -> None:
             state.best_score is None or score > state.best_score
         ):
             _new_best(state, score)
-        if bar is not None:
+        if bar is not None and state.best_score is not None:
             bar.set_postfix(dev=f"{score:.2f}", best=f"{state.best_score:.2f}")
     state.last_eval = state.step
     barrier()
@@ -370,11 +370,8 @@ def restore(state: TrainState, folder: Path) -> None:
     ckpt.set_rng_state(saved["rng"][state.info.rank])  # one state per rank
     state.step, state.history = saved["step"], list(saved["history"])
     state.best_score, state.best_step = saved["best_score"], saved["best_step"]
-    state.last_eval, state.last_save, state.checkpoint = (
-        saved["last_eval"],
-        state.step,
-        folder,
-    )
+    state.last_eval, state.last_save = saved["last_eval"], state.step
+    state.checkpoint = folder
 
 
 def interrupted(state: TrainState) -> str:
