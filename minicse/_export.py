@@ -45,7 +45,14 @@ def saved_head(folder: Path) -> dict[str, Tensor]:
         with safe_open(str(folder / MLP_FILE), "pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}
     with safe_open(str(folder / "model.safetensors"), "pt") as f:
-        return {k: f.get_tensor(f"pooler.dense.{k}") for k in ("weight", "bias")}
+        names = {k: f"pooler.dense.{k}" for k in ("weight", "bias")}
+        if not set(names.values()) <= set(f.keys()):  # never a silent random head
+            raise FileNotFoundError(
+                f"{str(folder)!r} says it has an MLP head (minicse.json) but holds "
+                f"neither {MLP_FILE} nor pooler weights in model.safetensors; "
+                "save the encoder again"
+            )
+        return {k: f.get_tensor(name) for k, name in names.items()}
 
 
 def save_encoder(encoder: Any, path: Path) -> Path:

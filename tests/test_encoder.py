@@ -522,3 +522,15 @@ def test_save_leaves_the_random_stream_alone(tmp_path):
     state = torch.get_rng_state()
     encoder.save(tmp_path)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_saved_head_that_went_missing_is_an_error(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    encoder = SentenceEncoder.from_pretrained("offline-minilm", mlp="always")
+    encoder.save(tmp_path)  # the head goes into the pooler slot
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    kept = {k: v for k, v in weights.items() if not k.startswith("pooler.")}
+    save_file(kept, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(FileNotFoundError, match="neither mlp.safetensors nor pooler"):
+        SentenceEncoder.load(tmp_path)
