@@ -30,7 +30,7 @@ _MODULES = {
     "gradcache": "grad_cache_step",
     "plotting": "plot_history plot_similarity_matrix plot_alignment_uniformity "
     "plot_embeddings_2d",
-    "utils": "set_seed pick_device",
+    "utils": "set_seed pick_device glue",
 }
 _EXPORTS = {
     name: module for module, names in _MODULES.items() for name in names.split()

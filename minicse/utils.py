@@ -284,3 +284,22 @@ def env_flag(name: str) -> str | None:
         True
     """
     return os.environ.get(name, "").strip() or None
+
+
+def glue(name: str, value: Any) -> None:
+    """Put a run's ``value`` into the book's text as ``{glue:text}`name```.
+
+    Uses myst-nb's ``glue`` where the book is built; elsewhere (Colab, a bare
+    kernel) there is no text to fill in and it does nothing. NumPy and torch
+    scalars become Python numbers, so format specs such as ``:.1f`` work.
+
+    Example:
+        >>> glue("answer", 42)  # a no-op unless myst-nb renders this cell
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    if hasattr(value, "item"):
+        value = value.item()
+    myst_glue(name, value, display=False)
