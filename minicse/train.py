@@ -21,7 +21,7 @@ from . import checkpoint as ckpt
 from . import loop
 from .data import load_corpus, load_nli_triplets, load_sts
 from .distributed import cleanup_distributed, init_distributed, shard_sizes, wrap_ddp
-from .encoder import SentenceEncoder, check_head
+from .encoder import MLP_MODES, SentenceEncoder, check_head
 from .presets import get_preset
 from .utils import (
     amp_dtype,
@@ -35,7 +35,7 @@ from .utils import (
 
 __all__ = ["TrainConfig", "train_unsup", "train_sup"]
 
-_MLP_MODES = ("auto", None, "train", "always")
+_MLP_MODES = ("auto", *MLP_MODES)  # "auto": SimCSE's pairs, see head_for
 _PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 _OBJECTIVES = ("unsup", "sup")
 # Supervised SimCSE differs from the unsupervised defaults only in these fields
