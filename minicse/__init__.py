@@ -24,13 +24,14 @@ _MODULES = {
     "metrics": "alignment uniformity sts_positive_pairs",
     "presets": "Preset PRESETS get_preset resolve_preset_name",
     "train": "TrainConfig train_unsup train_sup",
+    "cache": "cached_train cache_dir",
     "loop": "train_step",
     "batching": "make_batch",
     "distributed": "init_distributed gather_with_grad",
     "gradcache": "grad_cache_step",
     "plotting": "plot_history plot_similarity_matrix plot_alignment_uniformity "
     "plot_embeddings_2d",
-    "utils": "set_seed pick_device glue",
+    "utils": "set_seed pick_device glue cpu_threads",
 }
 _EXPORTS = {
     name: module for module, names in _MODULES.items() for name in names.split()

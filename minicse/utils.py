@@ -276,6 +276,31 @@ def check_embeddings(x: Any, name: str, dim: int = 2) -> Tensor:
     return x
 
 
+@contextlib.contextmanager
+def cpu_threads(count: int = 1):
+    """Run a block with ``count`` CPU threads, then restore the previous number.
+
+    Small networks (a 2-D toy, a linear head on cached vectors) run fastest on one
+    thread: with more, each matrix product is too small to split and the threads
+    spend their time waiting on each other. A transformer is big enough for all.
+
+    Example:
+        >>> before = torch.get_num_threads()
+        >>> with cpu_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    check_int(count, "count", minimum=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def env_flag(name: str) -> str | None:
     """The value of environment variable ``name``, or ``None`` when unset or blank.
 

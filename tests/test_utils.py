@@ -192,3 +192,17 @@ def test_auto_precision_on_gpus_needs_native_bf16(monkeypatch, capability, expec
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
     assert amp_dtype("cuda", "auto") is expected
     assert amp_dtype("cuda", "fp32") is None
+
+
+def test_cpu_threads_restores_the_count_even_after_an_error():
+    from minicse import cpu_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"):
+        with cpu_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="count"):
+        with cpu_threads(0):
+            pass

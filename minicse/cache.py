@@ -1,0 +1,126 @@
+"""A trained model, trained once: ``cached_train`` keys a run by everything it depends on.
+
+The book's chapters reuse models trained in earlier chapters (chapter 8 scores the
+models of chapters 6 and 7). Each chapter still runs on its own: it asks for the
+run it needs, and trains it only when no earlier chapter (or earlier run of the
+same chapter) has saved it. See chapters 6 and 7.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .encoder import SentenceEncoder
+from .train import TrainConfig, _as_rows, _as_sentences, train_sup, train_unsup
+from .utils import env_flag
+
+__all__ = ["cached_train", "cache_dir"]
+
+# Settings that change where a run writes or how it reports, not what it learns.
+_NOT_IN_KEY = ("output_dir", "resume", "save_steps", "progress", "num_workers")
+
+
+def cache_dir(path: str | os.PathLike | None = None) -> Path:
+    """The cache folder: ``path``, else ``$MINICSE_CACHE``, else ``~/.cache/minicse``.
+
+    Example:
+        >>> cache_dir("/tmp/runs")
+        PosixPath('/tmp/runs')
+    """
+    chosen = path if path is not None else env_flag("MINICSE_CACHE")
+    return Path(chosen or "~/.cache/minicse").expanduser()
+
+
+def cached_train(
+    model: str | os.PathLike,
+    data: Any,
+    config: TrainConfig,
+    cache: str | os.PathLike | None = None,
+) -> SentenceEncoder:
+    """``train_unsup``/``train_sup`` (by ``config.objective``), or the same run's saved result.
+
+    The key is a SHA-256 of the minicse version, ``model``, every training setting
+    of ``config`` and the training rows themselves, so a changed sentence, seed or
+    learning rate is a different run. A hit loads the saved encoder and its
+    ``.history`` (and says so, unless ``config.progress`` is off); a miss trains,
+    then saves into ``<cache>/<objective>-<model>-<key>``
+    (written to a temporary folder first, so a crash never leaves half a model).
+    A run interrupted with Ctrl-C is returned but not saved.
+
+    Args:
+        model: a hub name, a local folder, ``"tiny"`` or ``"offline-minilm"``
+            (an encoder object has no stable key: pass its name).
+        data: sentences (``objective="unsup"``) or triplets/pairs (``"sup"``), in
+            any form ``train_unsup``/``train_sup`` accept.
+        config: the run's ``TrainConfig``; ``output_dir`` and ``resume`` must be
+            unset (the cache keeps its own folder).
+        cache: the cache folder (see :func:`cache_dir`).
+
+    Returns:
+        The trained encoder, with ``.history`` and ``.cache_path`` (its folder).
+
+    Example:
+        >>> import tempfile
+        >>> texts = [f"sentence number {i}" for i in range(16)]
+        >>> cfg = TrainConfig.unsup(batch_size=8, max_steps=1, eval_steps=None,
+        ...                         progress=False)
+        >>> folder = tempfile.mkdtemp()
+        >>> first = cached_train("tiny", texts, cfg, cache=folder)
+        >>> again = cached_train("tiny", texts, cfg, cache=folder)
+        >>> again.cache_path == first.cache_path, again.history == first.history
+        (True, True)
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(
+            "cached_train needs the model's name or folder (an encoder object has no "
+            f"stable cache key), got {type(model).__name__}; pass e.g. "
+            "'offline-minilm', or call train_unsup/train_sup directly"
+        )
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if config.output_dir is not None or config.resume:
+        raise ValueError(
+            "cached_train keeps its own folder: leave output_dir and resume unset, or "
+            "call train_unsup/train_sup with output_dir to keep checkpoints"
+        )
+    rows = _as_sentences(data) if config.objective == "unsup" else _as_rows(data)
+    folder = cache_dir(cache) / _run_name(str(model), rows, config)
+    if (folder / "history.json").is_file():
+        encoder = SentenceEncoder.load(folder)
+        encoder.history = json.loads((folder / "history.json").read_text("utf-8"))
+        if config.progress:
+            print(f"Loaded the trained model from the cache: {folder}")
+    else:
+        train = train_unsup if config.objective == "unsup" else train_sup
+        encoder = train(str(model), [row[0] for row in rows]
+                        if config.objective == "unsup" else rows, config)
+        if not any("interrupted" in record for record in encoder.history):
+            _save(encoder, folder)
+    encoder.cache_path = folder
+    return encoder
+
+
+def _run_name(model: str, rows: list[tuple[str, ...]], config: TrainConfig) -> str:
+    settings = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_KEY}
+    digest = hashlib.sha256()
+    digest.update(json.dumps([__version__, model, settings], sort_keys=True).encode())
+    for row in rows:
+        digest.update("\x1f".join(row).encode("utf-8") + b"\x1e")
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model).name)
+    return f"{config.objective}-{slug}-{digest.hexdigest()[:16]}"
+
+
+def _save(encoder: SentenceEncoder, folder: Path) -> None:
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    encoder.save(partial)
+    (partial / "history.json").write_text(json.dumps(encoder.history), "utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
