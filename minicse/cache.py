@@ -8,6 +8,7 @@ same chapter) has saved it. See chapters 6 and 7.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -46,9 +47,9 @@ def cached_train(
 ) -> SentenceEncoder:
     """``train_unsup``/``train_sup`` (by ``config.objective``), or the same run's saved result.
 
-    The key is a SHA-256 of the minicse version, ``model``, every training setting
-    of ``config`` and the training rows themselves, so a changed sentence, seed or
-    learning rate is a different run. A hit loads the saved encoder and its
+    The key is a SHA-256 of minicse's own source code, ``model``, every training
+    setting of ``config`` and the training rows themselves, so a changed sentence,
+    seed or learning rate, or another minicse, is a different run. A hit loads the saved encoder and its
     ``.history`` (and says so, unless ``config.progress`` is off); a miss trains,
     then saves into ``<cache>/<objective>-<model>-<key>``
     (written to a temporary folder first, so a crash never leaves half a model).
@@ -110,11 +111,21 @@ def cached_train(
 def _run_name(model: str, rows: list[tuple[str, ...]], config: TrainConfig) -> str:
     settings = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_KEY}
     digest = hashlib.sha256()
-    digest.update(json.dumps([__version__, model, settings], sort_keys=True).encode())
+    digest.update(json.dumps([_source_digest(), model, settings], sort_keys=True)
+                  .encode())
     for row in rows:
         digest.update("\x1f".join(row).encode("utf-8") + b"\x1e")
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model).name)
     return f"{config.objective}-{slug}-{digest.hexdigest()[:16]}"
+
+
+@functools.lru_cache(maxsize=1)
+def _source_digest() -> str:
+    """SHA-256 of the package's modules: a trained model belongs to the code that trained it."""
+    digest = hashlib.sha256(__version__.encode())
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    return digest.hexdigest()
 
 
 def _save(encoder: SentenceEncoder, folder: Path) -> None:

@@ -79,3 +79,11 @@ def test_the_cache_folder_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("MINICSE_CACHE", str(tmp_path))
     assert cache_dir() == tmp_path
     assert cache_dir(tmp_path / "other") == tmp_path / "other"
+
+
+def test_another_minicse_is_another_run(tmp_path, monkeypatch):
+    import minicse.cache as cache
+
+    first = cached_train("tiny", TEXTS, config(), cache=tmp_path).cache_path
+    monkeypatch.setattr(cache, "_source_digest", lambda: "changed library code")
+    assert cached_train("tiny", TEXTS, config(), cache=tmp_path).cache_path != first
