@@ -1,12 +1,12 @@
 """The book's machinery: toc, config, chapter template, citations.
 
-Most checks are static (no notebook is executed by them; nbmake and the strict
-``jupyter-book build`` do that). They catch what a build would only warn about, or
-what no build notices: committed outputs, a Colab cell that installs from the wrong
-repository, a chapter without its closing sections, a citation key missing from
-``book/references.bib``. The last section builds the book once (smoke preset, about a
-minute) and checks that the HTML reads offline: no page loads a script or stylesheet
-from the network, and MathJax ships with the build.
+Most checks are static: no notebook is executed by them (the strict ``jupyter-book
+build`` in README's test command does that, once per notebook). They catch what a build
+would only warn about, or what no build notices: committed outputs, a Colab cell that
+installs from the wrong repository, a chapter without its closing sections, a citation
+key missing from ``book/references.bib``. The last section reads the built HTML
+(``$MINICSE_BOOK_HTML``, or a smoke build made here) and checks that it reads offline:
+no page loads a script or stylesheet from the network, and MathJax ships with the build.
 """
 
 from __future__ import annotations
@@ -433,10 +433,18 @@ def test_offline_check_sees_cdn_assets():
 
 @pytest.fixture(scope="module")
 def built_html(tmp_path_factory, data_path) -> Path:
-    """The book built once, as CI builds it (smoke preset, notebooks executed), into a
-    temporary folder: the check sees what readers get, outputs included (a widget or a
-    plotting library can add a CDN script only when its cell runs). Not strict: the
-    README's final ``jupyter-book build -W -n`` step reports warnings."""
+    """The built book, outputs included (a widget or a plotting library can add a CDN
+    script only when its cell runs): ``$MINICSE_BOOK_HTML`` when set (README's test
+    command builds the book strictly first, so each notebook executes once), else
+    built here into a temporary folder (smoke preset, not strict)."""
+    given = os.environ.get("MINICSE_BOOK_HTML", "").strip()
+    if given:
+        html = Path(given).resolve()
+        assert (html / "index.html").is_file(), (
+            f"MINICSE_BOOK_HTML={given!r} holds no built book (index.html); "
+            "build it with jupyter-book build . first, or unset the variable"
+        )
+        return html
     out = tmp_path_factory.mktemp("book")
     env = {**os.environ, "MINICSE_PRESET": "smoke", "MINICSE_DATA": str(data_path)}
     done = subprocess.run(
