@@ -26,7 +26,8 @@ from .distributed import cleanup_distributed, init_distributed, shard_sizes, wra
 from .encoder import SentenceEncoder
 from .utils import amp_dtype, check_texts, set_seed
 
-__all__ = ["TrainConfig", "train_unsup", "train_sup"]  # TrainConfig: from .config
+# TrainConfig itself lives in minicse.config
+__all__ = ["TrainConfig", "train_unsup", "train_sup", "make_state"]
 
 # ----------------------------------------------------------------------------------
 # Inputs: sentences, triplets, model -- all checked before any training starts.
@@ -238,7 +239,7 @@ def _train(
         set_seed(cfg.seed)
         encoder = _as_encoder(model, cfg)
         dev = _load_dev(cfg) if cfg.eval_steps and info.is_main else None
-        state = _new_state(encoder, rows, cfg, info)
+        state = make_state(encoder, rows, cfg, info)
         set_seed(cfg.seed + info.rank)  # different dropout masks on every rank
         if found is not None:
             ckpt.restore(state, found)
@@ -256,8 +257,26 @@ def _train(
             cleanup_distributed()
 
 
-def _new_state(encoder: SentenceEncoder, rows: list, cfg: TrainConfig, info) -> Any:
-    """Model on its device (DDP-wrapped under a launcher), AdamW, schedule, scaler."""
+def make_state(
+    encoder: SentenceEncoder, rows: list, cfg: TrainConfig, info: Any = None
+) -> loop.TrainState:
+    """The :class:`~minicse.loop.TrainState` a run starts from (as ``train_unsup``'s).
+
+    The encoder on its device in train mode (DDP-wrapped under a launcher), AdamW
+    (no decay on biases and norms), the linear schedule over the run's steps and
+    the gradient scaler (on for fp16 only). ``rows`` are the training rows (their
+    number sets the schedule); ``info`` defaults to ``init_distributed(cfg.device)``.
+
+    Example:
+        >>> from minicse.encoder import tiny_encoder
+        >>> cfg = TrainConfig.unsup(batch_size=4, max_steps=3, device="cpu")
+        >>> state = make_state(tiny_encoder(), [("a",)] * 8, cfg)
+        >>> state.total, state.step, state.optimizer.param_groups[0]["lr"]
+        (3, 0, 3e-05)
+
+    See chapter 6.
+    """
+    info = init_distributed(cfg.device) if info is None else info
     from transformers import get_linear_schedule_with_warmup
 
     encoder = encoder.to(info.device).train()

@@ -110,7 +110,7 @@ def no_training(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("training started despite bad input")
 
-    monkeypatch.setattr(train_module, "_new_state", forbidden)
+    monkeypatch.setattr(train_module, "make_state", forbidden)
 
 
 def test_empty_corpus(no_training):
