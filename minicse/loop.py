@@ -94,6 +94,7 @@ def train_step(state: TrainState, batch: Batch) -> Tensor:
             batch.pieces,
             loss_fn,
             no_sync=lambda: no_sync(state.model),
+            scale=state.scaler.scale,  # the identity unless fp16
         )
     else:
         loss = loss_fn(embed(state, batch.pieces))

@@ -285,8 +285,6 @@ def make_state(
     warmup = max(cfg.warmup_steps, math.ceil(cfg.warmup_ratio * total))
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
     fp16 = amp_dtype(info.device, cfg.precision) == torch.float16
-    if fp16 and cfg.grad_cache_chunk:
-        raise ValueError("grad_cache_chunk needs precision 'bf16' or 'fp32', not fp16")
     scaler = torch.amp.GradScaler(info.device.type, enabled=fp16)
     model = wrap_ddp(encoder, info)
     state = loop.TrainState(
