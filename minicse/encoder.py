@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from minicse import _hub
 from minicse._export import CONFIG_FILE, save_encoder, saved_head, warn
@@ -29,7 +28,15 @@ from minicse.pooling import (
     pool,
     simcse_defaults,
 )
-from minicse.utils import autocast, check_choice, check_int, check_texts
+from minicse.utils import (
+    autocast,
+    check_choice,
+    check_int,
+    check_texts,
+    progress_bar_class,
+)
+
+tqdm = progress_bar_class()
 
 __all__ = ["SentenceEncoder", "tiny_encoder", "offline_model_path", "check_head"]
 

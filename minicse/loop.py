@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .batching import Batch, make_batch
@@ -33,7 +32,9 @@ from .distributed import DistInfo, barrier, gather_with_grad, no_sync, shard_bat
 from .evaluate import score_sts_pairs
 from .gradcache import grad_cache_step
 from .losses import info_nce_loss
-from .utils import autocast
+from .utils import autocast, progress_bar_class
+
+tqdm = progress_bar_class()
 
 
 @dataclass
