@@ -5,7 +5,8 @@
 (bert-base-uncased on wiki1m and all NLI: the SimCSE paper's setup, Gao et al.,
 2021, arXiv:2104.08821, appendix A; unsup stops at 3,500 of the epoch's 15,625
 steps, about 20 minutes on a T4, and sup reaches batch 512 through GradCache).
-``$MINICSE_PRESET`` picks one; ``auto`` means ``gpu`` with CUDA, else ``cpu``. See chapter 1.
+``$MINICSE_PRESET`` picks one; ``auto`` means ``gpu`` with CUDA, else ``cpu``.
+See chapter 1.
 """
 
 from __future__ import annotations
