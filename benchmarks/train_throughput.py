@@ -113,6 +113,7 @@ def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], 
 def run_sentence_transformers(
     args: argparse.Namespace, precision: str
 ) -> tuple[list[float], float]:
+    import torch
     from datasets import Dataset
     from sentence_transformers import (
         SentenceTransformer,
@@ -142,7 +143,8 @@ def run_sentence_transformers(
             max_steps=args.steps,
             learning_rate=3e-5,
             bf16=precision == "bf16",
-            use_cpu=args.cpu,
+            # HF refuses bf16 on a machine without CUDA unless told it is on CPU
+            use_cpu=args.cpu or not torch.cuda.is_available(),
             save_strategy="no",
             report_to="none",
             logging_steps=max(args.steps, 1),

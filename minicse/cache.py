@@ -1,4 +1,4 @@
-"""A trained model, trained once: ``cached_train`` keys a run by everything it depends on.
+"""A model trained once: ``cached_train`` keys a run by everything it depends on.
 
 The book's chapters reuse models trained in earlier chapters (chapter 8 scores the
 models of chapters 6 and 7). Each chapter still runs on its own: it asks for the
@@ -45,13 +45,13 @@ def cached_train(
     config: TrainConfig,
     cache: str | os.PathLike | None = None,
 ) -> SentenceEncoder:
-    """``train_unsup``/``train_sup`` (by ``config.objective``), or the same run's saved result.
+    """``train_unsup``/``train_sup`` by ``config.objective``, or that run's saved model.
 
     The key is a SHA-256 of minicse's own source code, ``model``, every training
     setting of ``config`` and the training rows themselves, so a changed sentence,
-    seed or learning rate, or another minicse, is a different run. A hit loads the saved encoder and its
-    ``.history`` (and says so, unless ``config.progress`` is off); a miss trains,
-    then saves into ``<cache>/<objective>-<model>-<key>``
+    seed or learning rate, or another minicse, is a different run. A hit loads the
+    saved encoder and its ``.history`` (and says so, unless ``config.progress`` is
+    off); a miss trains, then saves into ``<cache>/<objective>-<model>-<key>``
     (written to a temporary folder first, so a crash never leaves half a model).
     A run interrupted with Ctrl-C is returned but not saved.
 
@@ -121,7 +121,7 @@ def _run_name(model: str, rows: list[tuple[str, ...]], config: TrainConfig) -> s
 
 @functools.lru_cache(maxsize=1)
 def _source_digest() -> str:
-    """SHA-256 of the package's modules: a trained model belongs to the code that trained it."""
+    """SHA-256 of the package's modules: a model belongs to the code that trained it."""
     digest = hashlib.sha256(__version__.encode())
     for module in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(module.name.encode() + b"\0" + module.read_bytes())

@@ -3,7 +3,8 @@
 ``checkpoint-<step>/`` is the encoder's ``save()`` layout plus ``state.pt``
 (optimizer, scheduler, scaler, every rank's RNG, step, history), written to a
 temporary folder and renamed at once: a crash leaves the old one or the new one.
-The best model lives once, in ``output_dir``. See chapter 6.
+The best model lives once, in ``output_dir``. :func:`identity` names what a
+checkpoint must share with the run that resumes it. See chapter 6.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ __all__ = [
     "load_checkpoint",
     "latest_checkpoint",
     "save_best_model",
+    "identity",
+    "resumable",
+    "restore",
 ]
 
 PREFIX = "checkpoint-"
@@ -161,3 +165,53 @@ def save_best_model(
         os.replace(entry, target)
     shutil.rmtree(tmp, ignore_errors=True)
     _fsync(folder)
+
+
+def identity(cfg: Any, rows: int, info: Any) -> dict[str, Any]:
+    """What must match for a checkpoint to continue this run exactly.
+
+    The number of processes is part of it: each rank's RNG state (its dropout
+    masks) is saved and restored, and its rows of every batch depend on it.
+    """
+    keys = ("objective", "batch_size", "seed")
+    return {
+        **{k: getattr(cfg, k) for k in keys},
+        "rows": rows,
+        "world_size": info.world_size,
+    }
+
+
+def resumable(state: Any, rngs: list[dict]) -> dict[str, Any]:
+    """What a checkpoint keeps of a ``loop.TrainState`` besides the weights."""
+    return {
+        "step": state.step,
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(),
+        "scaler": state.scaler.state_dict(),
+        "rng": rngs,
+        "best_score": state.best_score,
+        "best_step": state.best_step,
+        "last_eval": state.last_eval,
+        "history": state.history,
+        "run": state.run,
+    }
+
+
+def restore(state: Any, folder: Path) -> None:
+    """Continue from checkpoint ``folder``: weights, optimizer, RNG, position."""
+    saved = load_checkpoint(folder, state.encoder)
+    if saved["run"] != state.run:
+        raise ValueError(
+            f"checkpoint {folder} belongs to a run with {saved['run']}, this one "
+            f"has {state.run}; resume needs the same data, batch_size, seed and "
+            "number of processes (or use a new output_dir)"
+        )
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    if saved["scaler"]:
+        state.scaler.load_state_dict(saved["scaler"])
+    set_rng_state(saved["rng"][state.info.rank])  # one state per rank
+    state.step, state.history = saved["step"], list(saved["history"])
+    state.best_score, state.best_step = saved["best_score"], saved["best_step"]
+    state.last_eval, state.last_save = saved["last_eval"], state.step
+    state.checkpoint = folder

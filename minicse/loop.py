@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .batching import Batch, make_batch
@@ -33,7 +32,9 @@ from .distributed import DistInfo, barrier, gather_with_grad, no_sync, shard_bat
 from .evaluate import score_sts_pairs
 from .gradcache import grad_cache_step
 from .losses import info_nce_loss
-from .utils import autocast
+from .utils import autocast, progress_bar_class
+
+tqdm = progress_bar_class()
 
 
 @dataclass
@@ -94,6 +95,7 @@ def train_step(state: TrainState, batch: Batch) -> Tensor:
             batch.pieces,
             loss_fn,
             no_sync=lambda: no_sync(state.model),
+            scale=state.scaler.scale,  # the identity unless fp16
         )
     else:
         loss = loss_fn(embed(state, batch.pieces))
@@ -319,59 +321,11 @@ def save(state: TrainState, folder: Any, rng: dict | None = None) -> None:
         rngs = [None] * state.info.world_size
         torch.distributed.all_gather_object(rngs, rng or ckpt.rng_state())
     if state.info.is_main:
-        ckpt.save_checkpoint(folder, state.step, state.encoder, _resumable(state, rngs))
+        ckpt.save_checkpoint(folder, state.step, state.encoder,
+                             ckpt.resumable(state, rngs))
     state.checkpoint = Path(folder) / f"{ckpt.PREFIX}{state.step}"
     state.last_save = state.step
     barrier()
-
-
-def identity(cfg: Any, rows: int, info: DistInfo) -> dict[str, Any]:
-    """What must match for a checkpoint to continue this run exactly.
-
-    The number of processes is part of it: each rank's RNG state (its dropout
-    masks) is saved and restored, and its rows of every batch depend on it.
-    """
-    keys = ("objective", "batch_size", "seed")
-    return {
-        **{k: getattr(cfg, k) for k in keys},
-        "rows": rows,
-        "world_size": info.world_size,
-    }
-
-
-def _resumable(state: TrainState, rngs: list[dict]) -> dict[str, Any]:
-    return {
-        "step": state.step,
-        "optimizer": state.optimizer.state_dict(),
-        "scheduler": state.scheduler.state_dict(),
-        "scaler": state.scaler.state_dict(),
-        "rng": rngs,
-        "best_score": state.best_score,
-        "best_step": state.best_step,
-        "last_eval": state.last_eval,
-        "history": state.history,
-        "run": state.run,
-    }
-
-
-def restore(state: TrainState, folder: Path) -> None:
-    """Continue from checkpoint ``folder``: weights, optimizer, RNG, position."""
-    saved = ckpt.load_checkpoint(folder, state.encoder)
-    if saved["run"] != state.run:
-        raise ValueError(
-            f"checkpoint {folder} belongs to a run with {saved['run']}, this one "
-            f"has {state.run}; resume needs the same data, batch_size, seed and "
-            "number of processes (or use a new output_dir)"
-        )
-    state.optimizer.load_state_dict(saved["optimizer"])
-    state.scheduler.load_state_dict(saved["scheduler"])
-    if saved["scaler"]:
-        state.scaler.load_state_dict(saved["scaler"])
-    ckpt.set_rng_state(saved["rng"][state.info.rank])  # one state per rank
-    state.step, state.history = saved["step"], list(saved["history"])
-    state.best_score, state.best_step = saved["best_score"], saved["best_step"]
-    state.last_eval, state.last_save = saved["last_eval"], state.step
-    state.checkpoint = folder
 
 
 def interrupted(state: TrainState) -> str:

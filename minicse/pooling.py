@@ -4,7 +4,7 @@ SimCSE's options (arXiv:2104.08821, sec. 6.3; ``Pooler`` in ``simcse/models.py``
 ``"cls"`` and ``"cls_before_pooler"`` pool the same last-layer ``[CLS]`` here; the
 encoder puts ``"cls"`` through SimCSE's MLP head where there is one (in training
 only, for unsup), and ``"cls_before_pooler"`` is the raw ``[CLS]``, never given a
-head (``minicse.encoder.check_head`` raises). ``SentenceEncoder.from_pretrained``
+head (:func:`check_head` raises). ``SentenceEncoder.from_pretrained``
 picks ``cls_before_pooler`` for ``*unsup-simcse*`` names, and ``cls`` through the
 checkpoint's pooler layer (HF's ``pooler_output``) for ``*sup-simcse*`` ones.
 The means skip padding, so batching never changes a vector. See chapter 4.
@@ -13,6 +13,7 @@ The means skip padding, so batching never changes a vector. See chapter 4.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +29,8 @@ __all__ = [
     "last2_mean_pooling",
     "pool",
     "needs_hidden_states",
+    "check_head",
+    "simcse_defaults",
 ]
 
 POOLERS = ("cls", "cls_before_pooler", "mean", "first_last_mean", "last2_mean")
@@ -212,3 +215,52 @@ def pool(name: str, outputs_or_hidden: Any, attention_mask: Tensor) -> Tensor:
             "with output_hidden_states=True and pass its output"
         )
     return _POOLING_FUNCTIONS[name](layers if layered else last, attention_mask)
+
+
+# SimCSE's pooler/head pairs: which combinations exist, and which a name implies.
+
+MLP_MODES = (None, "train", "always")
+
+
+def check_head(pooling: str, mlp: str | None) -> None:
+    """Raise for a pooler/MLP pair that contradicts itself.
+
+    SimCSE's MLP exists only with ``cls`` (``"train"``: unsup, ``"always"``:
+    sup); ``cls_before_pooler`` is the raw ``[CLS]``, before any head. A head on
+    another pooler is not SimCSE's, but allowed when asked for.
+
+    Example:
+        >>> check_head("cls_before_pooler", "always")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: pooling='cls_before_pooler' is the [CLS] vector before any MLP...
+    """
+    check_choice(pooling, "pooling", POOLERS)
+    check_choice(mlp, "mlp", MLP_MODES)
+    if pooling == "cls_before_pooler" and mlp is not None:
+        raise ValueError(
+            "pooling='cls_before_pooler' is the [CLS] vector before any MLP head, so "
+            f"it cannot take mlp={mlp!r}; use pooling='cls' for SimCSE's head, or "
+            "mlp=None"
+        )
+
+
+def simcse_defaults(name: str, pooling: str, mlp: str | None) -> tuple[str, Any]:
+    """``(pooling, mlp)`` with ``"auto"`` resolved by name, as SimCSE's tool does.
+
+    The released checkpoints keep their MLP in the pooler layer:
+    ``*unsup-simcse*`` → raw ``[CLS]``; ``*sup-simcse*`` → ``cls`` through that
+    layer (``mlp="pooler"``: HF's ``pooler_output``); others → ``cls``, no head.
+
+    Example:
+        >>> simcse_defaults("sup-simcse-bert-base-uncased", "auto", "auto")
+        ('cls', 'pooler')
+        >>> simcse_defaults("unsup-simcse-roberta-large", "auto", "auto")
+        ('cls_before_pooler', None)
+    """
+    base = Path(name).name.lower()
+    if pooling == "auto":
+        pooling = "cls_before_pooler" if "unsup-simcse" in base else "cls"
+    if mlp == "auto":
+        mlp = "pooler" if "sup-simcse" in base and pooling == "cls" else None
+    return pooling, mlp

@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import random
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -299,6 +300,18 @@ def cpu_threads(count: int = 1):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def progress_bar_class() -> type:
+    """``tqdm.auto.tqdm``, without its warning where Jupyter lacks ipywidgets.
+
+    There it falls back to the text bar, which is what the book wants: a widget
+    would load its script from a CDN, and the built pages must read offline.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from tqdm.auto import tqdm
+    return tqdm
 
 
 def env_flag(name: str) -> str | None:

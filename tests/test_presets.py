@@ -34,3 +34,14 @@ def test_unknown_preset_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("MINICSE_PRESET", "fast")
     with pytest.raises(ValueError, match="unknown preset 'fast'"):
         get_preset()
+
+
+def test_gpu_preset_budget_and_batch_512_through_grad_cache():
+    from minicse import TrainConfig
+
+    unsup = TrainConfig.from_preset("gpu", "unsup")
+    assert (unsup.batch_size, unsup.max_steps, unsup.learning_rate) == (64, 3_500, 3e-5)
+    full = TrainConfig.from_preset("gpu", "unsup", max_steps=None)
+    assert full.max_steps is None and full.num_epochs == 1  # the paper's full epoch
+    sup = TrainConfig.from_preset("gpu", "sup")
+    assert (sup.batch_size, sup.grad_cache_chunk, sup.num_epochs) == (512, 128, 3)

@@ -110,7 +110,7 @@ def no_training(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("training started despite bad input")
 
-    monkeypatch.setattr(train_module, "_new_state", forbidden)
+    monkeypatch.setattr(train_module, "make_state", forbidden)
 
 
 def test_empty_corpus(no_training):
@@ -824,6 +824,20 @@ def test_grad_cache_under_bf16_is_close_to_the_plain_step(first_step):
     assert cached_loss == pytest.approx(loss1, rel=BF16_LOSS)
     assert cached_loss == pytest.approx(loss32, rel=BF16_LOSS)
     assert _relative_error(cached, grads32) < BF16_GRADS
+    assert _relative_error(cached, plain) < BF16_GRADS
+
+
+def test_grad_cache_under_fp16_matches_the_plain_fp16_step(first_step):
+    # A T4's autocast is fp16: GradCache takes G from the scaled loss, as a plain
+    # scaler.scale(loss).backward() does, so both give the same (scaled) gradients;
+    # an unscaled G would be 2**16 times too small (relative error 1).
+    loss1, plain, _ = first_step("sup", precision="fp16", length_groups=1)
+    cached_loss, cached, widths = first_step(
+        "sup", precision="fp16", grad_cache_chunk=3
+    )
+    assert len(widths) >= 3  # really chunked
+    assert cached.keys() == plain.keys() and len(plain) > 10
+    assert cached_loss == pytest.approx(loss1, rel=BF16_LOSS)  # logged unscaled
     assert _relative_error(cached, plain) < BF16_GRADS
 
 

@@ -206,3 +206,17 @@ def test_cpu_threads_restores_the_count_even_after_an_error():
     with pytest.raises(ValueError, match="count"):
         with cpu_threads(0):
             pass
+
+
+def test_training_modules_print_no_widget_warning_in_a_notebook():
+    # In a Jupyter kernel without ipywidgets, importing tqdm.auto warns "IProgress
+    # not found" into the first cell that imports minicse's training code; the
+    # text bar it falls back to is what the book wants (a widget needs a CDN).
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+
+    code = "import minicse.loop, minicse.encoder\nprint('imported')"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert "imported" in text and "IProgress" not in text, text
