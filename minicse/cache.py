@@ -19,7 +19,7 @@ from typing import Any
 
 from . import __version__
 from .encoder import SentenceEncoder
-from .train import TrainConfig, _as_rows, _as_sentences, train_sup, train_unsup
+from .train import TrainConfig, _as_rows, _as_sentences, _train
 from .utils import env_flag
 
 __all__ = ["cached_train", "cache_dir"]
@@ -99,9 +99,7 @@ def cached_train(
         if config.progress:
             print(f"Loaded the trained model from the cache: {folder}")
     else:
-        train = train_unsup if config.objective == "unsup" else train_sup
-        encoder = train(str(model), [row[0] for row in rows]
-                        if config.objective == "unsup" else rows, config)
+        encoder = _train(str(model), rows, config)  # rows are checked already
         if not any("interrupted" in record for record in encoder.history):
             _save(encoder, folder)
     encoder.cache_path = folder
