@@ -73,8 +73,8 @@ def _fields(lines: list[str], columns: tuple[int, ...], where: str, start: int):
     return [tuple(fields[c] for c in columns) for fields in rows]
 
 
-def senteval_pairs(tar: Path, task: str, split: str) -> list[tuple[str, str, str]]:
-    """(sentence1, sentence2, score) of an STS task, as SentEval reads them.
+def senteval_pairs(tar: Path, task: str, split: str) -> list[tuple[str, str, str, str]]:
+    """(sentence1, sentence2, score, subset) of an STS task, as SentEval reads them.
 
     STS12-16 pool their subsets in SentEval's order and drop pairs whose gold
     line is empty (no score).
@@ -85,7 +85,8 @@ def senteval_pairs(tar: Path, task: str, split: str) -> list[tuple[str, str, str
         split: ``"test"``; STS-B also ``"train"`` and ``"dev"``.
 
     Returns:
-        The pairs in file order, text and scores as written in the files.
+        The pairs in file order, text and scores as written in the files; the
+        subset is SentEval's name (STS12-16) or the task (STS-B, SICK-R).
     """
     if task in STS_SUBSETS:
         pairs, folder = [], f"STS/{task.upper()}-en-test"
@@ -100,7 +101,9 @@ def senteval_pairs(tar: Path, task: str, split: str) -> list[tuple[str, str, str
                 )
             rows = _fields(lines, (0, 1), f"{tar}: {inputs}", 1)
             pairs += [
-                (a, b, s) for (a, b), s in zip(rows, scores, strict=True) if s.strip()
+                (a, b, s, subset)
+                for (a, b), s in zip(rows, scores, strict=True)
+                if s.strip()
             ]
         return pairs
     if task not in _TABLES or (task == "sickr" and split != "test"):
@@ -108,16 +111,17 @@ def senteval_pairs(tar: Path, task: str, split: str) -> list[tuple[str, str, str
     template, columns, header = _TABLES[task]
     member = template.format(split=split)
     lines = _lines(tar, member)[header:]
-    return _fields(lines, columns, f"{tar}: {member}", header + 1)
+    rows = _fields(lines, columns, f"{tar}: {member}", header + 1)
+    return [(*row, task) for row in rows]
 
 
 def senteval_frame(tar: Path, task: str, split: str, text: str) -> pd.DataFrame:
-    """``senteval_pairs`` as a str DataFrame: ``sentence1``, ``sentence2``, ``score``.
+    """``senteval_pairs`` as a str DataFrame: ``sentence1 sentence2 score subset``.
 
     ``text="senteval"`` joins each sentence's whitespace tokens by one space
     (SentEval's ``s.split()``, then SimCSE's ``" ".join``); ``"raw"`` keeps them.
     """
-    columns = ["sentence1", "sentence2", "score"]
+    columns = ["sentence1", "sentence2", "score", "subset"]
     frame = pd.DataFrame(senteval_pairs(tar, task, split), columns=columns)
     if text == "senteval":
         for column in columns[:2]:

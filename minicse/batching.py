@@ -125,6 +125,7 @@ def make_batch(
     max_length: int,
     groups: int = 1,
     chunk: int | None = None,
+    twice: bool = True,
 ) -> Batch:
     """Tokenize the views of ``rows`` and cut them into pieces (CPU tensors).
 
@@ -135,6 +136,8 @@ def make_batch(
         max_length: truncation length (the training length, e.g. 32).
         groups: at most this many length-sorted pieces, cut where they pad least.
         chunk: GradCache: pieces of ``chunk`` rows' views each (overrides groups).
+        twice: unsup rows are taken twice (two dropout masks); ``False``: once,
+            for the fixed-mask control (both views from one pass).
 
     Example:
         >>> from minicse.encoder import tiny_encoder
@@ -146,8 +149,9 @@ def make_batch(
     columns = [list(column) for column in zip(*rows, strict=True)]
     if len(columns) == 1:  # unsup: tokenize once, take each sentence twice
         features = tokenize(tokenizer, columns[0], max_length)
-        features = {k: v + v for k, v in features.items()}  # [x; x]
-        views = 2
+        if twice:
+            features = {k: v + v for k, v in features.items()}  # [x; x]
+        views = 2 if twice else 1
     else:
         texts = [text for column in columns for text in column]  # view order
         features, views = tokenize(tokenizer, texts, max_length), len(columns)

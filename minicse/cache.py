@@ -109,8 +109,9 @@ def cached_train(
 def _run_name(model: str, rows: list[tuple[str, ...]], config: TrainConfig) -> str:
     settings = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_KEY}
     digest = hashlib.sha256()
-    digest.update(json.dumps([_source_digest(), model, settings], sort_keys=True)
-                  .encode())
+    digest.update(
+        json.dumps([_source_digest(), model, settings], sort_keys=True).encode()
+    )
     for row in rows:
         digest.update("\x1f".join(row).encode("utf-8") + b"\x1e")
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model).name)

@@ -65,6 +65,7 @@ _TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--log-every", "log_every", int, "steps between loss records"),
     ("--warmup-ratio", "warmup_ratio", float, "linear warm-up share of the steps"),
     ("--max-grad-norm", "max_grad_norm", float, "gradient clipping norm"),
+    ("--dropout", "dropout", float, "every dropout rate (default: the model's)"),
     ("--hard-negative-weight", "hard_negative_weight", float, "log(alpha) (paper: 0)"),
 ]
 
@@ -144,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--pooling", choices=_CHOICES["pooling"], help="pooler when MODEL is a name")
     add("--batch-size", type=int, default=64, metavar="N")
     add("--max-rows", type=int, metavar="N", help="first N pairs of each task")
+    add(
+        "--aggregate",
+        default="all",
+        choices=("all", "mean", "wmean"),
+        help="SentEval's: all (the paper's, default), mean or wmean of subsets",
+    )
+    add("--max-length", type=int, metavar="N", help="truncate (default: never)")
+    add("--language", help="multilingual STS-B (with --tasks stsb): de, es, fr, ...")
     export = _command(
         commands,
         "export",
@@ -224,8 +233,10 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     from .data import STS_TASKS
     from .evaluate import evaluate_sts
 
-    options = {k: getattr(args, k) for k in ("split", "text", "batch_size", "max_rows")}
-    encoder, tasks = _load_model(args.model, args.pooling), args.tasks or STS_TASKS
+    names = ("split", "text", "batch_size", "max_rows", "aggregate", "max_length")
+    options = {k: getattr(args, k) for k in (*names, "language")}
+    tasks = args.tasks or (["stsb"] if args.language else STS_TASKS)
+    encoder = _load_model(args.model, args.pooling)
     print(evaluate_sts(encoder, tasks=tuple(tasks), **options).to_string())
     return 0
 

@@ -50,6 +50,11 @@ class TrainConfig:
             no head on other poolers); ``cls_before_pooler`` takes no head.
         hard_negative_weight: SimCSE's ``log(alpha)`` for hard negatives (sup).
         symmetric: also score positives -> anchors (not in SimCSE).
+        dropout: set every dropout rate of the transformer (hidden and
+            attention) for training; ``None`` keeps the model's (the paper's
+            0.1 for BERT; its Table 3 sweeps it). See ``minicse.set_dropout``.
+        fixed_mask: unsup only: one forward pass per batch, so both views share
+            one dropout mask (the paper's Table 3 "fixed 0.1" control).
         max_steps: optimizer steps; ``None`` = ``num_epochs`` epochs.
         warmup_ratio, warmup_steps: linear warm-up (the larger one wins).
         weight_decay: AdamW decay (not on biases and LayerNorm weights).
@@ -88,6 +93,8 @@ class TrainConfig:
     mlp: str | None = "auto"  # cls: unsup "train" (--mlp_only_train), sup "always"
     hard_negative_weight: float = 0.0  # SimCSE train.py: hard_negative_weight=0
     symmetric: bool = False  # SimCSE's loss is anchor -> candidates only
+    dropout: float | None = None  # None: the model's own (BERT: 0.1, as SimCSE)
+    fixed_mask: bool = False  # not SimCSE's method: its Table 3 control
     max_steps: int | None = None  # HF TrainingArguments: max_steps=-1 (use epochs)
     warmup_ratio: float = 0.0  # HF default: no warm-up, linear decay (paper)
     warmup_steps: int = 0  # HF default
@@ -183,6 +190,19 @@ def _check_config(cfg: TrainConfig) -> None:
     check_non_negative(cfg.warmup_ratio, "warmup_ratio")
     if cfg.warmup_ratio >= 1:
         raise ValueError(f"warmup_ratio must be < 1, got {cfg.warmup_ratio}")
+    if cfg.dropout is not None and (
+        isinstance(cfg.dropout, bool)
+        or not isinstance(cfg.dropout, (int, float))
+        or not 0 <= cfg.dropout < 1
+    ):
+        raise ValueError(f"dropout must be None or in [0, 1), got {cfg.dropout!r}")
+    if not isinstance(cfg.fixed_mask, bool):
+        raise TypeError(f"fixed_mask must be True or False, got {cfg.fixed_mask!r}")
+    if cfg.fixed_mask and cfg.objective != "unsup":
+        raise ValueError(
+            "fixed_mask=True is an unsupervised control (both views of a sentence "
+            "share one dropout mask); supervised SimCSE's views are other sentences"
+        )
     weight = cfg.hard_negative_weight
     if not isinstance(weight, (int, float)) or not math.isfinite(weight):
         raise ValueError(

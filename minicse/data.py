@@ -16,23 +16,36 @@ import numpy as np
 import pandas as pd
 
 from ._hub import hub_offline, hub_status
+from ._senteval import STS_SUBSETS as _SENTEVAL_SUBSETS
 from ._senteval import senteval_frame
 from .utils import check_choice, check_int, env_flag
 
-__all__ = ["STS_TASKS", "data_dir", "load_sts", "load_nli_triplets", "load_corpus"]
+__all__ = [
+    "STS_TASKS",
+    "STSB_LANGUAGES",
+    "data_dir",
+    "load_sts",
+    "load_nli_triplets",
+    "load_corpus",
+]
 
 STS_TASKS = ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr")
 _SPLITS = {task: ("test",) for task in STS_TASKS} | {"stsb": ("train", "dev", "test")}
+# PhilipMay/stsb_multi_mt: STS-B dev/test machine-translated (train too on the hub)
+STSB_LANGUAGES = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
+_MULTI_MT = "PhilipMay/stsb_multi_mt"
 _CORPORA = {"wiki1m": ("corpus/wiki1m_head.txt", "wiki1m_for_simcse.txt")}
 _SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"
 
 
-def _hub_sts(task: str, split: str) -> tuple[str, str, float]:
-    """(repo id, hub split, factor to 0-5) of raw STS12-16 / STS-B on the hub."""
+def _hub_sts(task: str, split: str, language: str | None = None) -> tuple:
+    """(repo id, config, hub split, score column, factor to 0-5) of a raw STS set."""
+    if language is not None:  # scores already 0-5
+        return _MULTI_MT, language, split, "similarity_score", 1.0
     if task == "stsb":  # scores in [0, 1]
         hub_split = "validation" if split == "dev" else split
-        return "sentence-transformers/stsb", hub_split, 5.0
-    return f"mteb/{task}-sts", split, 1.0  # scores already 0-5
+        return "sentence-transformers/stsb", None, hub_split, "score", 5.0
+    return f"mteb/{task}-sts", None, split, "score", 1.0  # scores already 0-5
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path | None:
@@ -138,11 +151,11 @@ def _hub_file(filename: str, what: str) -> Path:
         raise _hub_error(what, _SIMCSE_REPO, why or "it is not cached") from err
 
 
-def _hub_sts_frame(task: str, split: str) -> pd.DataFrame:
+def _hub_sts_frame(task: str, split: str, language: str | None) -> pd.DataFrame:
     """Raw STS12-16 / STS-B through ``datasets``, scores on the 0-5 scale."""
     from huggingface_hub import constants
 
-    repo_id, hub_split, factor = _hub_sts(task, split)
+    repo_id, config, hub_split, score, factor = _hub_sts(task, split, language)
     what, why = f"STS task {task!r} (split {split!r})", hub_status()
     cache = env_flag("HF_DATASETS_CACHE") or os.path.join(constants.HF_HOME, "datasets")
     cached = (Path(cache).expanduser() / repo_id.replace("/", "___")).is_dir()
@@ -153,9 +166,23 @@ def _hub_sts_frame(task: str, split: str) -> pd.DataFrame:
     except ImportError as err:
         hint = "needs `pip install datasets`, or set MINICSE_DATA or pass path="
         raise ImportError(f"loading {what} from the hub {hint}") from err
-    frame = load_dataset(repo_id, split=hub_split).to_pandas()
-    frame = frame[["sentence1", "sentence2", "score"]]
+    frame = load_dataset(repo_id, config, split=hub_split).to_pandas()
+    frame = frame[["sentence1", "sentence2", score]].rename(columns={score: "score"})
     return frame.assign(score=frame["score"].astype(float) * factor)
+
+
+def _local_subsets(path, file: Path, task: str, split: str, rows: int) -> list[str]:
+    """Subset names of a local STS file: its ``subset`` column or ``sts/meta``."""
+    if task not in _SENTEVAL_SUBSETS:
+        return [task] * rows
+    folder = data_dir(path)
+    if folder.is_file():
+        raise ValueError(
+            f"{file} has no 'subset' column and is a single file, so the subsets of "
+            f"{task} are unknown; pass the data folder (with sts/meta/) as path="
+        )
+    meta = _local_file(path, f"sts/meta/{task}.{split}.meta.tsv")
+    return _read_table(meta, ("subset",), rows)["subset"].tolist()
 
 
 def load_sts(
@@ -164,12 +191,16 @@ def load_sts(
     text: str = "raw",
     path: str | os.PathLike | None = None,
     max_rows: int | None = None,
+    language: str | None = None,
+    subsets: bool = False,
 ) -> pd.DataFrame:
     """Sentence pairs with gold similarity scores (0-5; SICK-R 1-5) for one STS task.
 
     Local: ``sts/<task>.<split>.tsv``, or ``sts/senteval/`` for SentEval's tokenized
     text (the SimCSE paper's). Hub: SimCSE's ``senteval.tar`` (``text="senteval"``
     and SICK-R), else ``mteb/<task>-sts`` and ``sentence-transformers/stsb`` (x 5).
+    ``language``: the machine-translated STS-B, ``sts/stsb_multi_mt/<lang>.<split>.tsv``
+    or the hub's ``PhilipMay/stsb_multi_mt`` (May, 2021).
 
     Args:
         task: one of ``STS_TASKS``.
@@ -177,9 +208,14 @@ def load_sts(
         text: ``"raw"`` (the organisers' text) or ``"senteval"``.
         path: a data folder or a ``.tsv`` file (read as given).
         max_rows: read only the first ``max_rows`` pairs (None: all).
+        language: one of ``STSB_LANGUAGES`` (task ``"stsb"``, raw text); None: the
+            original English STS-B.
+        subsets: add a ``subset`` column: SentEval's subset of each pair in
+            STS12-16 (from ``sts/meta/`` or the tar), the task name otherwise.
 
     Returns:
-        Columns ``sentence1``, ``sentence2`` (str) and ``score`` (float), in file order.
+        Columns ``sentence1``, ``sentence2`` (str) and ``score`` (float), in file order
+        (and ``subset`` when asked).
 
     Reference: Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval). See chapter 1.
 
@@ -195,17 +231,50 @@ def load_sts(
     check_choice(split, f"split for task {task!r}", _SPLITS[task])
     check_choice(text, "text", ("raw", "senteval"))
     check_int(max_rows, "max_rows", optional=True)
+    if language is not None:
+        check_choice(language, "language", STSB_LANGUAGES)
+        if task != "stsb" or text != "raw":
+            raise ValueError(
+                f"language={language!r} reads the multilingual STS-B: pass "
+                f"task='stsb' and text='raw' (got task={task!r}, text={text!r})"
+            )
     subdir = "sts/senteval" if text == "senteval" else "sts"
-    file = _local_file(path, f"{subdir}/{task}.{split}.tsv")
+    name = f"{subdir}/{task}.{split}.tsv"
+    if language is not None:
+        name = f"sts/stsb_multi_mt/{language}.{split}.tsv"
+    file = _local_file(path, name)
+    columns = ("sentence1", "sentence2", "score")
     if file is not None:
-        return _read_table(file, ("sentence1", "sentence2", "score"), max_rows)
-    if text == "senteval" or task == "sickr":
+        if subsets and _has_column(file, "subset"):
+            return _read_table(file, (*columns, "subset"), max_rows)
+        frame = _read_table(file, columns, max_rows)
+        if subsets:
+            if language is not None:
+                task = f"stsb-{language}"
+            frame["subset"] = _local_subsets(path, file, task, split, len(frame))
+        return frame
+    if text == "senteval" or (task == "sickr" and language is None):
         tar = _hub_file("senteval.tar", f"senteval.tar (STS task {task!r})")
         frame, source = senteval_frame(tar, task, split, text), "senteval.tar"
     else:
-        frame, source = _hub_sts_frame(task, split), _hub_sts(task, split)[0]
+        frame = _hub_sts_frame(task, split, language)
+        source = _hub_sts(task, split, language)[0]
+        if subsets and task in _SENTEVAL_SUBSETS:
+            raise ValueError(
+                f"{source} does not name the subsets of {task}: pass text='senteval' "
+                "(SentEval's files name them) or a data folder with sts/meta/"
+            )
+        frame["subset"] = f"stsb-{language}" if language else task
     frame = frame.iloc[:max_rows].reset_index(drop=True)
-    return _checked(frame, f"{source} ({task}, {split})")
+    frame = _checked(frame, f"{source} ({task}, {split})")
+    return frame if subsets else frame.drop(columns="subset")
+
+
+def _has_column(file: Path, column: str) -> bool:
+    """Whether the header line of a ``.tsv``/``.csv`` file names ``column``."""
+    with open(file, encoding="utf-8", newline="") as handle:
+        header = handle.readline().rstrip("\r\n")
+    return column in header.split("," if file.suffix.lower() == ".csv" else "\t")
 
 
 def load_nli_triplets(

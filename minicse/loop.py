@@ -29,7 +29,7 @@ from torch import Tensor
 from . import checkpoint as ckpt
 from .batching import Batch, make_batch
 from .distributed import DistInfo, barrier, gather_with_grad, no_sync, shard_batch
-from .evaluate import score_sts_pairs
+from .evaluate import sts_dev_metrics
 from .gradcache import grad_cache_step
 from .losses import info_nce_loss
 from .utils import autocast, progress_bar_class
@@ -77,6 +77,8 @@ def train_step(state: TrainState, batch: Batch) -> Tensor:
         if batch.restore is not None:  # back to [view 0 rows; view 1 rows; ...]
             embeddings = embeddings[batch.restore]
         views = embeddings.chunk(batch.views)  # (b, D) each, this process's rows
+        if len(views) == 1:  # fixed mask: both views are the one pass
+            views *= 2
         anchors, positives, *negatives = [
             gather_with_grad(v, state.sizes) for v in views
         ]
@@ -173,7 +175,12 @@ def _batches(state: TrainState, rows: list[tuple[str, ...]]) -> Iterator[Batch]:
     def prepare(indices: list[int]) -> Batch:
         mine = [rows[i] for i in shard_batch(indices, info)]
         batch = make_batch(
-            tokenizer, mine, cfg.max_length, groups, cfg.grad_cache_chunk
+            tokenizer,
+            mine,
+            cfg.max_length,
+            groups,
+            cfg.grad_cache_chunk,
+            twice=not cfg.fixed_mask,
         )
         return batch.to(info.device)
 
@@ -284,10 +291,11 @@ def evaluate(state: TrainState, dev: Any, bar: Any = None) -> None:
             encode=partial(encoder.encode, precision=cfg.precision)
         )
         try:
-            score = float(score_sts_pairs(scorer, *dev, batch_size=128))
+            metrics = sts_dev_metrics(scorer, *dev, batch_size=128)
         finally:
             encoder.train()
-        state.history.append({"step": state.step, "dev": score})
+        score = metrics["dev"]
+        state.history.append({"step": state.step, **metrics})
         if math.isfinite(score) and (
             state.best_score is None or score > state.best_score
         ):
@@ -321,8 +329,9 @@ def save(state: TrainState, folder: Any, rng: dict | None = None) -> None:
         rngs = [None] * state.info.world_size
         torch.distributed.all_gather_object(rngs, rng or ckpt.rng_state())
     if state.info.is_main:
-        ckpt.save_checkpoint(folder, state.step, state.encoder,
-                             ckpt.resumable(state, rngs))
+        ckpt.save_checkpoint(
+            folder, state.step, state.encoder, ckpt.resumable(state, rngs)
+        )
     state.checkpoint = Path(folder) / f"{ckpt.PREFIX}{state.step}"
     state.last_save = state.step
     barrier()

@@ -20,6 +20,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import loop
+from .augment import set_dropout
 from .config import TrainConfig, _build, head_for
 from .data import load_corpus, load_nli_triplets, load_sts
 from .distributed import cleanup_distributed, init_distributed, shard_sizes, wrap_ddp
@@ -152,8 +153,9 @@ def train_unsup(
 
     Returns:
         The trained encoder (best STS-B dev weights when evaluating), with
-        ``.history``: dicts ``{step, loss, lr}``, ``{step, dev}`` (Spearman x100)
-        and ``{step, interrupted}`` after Ctrl-C.
+        ``.history``: dicts ``{step, loss, lr}``, ``{step, dev, alignment,
+        uniformity}`` (STS-B dev Spearman x100 and Wang & Isola's metrics, see
+        ``sts_dev_metrics``) and ``{step, interrupted}`` after Ctrl-C.
 
     Raises:
         ValueError, TypeError, FileNotFoundError: bad inputs, before training.
@@ -279,6 +281,8 @@ def make_state(
     info = init_distributed(cfg.device) if info is None else info
     from transformers import get_linear_schedule_with_warmup
 
+    if cfg.dropout is not None:
+        set_dropout(encoder, cfg.dropout)
     encoder = encoder.to(info.device).train()
     total = cfg.max_steps or cfg.num_epochs * (len(rows) // cfg.batch_size)
     optimizer = _optimizer(encoder, cfg, info.device)

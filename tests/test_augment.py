@@ -167,3 +167,20 @@ def test_word_swap_rejects_bad_n():
         word_swap(LONG, n=-1)
     with pytest.raises(TypeError, match="n must be an int >= 0, got float 1.0"):
         word_swap(LONG, n=1.0)
+
+
+def test_set_dropout_sets_every_rate_and_p0_makes_the_views_equal():
+    from minicse import set_dropout, tiny_encoder
+
+    encoder = set_dropout(tiny_encoder(mlp="train"), 0.0)
+    assert {m.p for m in encoder.modules() if isinstance(m, torch.nn.Dropout)} == {0.0}
+    assert encoder.model.config.attention_probs_dropout_prob == 0.0
+    a, b = dropout_views(encoder.train(), ["a cat sits", "dogs bark loudly"])
+    torch.testing.assert_close(a, b)  # no dropout: the two "views" are one
+    set_dropout(encoder, 0.3)
+    assert {m.p for m in encoder.modules() if isinstance(m, torch.nn.Dropout)} == {0.3}
+    a, b = dropout_views(encoder.train(), ["a cat sits", "dogs bark loudly"])
+    assert not torch.allclose(a, b)
+    for bad, error in [(1.0, ValueError), (-0.5, ValueError), ("0.1", TypeError)]:
+        with pytest.raises(error, match="p"):
+            set_dropout(encoder, bad)

@@ -135,3 +135,30 @@ def test_only_rank_0_reports(monkeypatch, capsys):
         "best STS-B dev Spearman x100: 12.50",
         "model saved to out",
     ]
+
+
+def test_evaluate_options_reach_evaluate_sts(monkeypatch, capsys):
+    import minicse.evaluate as evaluate_module
+
+    seen = {}
+
+    def fake(encoder, tasks, **options):
+        seen.update(options, tasks=tasks)
+        return evaluate_module.pd.DataFrame({"spearman": [1.0]}, index=["stsb"])
+
+    monkeypatch.setattr(evaluate_module, "evaluate_sts", fake)
+    argv = ["evaluate", "tiny", "--language", "de", "--aggregate", "wmean"]
+    assert main([*argv, "--max-length", "32"]) == 0
+    assert seen["tasks"] == ("stsb",) and seen["language"] == "de"
+    assert seen["aggregate"] == "wmean" and seen["max_length"] == 32
+    assert main(["evaluate", "tiny", "--max-rows", "3"]) == 0
+    assert seen["aggregate"] == "all" and seen["max_length"] is None
+    assert len(seen["tasks"]) == 7
+
+
+def test_dropout_option_reaches_train_config():
+    from minicse.cli import build_parser
+
+    args = build_parser().parse_args(["train-unsup", "tiny", "--dropout", "0.0"])
+    assert args.dropout == 0.0
+    assert build_parser().parse_args(["train-sup", "tiny"]).dropout is None

@@ -319,10 +319,25 @@ def test_hub_miss_fails_fast_and_says_what_to_set(
 def test_hub_table_maps_splits_and_scales():
     assert data._hub_sts("stsb", "dev") == (
         "sentence-transformers/stsb",
+        None,
         "validation",
+        "score",
         5.0,
     )
-    assert data._hub_sts("sts15", "test") == ("mteb/sts15-sts", "test", 1.0)
+    assert data._hub_sts("sts15", "test") == (
+        "mteb/sts15-sts",
+        None,
+        "test",
+        "score",
+        1.0,
+    )
+    assert data._hub_sts("stsb", "dev", "de") == (
+        "PhilipMay/stsb_multi_mt",
+        "de",
+        "dev",
+        "similarity_score",
+        1.0,
+    )
 
 
 # ------------------------------------------------ hub: SimCSE's senteval.tar (faked)
@@ -567,6 +582,11 @@ def test_full_size_senteval_tar_reproduces_the_data_folder(
             want = want.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
         got = load_sts(task, split, text="senteval")
         pd.testing.assert_frame_equal(got, want)
+        named = load_sts(task, split, text="senteval", subsets=True)  # the tar's
+        folder = load_sts(task, split, "senteval", path=data_path, subsets=True)
+        assert sorted(named.subset.value_counts().items()) == sorted(
+            folder.subset.value_counts().items()
+        )
         sizes[task, split] = len(got)
     tests = (3108, 1500, 3750, 3000, 1186, 1379, 4927)
     assert sizes == {(t, "test"): n for t, n in zip(STS_TASKS, tests, strict=True)} | {

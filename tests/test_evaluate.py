@@ -243,6 +243,94 @@ def test_evaluate_sts_uses_all_aggregation(letter_table, data_path, task):
         assert abs(wmean - expected) > 0.3  # the two really differ (here by 0.6)
 
 
+class Bigrams:
+    """A fake encoder without ties: a fixed random vector per character bigram."""
+
+    table = torch.randn(1024, 16, generator=torch.Generator().manual_seed(0))
+
+    def encode(self, texts, batch_size=64):
+        rows = [
+            [(ord(a) * 31 + ord(b)) % 1024 for a, b in zip(t, t[1:], strict=False)]
+            for t in texts
+        ]
+        return torch.stack([self.table[r].sum(0) for r in rows]).float()
+
+
+def _subset_reference(frame, cos, weighted: bool) -> float:
+    """SentEval's mean / wmean, a loop over the subsets written out plainly."""
+    total, weights = 0.0, 0
+    names = list(dict.fromkeys(frame.subset))
+    for name in names:
+        rows = np.flatnonzero(frame.subset.to_numpy() == name)
+        rho = 100 * stats.spearmanr(cos[rows], frame.score.iloc[rows]).statistic
+        weight = len(rows) if weighted else 1
+        total, weights = total + weight * rho, weights + weight
+    return total / weights
+
+
+@pytest.mark.parametrize("text", ["raw", "senteval"])
+def test_evaluate_sts_mean_and_wmean_follow_senteval(text):
+    tasks = ["sts12", "sts14", "stsb"]
+    for aggregate in ("mean", "wmean"):
+        table = evaluate_sts(Bigrams(), tasks, text=text, aggregate=aggregate)
+        for task in tasks:
+            frame = load_sts(task, text=text, subsets=True)
+            a = Bigrams().encode(frame.sentence1).double()
+            b = Bigrams().encode(frame.sentence2).double()
+            cos = torch.nn.functional.cosine_similarity(a, b).numpy()
+            want = _subset_reference(frame, cos, aggregate == "wmean")
+            assert table.loc[task, "spearman"] == pytest.approx(want, abs=1e-6)
+    every = evaluate_sts(Bigrams(), tasks, text=text)  # "all"
+    assert every.loc["stsb", "spearman"] == pytest.approx(table.loc["stsb", "spearman"])
+    assert abs(every.loc["sts12", "spearman"] - table.loc["sts12", "spearman"]) > 0.3
+
+
+def test_load_sts_subsets_are_senteval_names(data_path):
+    frame = load_sts("sts12", subsets=True)
+    assert frame.subset.value_counts().to_dict() == {
+        "MSRpar": 750,
+        "MSRvid": 750,
+        "surprise.OnWN": 750,
+        "SMTeuroparl": 459,
+        "surprise.SMTnews": 399,
+    }
+    assert list(load_sts("sts12").columns) == ["sentence1", "sentence2", "score"]
+    assert set(load_sts("sickr", subsets=True, max_rows=5).subset) == {"sickr"}
+    with pytest.raises(ValueError, match="subsets of sts13 are unknown"):
+        load_sts("sts13", subsets=True, path=data_path / "sts/sts13.test.tsv")
+
+
+class Recording(LetterCounts):
+    def encode(self, texts, batch_size=64, **options):
+        self.options = options
+        return super().encode(texts, batch_size)
+
+
+def test_evaluate_sts_truncates_only_when_asked():
+    encoder = Recording()
+    evaluate_sts(encoder, "stsb", max_rows=20)
+    assert encoder.options == {}  # any encode(texts, batch_size) works
+    evaluate_sts(encoder, "stsb", max_rows=20, max_length=32)
+    assert encoder.options == {"max_length": 32}
+
+
+def test_multilingual_stsb_is_read_and_scored(data_path):
+    german = load_sts("stsb", "test", language="de")
+    english = load_sts("stsb", "test", language="en")
+    assert len(german) == len(english) == 1379
+    assert german.sentence1[0] == "Ein Mädchen frisiert ihr Haar."
+    assert german.score.tolist() == english.score.tolist()
+    table = evaluate_sts(LetterCounts(), "stsb", language="de")
+    want = 100 * stats.spearmanr(_cosines(german), german.score).statistic
+    assert table.loc["stsb", "spearman"] == pytest.approx(want, abs=1e-3)
+    with pytest.raises(ValueError, match="pass tasks='stsb'"):
+        evaluate_sts(LetterCounts(), ["stsb", "sts12"], language="de")
+    with pytest.raises(ValueError, match="unknown language"):
+        load_sts("stsb", language="xx")
+    with pytest.raises(ValueError, match="task='stsb' and text='raw'"):
+        load_sts("sickr", language="de")
+
+
 def test_evaluate_sts_options(tmp_path):
     table = evaluate_sts(LetterCounts(), tasks="stsb", split="dev", max_rows=40)
     assert list(table.index) == ["stsb", "avg"] and table.n_pairs.tolist() == [40, 40]
@@ -260,6 +348,8 @@ def test_evaluate_sts_options(tmp_path):
         ({"tasks": "stsb", "text": "cased"}, ValueError, "unknown text"),
         ({"tasks": "stsb", "max_rows": 0}, ValueError, "max_rows"),
         ({"tasks": "stsb", "batch_size": -1}, ValueError, "batch_size"),
+        ({"tasks": "stsb", "aggregate": "median"}, ValueError, "unknown aggregate"),
+        ({"tasks": "stsb", "max_length": 0}, ValueError, "max_length"),
     ],
 )
 def test_evaluate_sts_errors(kwargs, error, match):

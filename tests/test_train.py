@@ -210,7 +210,7 @@ def test_returns_best_model_and_writes_it(sentences, tmp_path):
 
 def test_worse_model_never_replaces_the_best(sentences, tmp_path, monkeypatch):
     scores = iter([50.0, 40.0, 45.0, 30.0])
-    monkeypatch.setattr(loop, "score_sts_pairs", lambda *a, **k: next(scores))
+    monkeypatch.setattr(loop, "sts_dev_metrics", lambda *a, **k: {"dev": next(scores)})
     encoder = train_unsup(
         "tiny",
         sentences,
@@ -378,7 +378,9 @@ def test_nan_loss_stops_and_keeps_the_best(sentences, tmp_path, monkeypatch):
         return loss * float("nan") if calls["n"] >= 4 else loss
 
     monkeypatch.setattr(loop, "info_nce_loss", nan_from_step_4)
-    monkeypatch.setattr(loop, "score_sts_pairs", lambda *a, **k: float(next(scores)))
+    monkeypatch.setattr(
+        loop, "sts_dev_metrics", lambda *a, **k: {"dev": float(next(scores))}
+    )
     with pytest.raises(FloatingPointError, match="at step 4.*checkpoint-3"):
         train_unsup(
             "tiny",
@@ -987,3 +989,92 @@ def test_progress_bar_shows_no_dev_score_before_there_is_one(sentences, monkeypa
     before = postfixes[: next(i for i, p in enumerate(postfixes) if "dev" in p)]
     assert before and all("dev" not in p and "best" not in p for p in before)
     assert all("inf" not in str(v) for p in postfixes for v in p.values())
+
+
+# ------------------------------------------- dropout, the fixed mask, dev metrics
+
+
+@pytest.mark.parametrize(
+    "extra,error,match",
+    [
+        ({"dropout": 1.0}, ValueError, r"dropout must be None or in \[0, 1\)"),
+        ({"dropout": -0.1}, ValueError, "dropout must be"),
+        ({"dropout": "0.1"}, ValueError, "dropout must be"),
+        ({"fixed_mask": 1}, TypeError, "fixed_mask must be True or False"),
+    ],
+)
+def test_dropout_and_fixed_mask_are_checked(extra, error, match):
+    with pytest.raises(error, match=match):
+        TrainConfig.unsup(**extra)
+    with pytest.raises(ValueError, match="fixed_mask=True is an unsupervised"):
+        TrainConfig.sup(fixed_mask=True)
+
+
+def test_dropout_setting_reaches_every_dropout_of_the_model(sentences):
+    encoder = train_unsup("tiny", sentences, **FAST, dropout=0.0)
+    rates = {m.p for m in encoder.modules() if isinstance(m, torch.nn.Dropout)}
+    config = encoder.model.config
+    assert rates == {0.0}
+    assert config.hidden_dropout_prob == config.attention_probs_dropout_prob == 0.0
+    default = train_unsup("tiny", sentences, **FAST)  # None: the model's own 0.1
+    assert {m.p for m in default.modules() if isinstance(m, torch.nn.Dropout)} == {0.1}
+
+
+def test_fixed_mask_is_one_pass_used_as_both_views(sentences):
+    from minicse import info_nce_loss, make_batch, make_state, set_seed, train_step
+
+    cfg = TrainConfig.unsup(
+        batch_size=8, max_steps=1, eval_steps=None, precision="fp32", device="cpu",
+        length_groups=1, fixed_mask=True, progress=False,
+    )  # fmt: skip
+    rows = [(s,) for s in sentences[:8]]
+    ours, reference = tiny_encoder(mlp="train"), tiny_encoder(mlp="train")
+    batch = make_batch(ours.tokenizer, rows, cfg.max_length, twice=False)
+    assert batch.views == 1 and batch.pieces[0]["input_ids"].shape[0] == 8
+    state = make_state(ours, rows, cfg)
+    set_seed(5)
+    loss = train_step(state, batch)
+    set_seed(5)  # the same dropout mask: one forward pass, anchors = positives
+    h = reference.train()(**batch.pieces[0])
+    torch.testing.assert_close(loss, info_nce_loss(h, h, temperature=0.05).detach())
+    two = make_batch(ours.tokenizer, rows, cfg.max_length)  # two masks: harder
+    state = make_state(tiny_encoder(mlp="train"), rows, cfg)
+    assert float(train_step(state, two)) > float(loss)
+
+
+def test_fixed_mask_without_dropout_is_the_plain_step(sentences, monkeypatch):
+    plain_loss, plain = _first_step(
+        monkeypatch, train_unsup, sentences, precision="fp32"
+    )
+    fixed_loss, fixed = _first_step(
+        monkeypatch, train_unsup, sentences, precision="fp32", fixed_mask=True
+    )
+    assert fixed["batch"].views == 1 and plain["batch"].views == 2
+    assert fixed_loss == pytest.approx(plain_loss, rel=1e-6)
+    for name, grad in plain["grads"].items():
+        torch.testing.assert_close(fixed["grads"][name], grad, atol=1e-6, rtol=1e-5)
+
+
+def test_dev_evaluations_record_alignment_and_uniformity(sentences):
+    import torch.nn.functional as F
+
+    from minicse import load_sts
+
+    encoder = train_unsup(
+        "tiny", sentences, batch_size=8, max_steps=4, eval_steps=2, dev_rows=120,
+        precision="fp32", progress=False,
+    )  # fmt: skip
+    rows = [r for r in encoder.history if "dev" in r]
+    assert [sorted(r) for r in rows] == [["alignment", "dev", "step", "uniformity"]] * 2
+    best = max(rows, key=lambda r: r["dev"])  # the returned encoder holds these
+    dev = load_sts("stsb", "dev", max_rows=120)
+    a = F.normalize(encoder.encode(list(dev.sentence1), precision="fp32").double())
+    b = F.normalize(encoder.encode(list(dev.sentence2), precision="fp32").double())
+    positive = torch.tensor((dev.score > 4).to_numpy())
+    assert positive.sum() > 5
+    align = (a[positive] - b[positive]).norm(dim=1).pow(2).mean()  # Wang & Isola
+    distinct = list(dict.fromkeys([*dev.sentence1, *dev.sentence2]))
+    u = F.normalize(encoder.encode(distinct, precision="fp32").double())
+    uniform = torch.pdist(u).pow(2).mul(-2).exp().mean().log()
+    assert best["alignment"] == pytest.approx(float(align), rel=1e-5)
+    assert best["uniformity"] == pytest.approx(float(uniform), rel=1e-5)
