@@ -233,8 +233,8 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     from .data import STS_TASKS
     from .evaluate import evaluate_sts
 
-    names = ("split", "text", "batch_size", "max_rows", "aggregate", "max_length")
-    options = {k: getattr(args, k) for k in (*names, "language")}
+    names = "split text batch_size max_rows aggregate max_length language".split()
+    options = {k: getattr(args, k) for k in names}
     tasks = args.tasks or (["stsb"] if args.language else STS_TASKS)
     encoder = _load_model(args.model, args.pooling)
     print(evaluate_sts(encoder, tasks=tuple(tasks), **options).to_string())

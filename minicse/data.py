@@ -172,7 +172,7 @@ def _hub_sts_frame(task: str, split: str, language: str | None) -> pd.DataFrame:
 
 
 def _local_subsets(path, file: Path, task: str, split: str, rows: int) -> list[str]:
-    """Subset names of a local STS file: its ``subset`` column or ``sts/meta``."""
+    """Subset names of a local STS file, from ``sts/meta``; a single set: ``task``."""
     if task not in _SENTEVAL_SUBSETS:
         return [task] * rows
     folder = data_dir(path)
@@ -244,14 +244,13 @@ def load_sts(
         name = f"sts/stsb_multi_mt/{language}.{split}.tsv"
     file = _local_file(path, name)
     columns = ("sentence1", "sentence2", "score")
+    label = f"stsb-{language}" if language else task  # the subset of a single set
     if file is not None:
         if subsets and _has_column(file, "subset"):
             return _read_table(file, (*columns, "subset"), max_rows)
         frame = _read_table(file, columns, max_rows)
         if subsets:
-            if language is not None:
-                task = f"stsb-{language}"
-            frame["subset"] = _local_subsets(path, file, task, split, len(frame))
+            frame["subset"] = _local_subsets(path, file, label, split, len(frame))
         return frame
     if text == "senteval" or (task == "sickr" and language is None):
         tar = _hub_file("senteval.tar", f"senteval.tar (STS task {task!r})")
@@ -264,7 +263,7 @@ def load_sts(
                 f"{source} does not name the subsets of {task}: pass text='senteval' "
                 "(SentEval's files name them) or a data folder with sts/meta/"
             )
-        frame["subset"] = f"stsb-{language}" if language else task
+        frame["subset"] = label
     frame = frame.iloc[:max_rows].reset_index(drop=True)
     frame = _checked(frame, f"{source} ({task}, {split})")
     return frame if subsets else frame.drop(columns="subset")

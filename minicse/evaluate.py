@@ -147,20 +147,14 @@ def _distinct_vectors(
 
 
 def _cosines(encoder: Any, pair_sets: dict, batch_size: int, **options: Any) -> dict:
-    """{key: ``(n,)`` cos(s1_i, s2_i)} per ``(s1, s2, ...)`` pair set, encoded once."""
-    texts = [s for s1, s2, *_ in pair_sets.values() for s in (*s1, *s2)]
+    """{key: ``(n,)`` cos(s1_i, s2_i)} per ``(s1, s2)`` pair set, encoded once."""
+    texts = [s for s1, s2 in pair_sets.values() for s in (*s1, *s2)]
     unit, row = _distinct_vectors(encoder, texts, batch_size, **options)
     result = {}
-    for key, (s1, s2, *_) in pair_sets.items():
+    for key, (s1, s2) in pair_sets.items():
         a, b = unit[[row[s] for s in s1]], unit[[row[s] for s in s2]]  # (n, d)
         result[key] = (a * b).sum(dim=-1).numpy()
     return result
-
-
-def _spearman_by_set(encoder: Any, pair_sets: dict, batch_size: int) -> dict:
-    """{key: Spearman x 100 of ``cos(s1_i, s2_i)`` vs ``scores_i``} per pair set."""
-    cosines = _cosines(encoder, pair_sets, batch_size)
-    return {k: 100.0 * spearman(cosines[k], v[2]) for k, v in pair_sets.items()}
 
 
 def sts_dev_metrics(
@@ -243,8 +237,8 @@ def score_sts_pairs(
     scores = _as_vector(scores, "scores")
     check_same_length(sentences1, scores, "sentences1", "scores")
     check_positive(batch_size, "batch_size")
-    pairs = (sentences1, sentences2, scores)
-    return _spearman_by_set(encoder, {"pairs": pairs}, batch_size)["pairs"]
+    cosines = _cosines(encoder, {"pairs": (sentences1, sentences2)}, batch_size)
+    return 100.0 * spearman(cosines["pairs"], scores)
 
 
 def evaluate_sts(
