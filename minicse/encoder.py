@@ -143,10 +143,25 @@ class SentenceEncoder(nn.Module):
         return pad(features, range(len(texts)), self.tokenizer.pad_token_id or 0)
 
     def forward(
-        self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor = None
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
     ) -> Tensor:
-        """Pooled (+ MLP, per ``mlp`` mode and train/eval) embeddings ``(B, D)``."""
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        """Pooled (+ MLP, per ``mlp`` mode and train/eval) embeddings ``(B, D)``.
+
+        ``inputs_embeds`` ``(B, T, E)``, the word vectors of ``input_ids`` looked up
+        outside, may replace them (the training step's length groups do that).
+        """
+        if attention_mask is None or (input_ids is None) == (inputs_embeds is None):
+            raise TypeError("forward needs attention_mask and one of input_ids or "
+                            "inputs_embeds")
+        kwargs = {"attention_mask": attention_mask}
+        if inputs_embeds is None:
+            kwargs["input_ids"] = input_ids
+        else:
+            kwargs["inputs_embeds"] = inputs_embeds
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         if needs_hidden_states(self.pooling):

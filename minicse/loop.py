@@ -64,9 +64,30 @@ class TrainState:
 
 
 def embed(state: TrainState, pieces: list[dict[str, Tensor]]) -> Tensor:
-    """``(views * b, D)`` fp32 embeddings of the pieces (dropout on: two views)."""
+    """``(views * b, D)`` fp32 embeddings of the pieces (dropout on: two views).
+
+    Length groups share one word-embedding lookup, so the backward builds the
+    dense ``(vocab, E)`` gradient once per step, not once per piece.
+    """
     with autocast(state.info.device, state.cfg.precision):
+        if len(pieces) > 1:
+            pieces = look_up_words(state.encoder, pieces)
         return torch.cat([state.model(**piece).float() for piece in pieces])
+
+
+def look_up_words(encoder: Any, pieces: list[dict[str, Tensor]]) -> list[dict]:
+    """The pieces with ``inputs_embeds`` from one lookup of all their ``input_ids``."""
+    ids = [piece["input_ids"] for piece in pieces]  # (n_i, T_i) each
+    words = encoder.model.get_input_embeddings()(
+        torch.cat([i.reshape(-1) for i in ids])
+    )  # (sum n_i T_i, E)
+    return [
+        {**{k: v for k, v in piece.items() if k != "input_ids"},
+         "inputs_embeds": vectors.view(*i.shape, -1)}  # (n_i, T_i, E)
+        for piece, i, vectors in zip(
+            pieces, ids, words.split([i.numel() for i in ids]), strict=True
+        )
+    ]
 
 
 def train_step(state: TrainState, batch: Batch) -> Tensor:

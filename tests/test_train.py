@@ -313,6 +313,39 @@ def test_length_groups_give_the_same_step(objective, sentences, triplets, monkey
         torch.testing.assert_close(three["grads"][name], grad, atol=1e-5, rtol=1e-4)
 
 
+def test_length_groups_look_up_the_words_once(sentences):
+    encoder, lookups = tiny_encoder(), []
+    table = encoder.model.get_input_embeddings()
+    table.register_forward_hook(lambda module, args, out: lookups.append(args[0]))
+    seen = []
+    encoder.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs), with_kwargs=True
+    )
+    config = {**FAST, "max_steps": 1, "num_workers": 0, "precision": "fp32"}
+    train_unsup(encoder, sentences, length_groups=3, **config)
+    assert len(seen) == 3 and all("input_ids" not in kw for kw in seen)
+    assert len(lookups) == 1  # one lookup, so one dense (vocab, E) gradient
+    rows = sum(kw["attention_mask"].numel() for kw in seen)
+    assert lookups[0].shape == (rows,)  # every position of every piece
+    for kw in seen:
+        assert kw["inputs_embeds"].shape == (*kw["attention_mask"].shape, table.embedding_dim)
+
+
+def test_forward_takes_ids_or_their_vectors_not_both():
+    encoder = tiny_encoder().eval()
+    batch = encoder.tokenize(["a cat sat", "a dog"])
+    words = encoder.model.get_input_embeddings()(batch["input_ids"])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            encoder(inputs_embeds=words, attention_mask=batch["attention_mask"]),
+            encoder(**batch),
+        )
+    with pytest.raises(TypeError, match="one of input_ids or inputs_embeds"):
+        encoder(**batch, inputs_embeds=words)
+    with pytest.raises(TypeError, match="attention_mask"):
+        encoder(input_ids=batch["input_ids"])
+
+
 def test_length_groups_auto_and_where_they_are_off():
     from minicse.distributed import DistInfo
 
@@ -786,7 +819,7 @@ def first_step(sentences, triplets, spread_tiny):
 
             def record_width(module, args, kwargs):
                 if torch.is_grad_enabled():  # not GradCache's no-grad first pass
-                    widths.append(kwargs["input_ids"].shape[1])
+                    widths.append(kwargs["attention_mask"].shape[1])
 
             for name, param in encoder.named_parameters():
                 param.register_post_accumulate_grad_hook(
