@@ -28,15 +28,17 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from minicse.encoder import SentenceEncoder, offline_model_path
-from minicse.utils import amp_dtype
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402
+
+from minicse.encoder import SentenceEncoder, offline_model_path  # noqa: E402
 
 
 def load_sentences(limit: int | None) -> list[str]:
@@ -133,12 +135,9 @@ def main() -> None:
         compare("fp32 (equal precision)", ours_fp32, st_encode, count, args.repeats),
         compare("minicse defaults", ours_default, st_encode, count, args.repeats),
     ]
-    auto = amp_dtype(args.device, "auto")
     print(
-        f"\n{count} STS-B test sentences, all-MiniLM-L6-v2, device {args.device} "
-        f"({platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads), batch {batch}, best of {args.repeats}; "
-        f"minicse precision='auto' -> {auto or 'fp32'}\n"
+        f"\n{count} STS-B test sentences, all-MiniLM-L6-v2, batch {batch}, best of "
+        f"{args.repeats}; {describe(args.device)}\n"
     )
     print("| setting | minicse sent/s | sentence-transformers sent/s | ratio |")
     print("|---|---|---|---|")

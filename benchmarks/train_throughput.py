@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -277,6 +276,12 @@ def main() -> None:
         sys.exit(
             "set MINICSE_DATA to the data folder, e.g. MINICSE_DATA=../shared/data"
         )
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import describe
+
+    device = "cpu" if args.cpu or not torch.cuda.is_available() else "cuda"
     frameworks = [args.only] if args.only else list(FRAMEWORKS)
     runs: dict[str, list[dict]] = {name: [] for name in frameworks}
     for repeat in range(args.repeats):
@@ -294,8 +299,7 @@ def main() -> None:
         f"\n{args.steps} steps of batch {args.batch_size}, "
         f"max_length {args.max_length}, "
         f"{args.warmup} warm-up steps untimed, median of {args.repeats} run(s), "
-        f"minicse length_groups={args.length_groups}; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n"
+        f"minicse length_groups={args.length_groups}; {describe(device)}\n"
     )
     print(table(runs))
 

@@ -155,8 +155,9 @@ class SentenceEncoder(nn.Module):
         outside, may replace them (the training step's length groups do that).
         """
         if attention_mask is None or (input_ids is None) == (inputs_embeds is None):
-            raise TypeError("forward needs attention_mask and one of input_ids or "
-                            "inputs_embeds")
+            raise TypeError(
+                "forward needs attention_mask and one of input_ids or inputs_embeds"
+            )
         kwargs = {"attention_mask": attention_mask}
         if inputs_embeds is None:
             kwargs["input_ids"] = input_ids

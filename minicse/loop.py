@@ -82,8 +82,10 @@ def look_up_words(encoder: Any, pieces: list[dict[str, Tensor]]) -> list[dict]:
         torch.cat([i.reshape(-1) for i in ids])
     )  # (sum n_i T_i, E)
     return [
-        {**{k: v for k, v in piece.items() if k != "input_ids"},
-         "inputs_embeds": vectors.view(*i.shape, -1)}  # (n_i, T_i, E)
+        {
+            **{k: v for k, v in piece.items() if k != "input_ids"},
+            "inputs_embeds": vectors.view(*i.shape, -1),
+        }  # (n_i, T_i, E)
         for piece, i, vectors in zip(
             pieces, ids, words.split([i.numel() for i in ids]), strict=True
         )

@@ -86,3 +86,32 @@ def test_train_throughput_table_and_ratios():
     assert "**1.20x**" in text and "**0.90x**" in text
     with pytest.raises(SystemExit):
         bench.parse_args(["--steps", "3", "--warmup", "3"])
+
+
+CPUINFO_AVX2 = """processor\t: 0
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse2 avx avx2 fma
+processor\t: 1
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse2 avx avx2 fma
+"""
+
+
+def test_machine_line_names_the_cpu_its_flags_and_the_precision(monkeypatch):
+    machine = load("machine")
+    model, flags = machine.cpu_model_and_flags(CPUINFO_AVX2)
+    assert model == "AMD EPYC 7B13" and {"avx2", "fma"} <= flags
+    monkeypatch.setenv("MINICSE_CPU_BF16", "0")
+    line = machine.describe("cpu", CPUINFO_AVX2)
+    assert line.startswith("AMD EPYC 7B13 (avx2 yes, avx512f no, avx512_bf16 no")
+    assert "precision='auto' -> fp32 on cpu" in line
+    monkeypatch.setenv("MINICSE_CPU_BF16", "1")
+    assert "precision='auto' -> bf16 on cpu" in machine.describe("cpu", CPUINFO_AVX2)
+    assert machine.cpu_model_and_flags("")[0]  # no cpuinfo: still a name
+
+
+def test_floor_counts_padded_positions_and_linear_shapes():
+    floor = load("floor")
+    assert floor.padded_positions([3, 5, 2, 2, 4], 2) == 2 * 5 + 2 * 3 + 1 * 2
+    config = SimpleNamespace(hidden_size=4, intermediate_size=16)
+    assert floor.linear_shapes(config) == [(4, 4)] * 4 + [(4, 16), (16, 4)]

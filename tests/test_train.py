@@ -328,7 +328,10 @@ def test_length_groups_look_up_the_words_once(sentences):
     rows = sum(kw["attention_mask"].numel() for kw in seen)
     assert lookups[0].shape == (rows,)  # every position of every piece
     for kw in seen:
-        assert kw["inputs_embeds"].shape == (*kw["attention_mask"].shape, table.embedding_dim)
+        assert kw["inputs_embeds"].shape == (
+            *kw["attention_mask"].shape,
+            table.embedding_dim,
+        )
 
 
 def test_forward_takes_ids_or_their_vectors_not_both():
