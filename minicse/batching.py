@@ -27,6 +27,7 @@ __all__ = [
     "length_split",
     "sort_by_length",
     "trim_padding",
+    "look_up_words",
 ]
 
 Features = dict[str, list[list[int]]]
@@ -207,3 +208,25 @@ def trim_padding(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
     if int(mask[:, :width].sum()) != int(mask.sum()):
         raise ValueError("trim_padding needs right padding (real tokens first)")
     return {k: v[:, :width] for k, v in batch.items()}
+
+
+def look_up_words(encoder: Any, pieces: list[dict[str, Tensor]]) -> list[dict]:
+    """The pieces with ``inputs_embeds`` from one lookup of all their ``input_ids``.
+
+    The training step runs several pieces through one model; sharing the lookup
+    makes the backward build the dense ``(vocab, E)`` word-embedding gradient once
+    per step, not once per piece.
+    """
+    ids = [piece["input_ids"] for piece in pieces]  # (n_i, T_i) each
+    words = encoder.model.get_input_embeddings()(
+        torch.cat([i.reshape(-1) for i in ids])
+    )  # (sum n_i T_i, E)
+    return [
+        {
+            **{k: v for k, v in piece.items() if k != "input_ids"},
+            "inputs_embeds": vectors.view(*i.shape, -1),
+        }  # (n_i, T_i, E)
+        for piece, i, vectors in zip(
+            pieces, ids, words.split([i.numel() for i in ids]), strict=True
+        )
+    ]

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from . import checkpoint as ckpt
-from .batching import Batch, make_batch
+from .batching import Batch, look_up_words, make_batch
 from .distributed import DistInfo, barrier, gather_with_grad, no_sync, shard_batch
 from .evaluate import sts_dev_metrics
 from .gradcache import grad_cache_step
@@ -64,32 +64,12 @@ class TrainState:
 
 
 def embed(state: TrainState, pieces: list[dict[str, Tensor]]) -> Tensor:
-    """``(views * b, D)`` fp32 embeddings of the pieces (dropout on: two views).
-
-    Length groups share one word-embedding lookup, so the backward builds the
-    dense ``(vocab, E)`` gradient once per step, not once per piece.
-    """
+    """``(views * b, D)`` fp32 embeddings of the pieces (dropout on: two views);
+    several pieces share one word-embedding lookup (:func:`look_up_words`)."""
     with autocast(state.info.device, state.cfg.precision):
         if len(pieces) > 1:
             pieces = look_up_words(state.encoder, pieces)
         return torch.cat([state.model(**piece).float() for piece in pieces])
-
-
-def look_up_words(encoder: Any, pieces: list[dict[str, Tensor]]) -> list[dict]:
-    """The pieces with ``inputs_embeds`` from one lookup of all their ``input_ids``."""
-    ids = [piece["input_ids"] for piece in pieces]  # (n_i, T_i) each
-    words = encoder.model.get_input_embeddings()(
-        torch.cat([i.reshape(-1) for i in ids])
-    )  # (sum n_i T_i, E)
-    return [
-        {
-            **{k: v for k, v in piece.items() if k != "input_ids"},
-            "inputs_embeds": vectors.view(*i.shape, -1),
-        }  # (n_i, T_i, E)
-        for piece, i, vectors in zip(
-            pieces, ids, words.split([i.numel() for i in ids]), strict=True
-        )
-    ]
 
 
 def train_step(state: TrainState, batch: Batch) -> Tensor:
