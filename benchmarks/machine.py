@@ -35,13 +35,18 @@ def cpu_model_and_flags(cpuinfo: str | None = None) -> tuple[str, set[str]]:
     return model or platform.processor() or platform.machine(), flags
 
 
+def auto_precision(device: str | torch.device) -> str:
+    """What minicse's ``precision="auto"`` resolves to on ``device``, by name."""
+    auto = amp_dtype(device, "auto")
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[auto]
+
+
 def describe(device: str = "cpu", cpuinfo: str | None = None) -> str:
     """One line: CPU model, speed flags, threads and minicse's automatic precision."""
     model, flags = cpu_model_and_flags(cpuinfo)
     shown = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in FLAGS)
-    auto = amp_dtype(device, "auto")
-    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[auto]
     return (
         f"{model} ({shown}); torch {torch.get_num_threads()} threads of "
-        f"{os.cpu_count()} CPUs; minicse precision='auto' -> {precision} on {device}"
+        f"{os.cpu_count()} CPUs; minicse precision='auto' -> "
+        f"{auto_precision(device)} on {device}"
     )

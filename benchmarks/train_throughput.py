@@ -164,6 +164,21 @@ def run_sentence_transformers(
     return stamps, end
 
 
+def _device(args: argparse.Namespace) -> str:
+    """Where both libraries train: CUDA when there is one, unless ``--cpu``."""
+    import torch  # here, not at the top: the worker sets HF's variables first
+
+    return "cpu" if args.cpu or not torch.cuda.is_available() else "cuda"
+
+
+def _machine():
+    """benchmarks/machine.py, which names the CPU and minicse's precision."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import machine
+
+    return machine
+
+
 def worker(args: argparse.Namespace) -> None:
     """Train with one library and print one JSON line with the measurements."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -171,16 +186,10 @@ def worker(args: argparse.Namespace) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
-    from minicse.utils import amp_dtype
-
-    device = torch.device(
-        "cpu" if args.cpu or not torch.cuda.is_available() else "cuda"
-    )
+    device = torch.device(_device(args))
     precision = args.precision
     if precision == "auto":
-        precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[
-            amp_dtype(device, "auto")
-        ]
+        precision = _machine().auto_precision(device)
     run = run_minicse if args.worker == "minicse" else run_sentence_transformers
     start = time.perf_counter()
     stamps, end = run(args, precision)
@@ -276,12 +285,7 @@ def main() -> None:
         sys.exit(
             "set MINICSE_DATA to the data folder, e.g. MINICSE_DATA=../shared/data"
         )
-    import torch
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from machine import describe
-
-    device = "cpu" if args.cpu or not torch.cuda.is_available() else "cuda"
+    machine_line = _machine().describe(_device(args))
     frameworks = [args.only] if args.only else list(FRAMEWORKS)
     runs: dict[str, list[dict]] = {name: [] for name in frameworks}
     for repeat in range(args.repeats):
@@ -299,7 +303,7 @@ def main() -> None:
         f"\n{args.steps} steps of batch {args.batch_size}, "
         f"max_length {args.max_length}, "
         f"{args.warmup} warm-up steps untimed, median of {args.repeats} run(s), "
-        f"minicse length_groups={args.length_groups}; {describe(device)}\n"
+        f"minicse length_groups={args.length_groups}; {machine_line}\n"
     )
     print(table(runs))
 

@@ -105,13 +105,16 @@ def test_machine_line_names_the_cpu_its_flags_and_the_precision(monkeypatch):
     line = machine.describe("cpu", CPUINFO_AVX2)
     assert line.startswith("AMD EPYC 7B13 (avx2 yes, avx512f no, avx512_bf16 no")
     assert "precision='auto' -> fp32 on cpu" in line
+    assert machine.auto_precision("cpu") == "fp32"
     monkeypatch.setenv("MINICSE_CPU_BF16", "1")
     assert "precision='auto' -> bf16 on cpu" in machine.describe("cpu", CPUINFO_AVX2)
+    assert machine.auto_precision("cpu") == "bf16"
     assert machine.cpu_model_and_flags("")[0]  # no cpuinfo: still a name
 
 
 def test_floor_counts_padded_positions_and_linear_shapes():
-    floor = load("floor")
-    assert floor.padded_positions([3, 5, 2, 2, 4], 2) == 2 * 5 + 2 * 3 + 1 * 2
+    floor, lengths = load("floor"), [3, 5, 2, 2, 4]
+    by_length = sorted(range(5), key=lambda i: -lengths[i])  # as floor.main does
+    assert floor.padded_tokens(lengths, by_length, 2) == 2 * 5 + 2 * 3 + 1 * 2
     config = SimpleNamespace(hidden_size=4, intermediate_size=16)
     assert floor.linear_shapes(config) == [(4, 4)] * 4 + [(4, 16), (16, 4)]
