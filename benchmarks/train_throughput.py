@@ -30,6 +30,7 @@ Usage::
     python benchmarks/train_throughput.py                  # 40 steps each
     python benchmarks/train_throughput.py --steps 8        # a quick check
     python benchmarks/train_throughput.py --repeats 3      # noisy machine
+    python benchmarks/train_throughput.py --only minicse --compile  # torch.compile
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def run_minicse(args: argparse.Namespace, precision: str) -> tuple[list[float], 
     encoder = SentenceEncoder.from_pretrained(
         "offline-minilm", pooling="cls", mlp="train"
     )  # the training length is train_unsup's max_length, not the encoder's
+    if args.compile:
+        encoder.model.compile(dynamic=True)  # lengths vary: one graph for all
     clock = _minicse_step_clock()
     groups = (
         args.length_groups if args.length_groups == "auto" else int(args.length_groups)
@@ -225,6 +228,7 @@ def launch(framework: str, args: argparse.Namespace) -> dict:
     cmd += ["--precision", args.precision, "--warmup", str(args.warmup)]
     cmd += ["--length-groups", args.length_groups]
     cmd += ["--cpu"] if args.cpu else []
+    cmd += ["--compile"] if args.compile else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
@@ -286,6 +290,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=1, help="runs per library")
     parser.add_argument("--only", choices=FRAMEWORKS, help="run one library only")
     parser.add_argument("--cpu", action="store_true", help="force CPU")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile minicse's transformer"
+    )
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps <= args.warmup:
@@ -323,7 +330,8 @@ def main() -> None:
         f"\n{args.steps} steps of batch {args.batch_size}, "
         f"max_length {args.max_length}, "
         f"{args.warmup} warm-up steps untimed, median of {args.repeats} run(s), "
-        f"minicse length_groups={args.length_groups}; {machine_line}\n"
+        f"minicse length_groups={args.length_groups}"
+        f"{', torch.compile' if args.compile else ''}; {machine_line}\n"
     )
     print(table(runs))
 
