@@ -27,7 +27,14 @@ import torch
 from torch import Tensor
 
 from . import checkpoint as ckpt
-from .batching import Batch, look_up_words, make_batch
+from .batching import (
+    Batch,
+    batch_indices,
+    length_groups,
+    look_up_words,
+    make_batch,
+    num_workers,
+)
 from .distributed import DistInfo, barrier, gather_with_grad, no_sync, shard_batch
 from .evaluate import sts_dev_metrics
 from .gradcache import grad_cache_step
@@ -117,50 +124,8 @@ def train_step(state: TrainState, batch: Batch) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------
-# Data: which rows each step takes, and how they become a Batch.
+# Data: how the rows of each step (batching.batch_indices) become a Batch.
 # ----------------------------------------------------------------------------------
-
-
-def batch_indices(rows: int, cfg: Any, start: int, total: int) -> Iterator[list[int]]:
-    """Row indices of each global batch from step ``start`` on: a pure function of
-    ``(seed, epoch)``, so the step number is the whole data position."""
-    per_epoch, step = rows // cfg.batch_size, start  # full batches only
-    while step < total:
-        epoch, first = divmod(step, per_epoch)
-        order = torch.randperm(
-            rows, generator=torch.Generator().manual_seed(cfg.seed + epoch)
-        )
-        for i in range(first, min(per_epoch, first + total - step)):
-            yield order[i * cfg.batch_size : (i + 1) * cfg.batch_size].tolist()
-            step += 1
-
-
-def length_groups(cfg: Any, info: DistInfo, encoder: Any) -> int:
-    """At most how many length-sorted forwards a plain step is split into.
-
-    ``"auto"``: 8 on CPU (padding is pure waste there: ~32 % of a random wiki1m
-    batch's positions, ~3 % in 8 groups), 1 on CUDA/mps (one big matmul wins).
-    Always 1 with GradCache (its chunks are sorted and padded on their own), under
-    DDP (one forward per backward) and for left-padding tokenizers.
-    """
-    if cfg.grad_cache_chunk or info.distributed:
-        return 1
-    if getattr(encoder.tokenizer, "padding_side", "right") != "right":
-        return 1
-    if cfg.length_groups == "auto":
-        return 8 if info.device.type == "cpu" else 1
-    return cfg.length_groups
-
-
-def num_workers(cfg: Any, device: torch.device) -> int:
-    """Batches tokenized ahead in a thread; ``"auto"``: 0 on CPU, 1 elsewhere.
-
-    On CPU a step takes seconds and tokenizing milliseconds, and the extra thread
-    slowed 2-core steps by ~10 %; on a GPU tokenizing is as slow as a step.
-    """
-    if cfg.num_workers == "auto":
-        return 0 if device.type == "cpu" else 1
-    return cfg.num_workers
 
 
 def _batches(state: TrainState, rows: list[tuple[str, ...]]) -> Iterator[Batch]:
