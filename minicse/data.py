@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._hub import hub_offline, hub_status
+from ._hub import hub_file, hub_sts, hub_sts_frame
 from ._senteval import STS_SUBSETS as _SENTEVAL_SUBSETS
 from ._senteval import senteval_frame
 from .utils import check_choice, check_int, env_flag
@@ -33,19 +33,7 @@ STS_TASKS = ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr")
 _SPLITS = {task: ("test",) for task in STS_TASKS} | {"stsb": ("train", "dev", "test")}
 # PhilipMay/stsb_multi_mt: STS-B dev/test machine-translated (train too on the hub)
 STSB_LANGUAGES = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
-_MULTI_MT = "PhilipMay/stsb_multi_mt"
 _CORPORA = {"wiki1m": ("corpus/wiki1m_head.txt", "wiki1m_for_simcse.txt")}
-_SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"
-
-
-def _hub_sts(task: str, split: str, language: str | None = None) -> tuple:
-    """(repo id, config, hub split, score column, factor to 0-5) of a raw STS set."""
-    if language is not None:  # scores already 0-5
-        return _MULTI_MT, language, split, "similarity_score", 1.0
-    if task == "stsb":  # scores in [0, 1]
-        hub_split = "validation" if split == "dev" else split
-        return "sentence-transformers/stsb", None, hub_split, "score", 5.0
-    return f"mteb/{task}-sts", None, split, "score", 1.0  # scores already 0-5
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path | None:
@@ -130,47 +118,6 @@ def _read_table(file: Path, columns: tuple[str, ...], max_rows: int | None):
     return _checked(pd.DataFrame(rows, columns=list(columns), dtype=object), str(file))
 
 
-def _hub_error(what: str, repo_id: str, why: str) -> FileNotFoundError:
-    return FileNotFoundError(
-        f"{what} is not available locally and {why}, so {repo_id!r} cannot be "
-        "downloaded from the Hugging Face hub. Set MINICSE_DATA to a data folder "
-        "(the layout of shared/data) or pass path= (that folder or a file)."
-    )
-
-
-def _hub_file(filename: str, what: str) -> Path:
-    """A file of SimCSE's hub dataset: downloaded, or (offline) from the cache."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    why = hub_status()  # offline: the cache only, failing in milliseconds
-    try:
-        kwargs = {"repo_type": "dataset", "local_files_only": bool(why)}
-        return Path(hf_hub_download(_SIMCSE_REPO, filename, **kwargs))
-    except LocalEntryNotFoundError as err:
-        raise _hub_error(what, _SIMCSE_REPO, why or "it is not cached") from err
-
-
-def _hub_sts_frame(task: str, split: str, language: str | None) -> pd.DataFrame:
-    """Raw STS12-16 / STS-B through ``datasets``, scores on the 0-5 scale."""
-    from huggingface_hub import constants
-
-    repo_id, config, hub_split, score, factor = _hub_sts(task, split, language)
-    what, why = f"STS task {task!r} (split {split!r})", hub_status()
-    cache = env_flag("HF_DATASETS_CACHE") or os.path.join(constants.HF_HOME, "datasets")
-    cached = (Path(cache).expanduser() / repo_id.replace("/", "___")).is_dir()
-    if why and not (hub_offline() and cached):
-        raise _hub_error(what, repo_id, why)
-    try:
-        from datasets import load_dataset  # optional dependency (minicse[hub])
-    except ImportError as err:
-        hint = "needs `pip install datasets`, or set MINICSE_DATA or pass path="
-        raise ImportError(f"loading {what} from the hub {hint}") from err
-    frame = load_dataset(repo_id, config, split=hub_split).to_pandas()
-    frame = frame[["sentence1", "sentence2", score]].rename(columns={score: "score"})
-    return frame.assign(score=frame["score"].astype(float) * factor)
-
-
 def _local_subsets(path, file: Path, task: str, split: str, rows: int) -> list[str]:
     """Subset names of a local STS file, from ``sts/meta``; a single set: ``task``."""
     if task not in _SENTEVAL_SUBSETS:
@@ -253,11 +200,11 @@ def load_sts(
             frame["subset"] = _local_subsets(path, file, label, split, len(frame))
         return frame
     if text == "senteval" or (task == "sickr" and language is None):
-        tar = _hub_file("senteval.tar", f"senteval.tar (STS task {task!r})")
+        tar = hub_file("senteval.tar", f"senteval.tar (STS task {task!r})")
         frame, source = senteval_frame(tar, task, split, text), "senteval.tar"
     else:
-        frame = _hub_sts_frame(task, split, language)
-        source = _hub_sts(task, split, language)[0]
+        frame = hub_sts_frame(task, split, language)
+        source = hub_sts(task, split, language)[0]
         if subsets and task in _SENTEVAL_SUBSETS:
             raise ValueError(
                 f"{source} does not name the subsets of {task}: pass text='senteval' "
@@ -303,7 +250,7 @@ def load_nli_triplets(
     """
     check_int(max_rows, "max_rows", optional=True)
     local = _local_file(path, "nli/triplets.tsv")
-    file = local or _hub_file("nli_for_simcse.csv", "NLI triplets")
+    file = local or hub_file("nli_for_simcse.csv", "NLI triplets")
     return _read_table(file, ("sent0", "sent1", "hard_neg"), max_rows)
 
 
@@ -363,7 +310,7 @@ def load_corpus(
     file = _named_file(name, path)
     if file is None:
         local, remote = _CORPORA[name]
-        file = _local_file(path, local) or _hub_file(remote, f"corpus {name!r}")
+        file = _local_file(path, local) or hub_file(remote, f"corpus {name!r}")
     with open(file, encoding="utf-8", newline="") as handle:
         lines = [line.rstrip("\r\n") for line in itertools.islice(handle, max_rows)]
     for number, line in enumerate(lines, start=1):

@@ -317,21 +317,21 @@ def test_hub_miss_fails_fast_and_says_what_to_set(
 
 
 def test_hub_table_maps_splits_and_scales():
-    assert data._hub_sts("stsb", "dev") == (
+    assert _hub.hub_sts("stsb", "dev") == (
         "sentence-transformers/stsb",
         None,
         "validation",
         "score",
         5.0,
     )
-    assert data._hub_sts("sts15", "test") == (
+    assert _hub.hub_sts("sts15", "test") == (
         "mteb/sts15-sts",
         None,
         "test",
         "score",
         1.0,
     )
-    assert data._hub_sts("stsb", "dev", "de") == (
+    assert _hub.hub_sts("stsb", "dev", "de") == (
         "PhilipMay/stsb_multi_mt",
         "de",
         "dev",
@@ -378,7 +378,7 @@ def _hub_returns(monkeypatch, tar: Path) -> list[str]:
         asked.append(filename)
         return tar
 
-    monkeypatch.setattr(data, "_hub_file", download)
+    monkeypatch.setattr(data, "hub_file", download)
     return asked
 
 
