@@ -12,8 +12,12 @@ TRIPLETS = [(f"a {i}", f"b {i}", f"c {i}") for i in range(8)]
 
 
 def config(**overrides):
-    values = {**dict(batch_size=8, max_steps=2, eval_steps=None, progress=False,
-                     precision="fp32"), **overrides}
+    values = {
+        **dict(
+            batch_size=8, max_steps=2, eval_steps=None, progress=False, precision="fp32"
+        ),
+        **overrides,
+    }
     return TrainConfig.unsup(**values)
 
 
@@ -36,11 +40,15 @@ def test_the_key_changes_with_settings_rows_model_and_objective(tmp_path):
     base = cached_train("tiny", TEXTS, config(), cache=tmp_path).cache_path
     paths = {
         cached_train("tiny", TEXTS, config(seed=1), cache=tmp_path).cache_path,
-        cached_train("tiny", TEXTS[:-1] + ["changed"], config(), cache=tmp_path)
-        .cache_path,
-        cached_train("tiny", TRIPLETS, TrainConfig.sup(
-            batch_size=4, max_steps=1, eval_steps=None, progress=False),
-            cache=tmp_path).cache_path,
+        cached_train(
+            "tiny", TEXTS[:-1] + ["changed"], config(), cache=tmp_path
+        ).cache_path,
+        cached_train(
+            "tiny",
+            TRIPLETS,
+            TrainConfig.sup(batch_size=4, max_steps=1, eval_steps=None, progress=False),
+            cache=tmp_path,
+        ).cache_path,
     }
     assert base not in paths and len(paths) == 3
     assert all(path.name.startswith(("unsup-tiny-", "sup-tiny-")) for path in paths)
@@ -63,11 +71,13 @@ def test_bad_arguments_fail_before_training(tmp_path):
     from minicse import SentenceEncoder
 
     with pytest.raises(TypeError, match="name or folder"):
-        cached_train(SentenceEncoder.from_pretrained("tiny"), TEXTS, config(),
-                     cache=tmp_path)
+        cached_train(
+            SentenceEncoder.from_pretrained("tiny"), TEXTS, config(), cache=tmp_path
+        )
     with pytest.raises(ValueError, match="output_dir"):
-        cached_train("tiny", TEXTS, config(output_dir=str(tmp_path / "x")),
-                     cache=tmp_path)
+        cached_train(
+            "tiny", TEXTS, config(output_dir=str(tmp_path / "x")), cache=tmp_path
+        )
     with pytest.raises(TypeError, match="TrainConfig"):
         cached_train("tiny", TEXTS, {"batch_size": 8}, cache=tmp_path)
     assert list(tmp_path.iterdir()) == []
