@@ -18,10 +18,6 @@ CONFIG_FILE, MLP_FILE = "minicse.json", "mlp.safetensors"
 _ST_POOLING = {"cls": "cls", "cls_before_pooler": "cls", "mean": "mean"}
 
 
-def warn(message: str) -> None:
-    warnings.warn(message, UserWarning, stacklevel=3)
-
-
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -76,10 +72,12 @@ def save_encoder(encoder: Any, path: Path) -> Path:
         _save_linear(head[0], path / MLP_FILE)
     if encoder.pooling not in _ST_POOLING:
         (path / "modules.json").unlink(missing_ok=True)  # a stale one would mislead
-        warn(
+        warnings.warn(
             f"pooling {encoder.pooling!r} has no sentence-transformers equivalent, so "
             f"the sentence-transformers layout was not written to {str(path)!r}; "
-            "load this folder with SentenceEncoder.load"
+            "load this folder with SentenceEncoder.load",
+            UserWarning,
+            stacklevel=2,  # SentenceEncoder.save, as for load_pretrained's warning
         )
         return path
     size, mode = encoder.hidden_size, _ST_POOLING[encoder.pooling]
