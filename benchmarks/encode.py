@@ -11,6 +11,11 @@ Rows of the table:
 * ``bf16`` (with ``--bf16``) -- equal bf16 precision: minicse ``precision="bf16"``
   vs ST under ``torch.autocast(dtype=torch.bfloat16)``, forced even where the
   CPU runs bf16 slowly (the path ``auto`` takes on a CPU with fast bf16).
+* ``int8`` (with ``--int8``) -- both models' linear layers under torch's dynamic
+  int8 quantization (``torch.ao.quantization.quantize_dynamic``, per-channel
+  weights), and minicse's int8 against ST at fp32. Not a minicse option: it
+  measures what the fastest lower precision of an AVX2 CPU would give, and the
+  script prints how far its embeddings move from fp32.
 
 Runs alternate between the two libraries and the best of ``--repeats`` timed
 runs is kept (after one warm-up run each), which damps noise from a shared
@@ -29,10 +34,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,6 +108,17 @@ def padding_work(encoder, sentences: list[str], batch: int) -> tuple[int, int, i
     return sum(lengths), ours, padded_tokens(lengths, by_chars, batch)
 
 
+def int8_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose ``nn.Linear`` layers run dynamic int8 (CPU only)."""
+    with warnings.catch_warnings():  # torch.ao announces its move to torchao
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        return quantize_dynamic(
+            copy.deepcopy(model), {torch.nn.Linear: per_channel_dynamic_qconfig}
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="first N sentences")
@@ -114,7 +132,14 @@ def main() -> None:
         action="store_true",
         help="add a row at equal bf16 precision (ST under bf16 autocast)",
     )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="add rows with dynamic int8 linear layers (CPU; not a minicse option)",
+    )
     args = parser.parse_args()
+    if args.int8 and args.device != "cpu":
+        parser.error("--int8 runs on the CPU only: add --device cpu")
 
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
@@ -147,7 +172,8 @@ def main() -> None:
             sentences, batch_size=batch, normalize=True, precision="bf16"
         )
 
-    diff = (ours_fp32() - st_encode().float().cpu()).abs().max().item()
+    reference = ours_fp32()
+    diff = (reference - st_encode().float().cpu()).abs().max().item()
     rows = [
         compare("fp32 (equal precision)", ours_fp32, st_encode, count, args.repeats),
         compare("minicse defaults", ours_default, st_encode, count, args.repeats),
@@ -156,6 +182,24 @@ def main() -> None:
         rows.append(
             compare("bf16 (equal precision)", ours_bf16, st_bf16, count, args.repeats)
         )
+    if args.int8:
+        ours_q = copy.deepcopy(ours)
+        ours_q.model = int8_copy(ours.model)
+        theirs_q = int8_copy(theirs)
+
+        def ours_int8():
+            return ours_q.encode(sentences, batch_size=batch, normalize=True)
+
+        def st_int8():
+            return theirs_q.encode(sentences, batch_size=batch, convert_to_tensor=True)
+
+        rows += [
+            compare("int8 (equal precision)", ours_int8, st_int8, count, args.repeats),
+            compare(
+                "minicse int8 vs ST fp32", ours_int8, st_encode, count, args.repeats
+            ),
+        ]
+        cosine = (ours_int8() * reference).sum(dim=1)
     print(
         f"\n{count} STS-B test sentences, all-MiniLM-L6-v2, batch {batch}, best of "
         f"{args.repeats}; {describe(args.device)}\n"
@@ -165,6 +209,11 @@ def main() -> None:
     for name, mine, other in rows:
         print(f"| {name} | {mine:,.0f} | {other:,.0f} | {mine / other:.2f}x |")
     print(f"\nmax |minicse - sentence-transformers| (fp32, normalised): {diff:.2e}")
+    if args.int8:
+        print(
+            f"cosine(int8, fp32) of minicse's embeddings: mean {cosine.mean():.5f}, "
+            f"min {cosine.min():.5f}"
+        )
     real, mine, other = padding_work(ours, sentences, batch)
     print(
         f"tokens computed (real {real:,}): minicse {mine:,}, sentence-transformers "

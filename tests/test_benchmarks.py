@@ -128,3 +128,22 @@ def test_floor_counts_padded_positions_and_linear_shapes():
     assert floor.padded_tokens(lengths, by_length, 2) == 2 * 5 + 2 * 3 + 1 * 2
     config = SimpleNamespace(hidden_size=4, intermediate_size=16)
     assert floor.linear_shapes(config) == [(4, 4)] * 4 + [(4, 16), (16, 4)]
+
+
+def test_encode_int8_copy_quantizes_every_linear_and_leaves_the_model():
+    import torch
+
+    encode = load("encode")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 8)
+    )
+    x = torch.randn(5, 16)
+    quantized = encode.int8_copy(model)
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    assert [type(m) for m in quantized if "Linear" in type(m).__name__] == [dynamic] * 2
+    assert all(type(m) is torch.nn.Linear for m in (model[0], model[2]))
+    with torch.inference_mode():
+        exact, approx = model(x), quantized(x)
+    assert not torch.equal(exact, approx)  # it really runs in int8
+    assert torch.allclose(exact, approx, atol=0.05 * exact.abs().max().item())
