@@ -119,7 +119,7 @@ def int8_copy(model: torch.nn.Module) -> torch.nn.Module:
         )
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="first N sentences")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -137,10 +137,19 @@ def main() -> None:
         action="store_true",
         help="add rows with dynamic int8 linear layers (CPU; not a minicse option)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.int8 and args.device != "cpu":
         parser.error("--int8 runs on the CPU only: add --device cpu")
+    return args
 
+
+def measure(args: argparse.Namespace) -> dict:
+    """Time both libraries; return the table's rows and the checks beside them.
+
+    ``rows`` are ``(setting, minicse sent/s, ST sent/s)``; ``diff`` the largest
+    difference of the fp32 embeddings; ``cosine`` int8 against fp32 (``--int8``);
+    ``work`` (real tokens, minicse's padded positions, ST's).
+    """
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
@@ -182,6 +191,7 @@ def main() -> None:
         rows.append(
             compare("bf16 (equal precision)", ours_bf16, st_bf16, count, args.repeats)
         )
+    cosine = None
     if args.int8:
         ours_q = copy.deepcopy(ours)
         ours_q.model = int8_copy(ours.model)
@@ -200,25 +210,43 @@ def main() -> None:
             ),
         ]
         cosine = (ours_int8() * reference).sum(dim=1)
-    print(
-        f"\n{count} STS-B test sentences, all-MiniLM-L6-v2, batch {batch}, best of "
-        f"{args.repeats}; {describe(args.device)}\n"
-    )
-    print("| setting | minicse sent/s | sentence-transformers sent/s | ratio |")
-    print("|---|---|---|---|")
-    for name, mine, other in rows:
-        print(f"| {name} | {mine:,.0f} | {other:,.0f} | {mine / other:.2f}x |")
-    print(f"\nmax |minicse - sentence-transformers| (fp32, normalised): {diff:.2e}")
-    if args.int8:
-        print(
+    work = padding_work(ours, sentences, batch)
+    return {"count": count, "rows": rows, "diff": diff, "cosine": cosine, "work": work}
+
+
+def report(args: argparse.Namespace, result: dict) -> str:
+    """The markdown table and the lines below it."""
+    lines = [
+        f"{result['count']} STS-B test sentences, all-MiniLM-L6-v2, batch "
+        f"{args.batch_size}, best of {args.repeats}; {describe(args.device)}",
+        "",
+        "| setting | minicse sent/s | sentence-transformers sent/s | ratio |",
+        "|---|---|---|---|",
+    ]
+    for name, mine, other in result["rows"]:
+        lines.append(f"| {name} | {mine:,.0f} | {other:,.0f} | {mine / other:.2f}x |")
+    lines += [
+        "",
+        "max |minicse - sentence-transformers| (fp32, normalised): "
+        f"{result['diff']:.2e}",
+    ]
+    cosine = result["cosine"]
+    if cosine is not None:
+        lines.append(
             f"cosine(int8, fp32) of minicse's embeddings: mean {cosine.mean():.5f}, "
             f"min {cosine.min():.5f}"
         )
-    real, mine, other = padding_work(ours, sentences, batch)
-    print(
+    real, mine, other = result["work"]
+    lines.append(
         f"tokens computed (real {real:,}): minicse {mine:,}, sentence-transformers "
         f"{other:,} -> {other / mine:.2f}x less work for minicse"
     )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    print("\n" + report(args, measure(args)))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ Each library trains in a fresh subprocess so that its peak resident memory
 (``ru_maxrss``) is its own. Throughput is measured after ``--warmup`` steps: a
 forward pre-hook on the transformer stamps the start of every step and the rate
 is ``(steps - warmup) * batch / (end - start of step warmup)``. ``--repeats``
-alternates the libraries (A B A B ...) and reports the median run of each.
+alternates the libraries (A B, then B A, ...) and reports the median run of each.
 Each run also counts the token positions (padding included) its forwards
 compute per step. Both libraries run the same transformer kernels, so the ratio
 of positions is the speed ratio that an equal cost per position would give.
@@ -238,6 +238,43 @@ def launch(framework: str, args: argparse.Namespace) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
+def medians(runs: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """Each library's median run, measurement by measurement."""
+    keys = ("sentences_per_s", "peak_rss_mb", "seconds_total", "positions_per_step")
+    return {
+        name: {key: statistics.median(r[key] for r in results) for key in keys}
+        for name, results in runs.items()
+    }
+
+
+def ratios(med: dict[str, dict[str, float]]) -> tuple[float, float, float]:
+    """minicse / ST: (speed, peak memory, ST's positions per minicse position)."""
+    mc, st = med["minicse"], med["sentence-transformers"]
+    return (
+        mc["sentences_per_s"] / st["sentences_per_s"],
+        mc["peak_rss_mb"] / st["peak_rss_mb"],
+        st["positions_per_step"] / mc["positions_per_step"],
+    )
+
+
+def run_all(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Each library's runs, alternating A B B A ... in fresh processes."""
+    frameworks = [args.only] if args.only else list(FRAMEWORKS)
+    runs: dict[str, list[dict]] = {name: [] for name in frameworks}
+    for repeat in range(args.repeats):
+        order = frameworks if repeat % 2 == 0 else frameworks[::-1]
+        for name in order:
+            result = launch(name, args)
+            runs[name].append(result)
+            print(
+                f"# {name}: {result['sentences_per_s']:.1f} sentences/s, "
+                f"peak RSS {result['peak_rss_mb']:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
+    return runs
+
+
 def table(runs: dict[str, list[dict]]) -> str:
     """Markdown table: median run of each library and minicse / ST ratios.
 
@@ -245,11 +282,7 @@ def table(runs: dict[str, list[dict]]) -> str:
     forwards compute; their ratio is what the speed ratio would be if a position
     cost both libraries the same (they run the same transformer kernels).
     """
-    keys = ("sentences_per_s", "peak_rss_mb", "seconds_total", "positions_per_step")
-    med = {
-        name: {key: statistics.median(r[key] for r in results) for key in keys}
-        for name, results in runs.items()
-    }
+    med = medians(runs)
     lines = [
         "| library | precision | sentences/s | peak RSS (MiB) "
         "| token positions / step | wall incl. setup (s) |",
@@ -262,10 +295,7 @@ def table(runs: dict[str, list[dict]]) -> str:
             f"| {m['seconds_total']:.1f} |"
         )
     if len(med) == 2:
-        mc, st = med["minicse"], med["sentence-transformers"]
-        speed = mc["sentences_per_s"] / st["sentences_per_s"]
-        memory = mc["peak_rss_mb"] / st["peak_rss_mb"]
-        work = st["positions_per_step"] / mc["positions_per_step"]
+        speed, memory, work = ratios(med)
         lines.append(
             f"| **minicse / ST** | | **{speed:.2f}x** | **{memory:.2f}x** "
             f"| {work:.2f}x fewer | |"
@@ -300,11 +330,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main() -> None:
-    args = parse_args()
-    if args.worker:
-        worker(args)
-        return
+def check_data() -> None:
+    """Exit with a message unless ``$MINICSE_DATA`` names a folder."""
     if (
         not os.environ.get("MINICSE_DATA")
         or not Path(os.environ["MINICSE_DATA"]).is_dir()
@@ -312,20 +339,16 @@ def main() -> None:
         sys.exit(
             "set MINICSE_DATA to the data folder, e.g. MINICSE_DATA=../shared/data"
         )
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        worker(args)
+        return
+    check_data()
     machine_line = _machine().describe(_device(args))
-    frameworks = [args.only] if args.only else list(FRAMEWORKS)
-    runs: dict[str, list[dict]] = {name: [] for name in frameworks}
-    for repeat in range(args.repeats):
-        order = frameworks if repeat % 2 == 0 else frameworks[::-1]
-        for name in order:
-            result = launch(name, args)
-            runs[name].append(result)
-            print(
-                f"# {name}: {result['sentences_per_s']:.1f} sentences/s, "
-                f"peak RSS {result['peak_rss_mb']:.0f} MiB",
-                file=sys.stderr,
-                flush=True,
-            )
+    runs = run_all(args)
     print(
         f"\n{args.steps} steps of batch {args.batch_size}, "
         f"max_length {args.max_length}, "

@@ -147,3 +147,18 @@ def test_encode_int8_copy_quantizes_every_linear_and_leaves_the_model():
         exact, approx = model(x), quantized(x)
     assert not torch.equal(exact, approx)  # it really runs in int8
     assert torch.allclose(exact, approx, atol=0.05 * exact.abs().max().item())
+
+
+def test_targets_verdicts_follow_the_thresholds():
+    targets = load("targets")
+    rows = {"fp32 (equal precision)": 1.5, "minicse defaults": 2.49}
+    lines = targets.verdicts((1.51, 1.01), rows, 45.0, quick=False)
+    assert [status for *_, status in lines] == ["not met", "met", "not met", "met"]
+    assert lines[0][1] == "1.51x at 1.01x"  # memory above 1.0x fails training
+    assert targets.verdicts((1.5, 1.0), rows, 45.1, quick=False)[0][2] == "met"
+    assert targets.verdicts((1.5, 1.0), rows, 45.1, quick=False)[3][2] == "not met"
+    with_bf16 = targets.verdicts(
+        (2.0, 0.5), rows | {"bf16 (equal precision)": 1.2}, 30.0, quick=True
+    )
+    assert [target for target, *_ in with_bf16][2].endswith("(bf16)")
+    assert {status for *_, status in with_bf16} == {"check run only"}
