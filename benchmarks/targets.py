@@ -14,7 +14,7 @@ tables, then one table of the targets with what was measured and whether it hold
 
 On a CPU whose ``auto`` is bf16, run it twice, the second time with
 ``--precision fp32``, to report both paths. On the 2-core AVX2 CPU the whole run
-takes about 15 minutes with ``--repeats 3``.
+took 10 minutes with ``--repeats 3`` (the default).
 
 Usage::
 
