@@ -59,10 +59,8 @@ def pad(features: Features, rows: Sequence[int], pad_id: int) -> dict[str, Tenso
     batch = {}
     for key, lists in features.items():
         fill = pad_id if key == "input_ids" else 0
-        out = torch.full((len(rows), width), fill, dtype=torch.long)  # (b, T)
-        for r, i in enumerate(rows):
-            out[r, : len(lists[i])] = torch.tensor(lists[i], dtype=torch.long)
-        batch[key] = out
+        padded = [list(lists[i]) + [fill] * (width - len(lists[i])) for i in rows]
+        batch[key] = torch.tensor(padded, dtype=torch.long)  # (b, T), one copy
     return batch
 
 

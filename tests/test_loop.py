@@ -7,8 +7,9 @@ import itertools
 import random
 
 import pytest
+import torch
 
-from minicse.batching import length_split
+from minicse.batching import length_split, pad
 
 
 def _padded(lengths: list[int], sizes: list[int]) -> int:
@@ -39,6 +40,25 @@ def test_length_split_is_optimal_against_every_cut(seed):
     assert sum(sizes) == len(lengths) and 1 <= len(sizes) <= groups
     assert min(sizes) > 0
     assert _padded(lengths, sizes) == _fewest_padded(lengths, groups)
+
+
+def test_pad_matches_a_loop_and_pads_each_key_with_its_own_fill():
+    rng = random.Random(0)
+    ids = [
+        [rng.randrange(1, 99) for _ in range(rng.randrange(1, 9))] for _ in range(12)
+    ]
+    features = {
+        "input_ids": ids,
+        "attention_mask": [(1,) * len(row) for row in ids],  # any sequence type
+    }
+    rows = [3, 0, 7, 7, 11]  # a subset, out of order, one row twice
+    batch = pad(features, rows, pad_id=5)
+    width = max(len(ids[i]) for i in rows)
+    for key, fill in (("input_ids", 5), ("attention_mask", 0)):
+        assert batch[key].dtype == torch.long and batch[key].shape == (len(rows), width)
+        for r, i in enumerate(rows):
+            row = list(features[key][i])
+            assert batch[key][r].tolist() == row + [fill] * (width - len(row))
 
 
 def test_length_split_prefers_fewer_groups_on_ties():
