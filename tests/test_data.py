@@ -65,8 +65,8 @@ def test_readme_lists_every_data_file(data_path):
         for p in data_path.rglob("*")
         if p.is_file() and p.name != "README.md"
     }
-    assert on_disk == set(table)  # 39 data files with row counts + 11 license texts
-    assert sum(rows is not None for rows, _ in table.values()) == 39
+    assert on_disk == set(table)  # 44 data files with row counts + 11 license texts
+    assert sum(rows is not None for rows, _ in table.values()) == 44
 
 
 def test_every_file_matches_readme_rows_and_sha256(data_path):
