@@ -132,7 +132,8 @@ class TrainConfig:
         cls, name: str | None = None, objective: str = "unsup", **overrides: Any
     ) -> TrainConfig:
         """The paper's defaults resized by preset ``name`` (``smoke``/``cpu``/``gpu``;
-        ``None``: ``$MINICSE_PRESET`` or auto), then ``overrides``.
+        ``None``: ``$MINICSE_PRESET`` or auto; at ``$MINICSE_SIZES`` if set, see
+        :func:`~minicse.presets.get_preset`), then ``overrides``.
 
         Example:
             >>> TrainConfig.from_preset("smoke").max_steps

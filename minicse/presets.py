@@ -6,13 +6,14 @@
 2021, arXiv:2104.08821, appendix A; unsup stops at 3,500 of the epoch's 15,625
 steps, about 20 minutes on a T4, and sup reaches batch 512 through GradCache).
 ``$MINICSE_PRESET`` picks one; ``auto`` means ``gpu`` with CUDA, else ``cpu``.
-See chapter 1.
+``$MINICSE_SIZES`` runs a preset's model and code paths at another preset's sizes
+(CI: every chapter's ``gpu`` path at ``smoke`` sizes). See chapter 1.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import torch
 
@@ -20,10 +21,20 @@ from .utils import check_choice, env_flag
 
 __all__ = ["Preset", "PRESETS", "get_preset", "resolve_preset_name"]
 
+T = TypeVar("T")
+# TrainConfig fields that size a run (MINICSE_SIZES takes them from the sizes
+# preset): the step count and the rate that goes with it (a 20-step run needs a
+# larger one to move at all). Everything else is the preset's own code path.
+SIZE_FIELDS = ("batch_size", "max_steps", "num_epochs", "eval_steps", "learning_rate")
+
 
 @dataclass(frozen=True)
 class Preset:
-    """Sizes of a run; ``None`` in a ``*_rows`` field means "all rows"."""
+    """Sizes of a run; ``None`` in a ``*_rows`` field means "all rows".
+
+    ``sizes`` names the preset whose step and row counts these are: ``name``
+    itself, unless ``get_preset`` applied ``$MINICSE_SIZES``.
+    """
 
     name: str  # "smoke", "cpu" or "gpu"
     model: str  # for from_pretrained: "tiny", "offline-minilm" or a hub name
@@ -32,6 +43,20 @@ class Preset:
     sts_rows: int | None  # rows of each STS file used in evaluation
     unsup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.unsup(**unsup)
     sup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.sup(**sup)
+    sizes: str = ""  # "" means name
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", self.sizes or self.name)
+
+    def size(self, *, smoke: T, cpu: T, gpu: T) -> T:
+        """The value for this preset's sizes, e.g. ``preset.size(smoke=20, cpu=30,
+        gpu=500)`` steps: ``smoke``'s under ``MINICSE_SIZES=smoke`` whatever the name.
+
+        Example:
+            >>> get_preset("gpu", sizes="smoke").size(smoke=20, cpu=30, gpu=500)
+            20
+        """
+        return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[self.sizes]
 
 
 PRESETS: dict[str, Preset] = {
@@ -47,8 +72,11 @@ PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         name="cpu",
         model="offline-minilm",
-        corpus_rows=12_800,  # 200 steps of batch 64
-        triplet_rows=None,  # all 5,881 SNLI dev/test triplets in MINICSE_DATA
+        # The same counts from the data folder and the hub: wiki1m_head.txt is the
+        # hub's first 11,914 wiki1m lines; triplets.tsv holds 5,881 SNLI dev/test
+        # triplets, the hub's nli_for_simcse.csv gives its first 5,881 (train).
+        corpus_rows=11_914,
+        triplet_rows=5_881,
         sts_rows=None,
         unsup=dict(batch_size=64, max_steps=200, eval_steps=50),
         sup=dict(batch_size=64, num_epochs=1, eval_steps=15),
@@ -88,17 +116,47 @@ def resolve_preset_name(name: str | None = None) -> str:
     return name
 
 
-def get_preset(name: str | None = None) -> Preset:
-    """The :class:`Preset` called ``name`` (None: ``$MINICSE_PRESET``, else auto).
+def get_preset(name: str | None = None, sizes: str | None = None) -> Preset:
+    """The :class:`Preset` called ``name``, at the step and row counts of ``sizes``.
+
+    With other ``sizes``, the name, model and every other setting stay the
+    preset's own; the rows, ``SIZE_FIELDS`` and ``dev_rows`` come from ``sizes``,
+    and GradCache stays on with its chunk scaled to the same chunks per batch.
 
     Args:
-        name: as for ``resolve_preset_name``.
-
-    Returns:
-        One of ``PRESETS``. See chapter 1.
+        name: as for ``resolve_preset_name`` (None: ``$MINICSE_PRESET``, else auto).
+        sizes: ``"smoke"``, ``"cpu"`` or ``"gpu"``; None: ``$MINICSE_SIZES``,
+            else the preset's own.
 
     Example:
-        >>> get_preset("cpu").model
-        'offline-minilm'
+        >>> small = get_preset("gpu", sizes="smoke")
+        >>> small.name, small.model, small.sizes, small.unsup["max_steps"]
+        ('gpu', 'bert-base-uncased', 'smoke', 20)
+
+    See chapter 1.
     """
-    return PRESETS[resolve_preset_name(name)]
+    preset = PRESETS[resolve_preset_name(name)]
+    sizes = sizes if sizes is not None else env_flag("MINICSE_SIZES") or preset.name
+    check_choice(sizes, "sizes (MINICSE_SIZES)", tuple(PRESETS))
+    if sizes == preset.name:
+        return preset
+    small = PRESETS[sizes]
+    return replace(
+        preset,
+        corpus_rows=small.corpus_rows,
+        triplet_rows=small.triplet_rows,
+        sts_rows=small.sts_rows,
+        unsup=_resized(preset.unsup, small.unsup),
+        sup=_resized(preset.sup, small.sup),
+        sizes=sizes,
+    )
+
+
+def _resized(own: dict[str, Any], small: dict[str, Any]) -> dict[str, Any]:
+    """``own`` settings with ``small``'s sizes (GradCache chunk scaled along)."""
+    out = {k: v for k, v in own.items() if k not in SIZE_FIELDS}
+    out.update({k: v for k, v in small.items() if k in SIZE_FIELDS})
+    if own.get("grad_cache_chunk"):  # the same chunks per batch, at least two
+        chunks = max(2, own["batch_size"] // own["grad_cache_chunk"])
+        out["grad_cache_chunk"] = max(1, out["batch_size"] // chunks)
+    return out

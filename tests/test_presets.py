@@ -45,3 +45,56 @@ def test_gpu_preset_budget_and_batch_512_through_grad_cache():
     assert full.max_steps is None and full.num_epochs == 1  # the paper's full epoch
     sup = TrainConfig.from_preset("gpu", "sup")
     assert (sup.batch_size, sup.grad_cache_chunk, sup.num_epochs) == (512, 128, 3)
+
+
+def test_sizes_switch_keeps_the_gpu_path_at_smoke_sizes(monkeypatch):
+    from minicse import TrainConfig
+
+    monkeypatch.setenv("MINICSE_SIZES", "smoke")
+    small, smoke = get_preset("gpu"), PRESETS["smoke"]
+    assert (small.name, small.model, small.sizes) == (
+        "gpu",
+        "bert-base-uncased",
+        "smoke",
+    )
+    rows = (small.corpus_rows, small.triplet_rows, small.sts_rows)
+    assert rows == (smoke.corpus_rows, smoke.triplet_rows, smoke.sts_rows)
+    assert small.size(smoke=20, cpu=30, gpu=500) == 20
+    sup = TrainConfig.from_preset("gpu", "sup")  # the notebooks' call
+    assert (sup.batch_size, sup.max_steps, sup.learning_rate) == (32, 10, 3e-4)
+    # GradCache stays on, in as many chunks per batch as the full run's 512 / 128
+    assert sup.grad_cache_chunk == 8 and sup.num_epochs == 3
+    unsup = TrainConfig.from_preset("gpu", "unsup")
+    assert (unsup.max_steps, unsup.eval_steps, unsup.dev_rows) == (20, 10, 200)
+
+
+def test_sizes_switch_drops_settings_the_sizes_preset_leaves_to_defaults():
+    at_cpu = get_preset("gpu", sizes="cpu")
+    assert "max_steps" not in at_cpu.sup and at_cpu.sup["num_epochs"] == 1
+    assert at_cpu.sup["grad_cache_chunk"] == 16  # batch 64 in 4 chunks
+    assert at_cpu.unsup == {**PRESETS["cpu"].unsup}
+    assert get_preset("gpu", sizes="gpu") is PRESETS["gpu"]
+    assert PRESETS["gpu"].size(smoke=1, cpu=2, gpu=3) == 3
+
+
+def test_unknown_sizes_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("MINICSE_SIZES", "tiny")
+    with pytest.raises(ValueError, match=r"unknown sizes \(MINICSE_SIZES\) 'tiny'"):
+        get_preset("gpu")
+
+
+def test_cpu_preset_rows_are_bounded_numbers():
+    # the hub holds 1M sentences and 275,601 triplets: None would take them all
+    cpu = PRESETS["cpu"]
+    assert (cpu.corpus_rows, cpu.triplet_rows) == (11_914, 5_881)
+
+
+def test_cpu_preset_takes_every_row_of_the_data_folder(data_path):
+    from minicse.data import load_corpus, load_nli_triplets
+
+    cpu = PRESETS["cpu"]
+    corpus = data_path / "corpus" / "wiki1m_head.txt"
+    assert len(load_corpus(path=corpus)) == cpu.corpus_rows
+    assert (
+        len(load_nli_triplets(data_path / "nli" / "triplets.tsv")) == cpu.triplet_rows
+    )
