@@ -1,0 +1,60 @@
+"""Sphinx extension (named in ``_config.yml``): one jupyter-cache per kind of run.
+
+jupyter-cache keys a notebook on its code alone, and Sphinx re-reads a page only when
+its source or the configuration changed. A build in one preset would otherwise show the
+outputs another preset computed. This extension puts the cache in
+``<cache>/<preset>-<sizes>-<device>-<precision>`` (``_build/.jupyter_cache/`` by
+default), e.g. ``smoke-smoke-cpu-bf16``: ``MINICSE_PRESET``, ``MINICSE_SIZES``, the
+device the chapters run on and the precision ``precision="auto"`` takes there
+(``MINICSE_CPU_BF16`` included), as minicse itself resolves them. The cache path is a
+configuration value, so a build of another kind re-reads (and re-executes, or takes
+from that kind's cache) every page; a second build of the same kind executes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sphinx.util import logging
+
+LOGGER = logging.getLogger(__name__)
+
+
+def run_kind() -> str:
+    """``<preset>-<sizes>-<device>-<precision>``, as the chapters will resolve them."""
+    try:
+        import torch
+
+        from minicse.presets import get_preset
+        from minicse.utils import amp_dtype
+    except ImportError:  # no minicse to ask: the variables themselves
+        names = ("MINICSE_PRESET", "MINICSE_SIZES", "MINICSE_CPU_BF16")
+        return "-".join(os.environ.get(name, "").strip() or "unset" for name in names)
+    preset = get_preset()
+    sizes = getattr(preset, "sizes", "") or preset.name
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[
+        amp_dtype(device)
+    ]
+    return f"{preset.name}-{sizes}-{device}-{precision}"
+
+
+def _cache_per_run_kind(app, config) -> None:
+    given = config.nb_execution_cache_path
+    base = (
+        Path(app.confdir, given)
+        if given
+        else Path(app.outdir).parent / ".jupyter_cache"
+    )
+    kind = run_kind()
+    config.nb_execution_cache_path = str((base / kind).resolve())
+    LOGGER.info(
+        f"minicse run kind {kind}: outputs cached in {config.nb_execution_cache_path}"
+    )
+
+
+def setup(app):
+    app.setup_extension("myst_nb")  # its nb_execution_cache_path must exist first
+    app.connect("config-inited", _cache_per_run_kind)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
