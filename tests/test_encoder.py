@@ -185,7 +185,8 @@ def test_from_pretrained_safe_defaults_and_quiet(tiny, tmp_path, monkeypatch, ca
         warnings.simplefilter("ignore")
         hf_logging.enable_progress_bar()
     SentenceEncoder.from_pretrained(tmp_path)
-    assert calls[0]["use_safetensors"] is True
+    assert calls[0]["use_safetensors"] is None  # safetensors first, else a .bin
+    assert calls[0]["weights_only"] is True  # ... read as tensors only
     assert calls[0]["trust_remote_code"] is False
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()  # restored afterwards
