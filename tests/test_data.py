@@ -13,6 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
+import hubcache
 import pandas as pd
 import pytest
 
@@ -342,20 +343,7 @@ def test_hub_table_maps_splits_and_scales():
 
 # ------------------------------------------------ hub: SimCSE's senteval.tar (faked)
 
-SENTEVAL_ORDER = {  # the subsets of senteval/sts.py, in its order (STS14: images 4th)
-    "sts12": ["MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews"],
-    "sts13": ["FNWN", "headlines", "OnWN"],
-    "sts14": ["deft-forum", "deft-news", "headlines", "images", "OnWN", "tweet-news"],
-    "sts15": ["answers-forums", "answers-students", "belief", "headlines", "images"],
-    "sts16": [
-        "answer-answer",
-        "headlines",
-        "plagiarism",
-        "postediting",
-        "question-question",
-    ],
-}
-SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"
+SENTEVAL_ORDER, SICK_HEADER = hubcache.SENTEVAL_ORDER, hubcache.SICK_HEADER
 
 
 def _make_tar(path: Path, files: dict[str, str], prefix: str = "downstream/") -> Path:
@@ -522,12 +510,24 @@ def test_broken_senteval_tar_errors(monkeypatch, tmp_path, files, task, error, m
         load_sts(task, text="senteval")
 
 
-def test_compressed_senteval_tar_is_rejected(monkeypatch, tmp_path):
-    gz = tmp_path / "s.tar.gz"
-    with tarfile.open(gz, "w:gz") as tar:
-        tar.addfile(tarfile.TarInfo("downstream/SICK/SICK_train.txt"), io.BytesIO())
-    _hub_returns(monkeypatch, gz)
-    with pytest.raises(ValueError, match="not an uncompressed tar file"):
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
+def test_compressed_senteval_tar_is_read(monkeypatch, tmp_path, mode):
+    tar = tmp_path / "senteval.tar"  # the name says nothing of the compression
+    with tarfile.open(tar, mode) as archive:
+        for name, text in _toy_senteval().items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    _hub_returns(monkeypatch, tar)
+    assert _records(load_sts("sickr", text="senteval")) == _toy_expected(
+        "sickr", "test"
+    )
+
+
+def test_a_file_that_is_no_tar_names_the_fix(monkeypatch, tmp_path):
+    (tar := tmp_path / "senteval.tar").write_bytes(b"<html>an error page</html>")
+    _hub_returns(monkeypatch, tar)
+    with pytest.raises(ValueError, match="not a tar file.*delete it"):
         load_sts("sickr")
 
 
@@ -537,38 +537,11 @@ def _tsv(file: Path) -> pd.DataFrame:
     )
 
 
-def _senteval_tar_from(data_path: Path, tar: Path) -> Path:
-    """SentEval's files rebuilt from sts/senteval/*.tsv and the sts/meta/ files."""
-    sts, files = data_path / "sts", {}
-    for task, subsets in SENTEVAL_ORDER.items():
-        frame = _tsv(sts / f"senteval/{task}.test.tsv")
-        subset = _tsv(sts / f"meta/{task}.test.meta.tsv")["subset"]
-        for name in subsets:
-            rows = frame[subset == name]
-            pairs = [*(rows.sentence1 + "\t" + rows.sentence2), "unscored\tpair"]
-            folder = f"STS/{task.upper()}-en-test"
-            files[f"{folder}/STS.input.{name}.txt"] = "\n".join(pairs) + "\n"
-            files[f"{folder}/STS.gs.{name}.txt"] = "\n".join([*rows.score, ""]) + "\n"
-    for split in ("train", "dev", "test"):
-        frame = _tsv(sts / f"senteval/stsb.{split}.tsv")
-        meta = _tsv(sts / f"meta/stsb.{split}.meta.tsv")
-        columns = [meta.genre, meta.filename, meta.year, meta.sid, frame.score]
-        columns += [frame.sentence1, frame.sentence2]
-        lines = ["\t".join(fields) for fields in zip(*columns, strict=True)]
-        files[f"STS/STSBenchmark/sts-{split}.csv"] = "\n".join(lines) + "\n"
-    frame = _tsv(sts / "senteval/sickr.test.tsv")
-    meta = _tsv(sts / "meta/sickr.test.meta.tsv")
-    columns = [meta.pair_ID, frame.sentence1, frame.sentence2, frame.score]
-    columns.append(meta.entailment_judgment)
-    lines = ["\t".join(fields) for fields in zip(*columns, strict=True)]
-    files["SICK/SICK_test_annotated.txt"] = "\r\n".join([SICK_HEADER, *lines]) + "\r\n"
-    return _make_tar(tar, files)
-
-
 def test_full_size_senteval_tar_reproduces_the_data_folder(
     monkeypatch, tmp_path, data_path
 ):
-    tar = _senteval_tar_from(data_path, tmp_path / "senteval.tar")
+    tar = tmp_path / "senteval.tar"  # gzipped, SentEval's layout and subset order
+    tar.write_bytes(hubcache.senteval_tar(data_path))
     local = {
         (task, split): load_sts(task, split, "senteval", path=data_path)
         for task, split in SPLITS
