@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .pooling import MLP_MODES, check_head
-from .presets import get_preset
+from .presets import Preset, get_preset
 from .utils import check_choice, check_int, check_non_negative, check_positive
 
 __all__ = ["TrainConfig", "head_for"]
@@ -129,11 +129,14 @@ class TrainConfig:
 
     @classmethod
     def from_preset(
-        cls, name: str | None = None, objective: str = "unsup", **overrides: Any
+        cls,
+        name: str | Preset | None = None,
+        objective: str = "unsup",
+        **overrides: Any,
     ) -> TrainConfig:
         """The paper's defaults resized by preset ``name`` (``smoke``/``cpu``/``gpu``;
         ``None``: ``$MINICSE_PRESET`` or auto; at ``$MINICSE_SIZES`` if set, see
-        :func:`~minicse.presets.get_preset`), then ``overrides``.
+        :func:`~minicse.presets.get_preset`; or a ``Preset``), then ``overrides``.
 
         Example:
             >>> TrainConfig.from_preset("smoke").max_steps
@@ -143,7 +146,7 @@ class TrainConfig:
             raise ValueError(
                 f"unknown objective {objective!r}; choose 'unsup' or 'sup'"
             )
-        preset = get_preset(name)
+        preset = name if isinstance(name, Preset) else get_preset(name)
         sizes = dict(preset.unsup if objective == "unsup" else preset.sup)
         sizes["dev_rows"] = preset.sts_rows
         factory = cls.unsup if objective == "unsup" else cls.sup

@@ -2,9 +2,9 @@
 
 ``smoke`` (CI: a tiny random BERT, the first rows of each file, seconds), ``cpu``
 (a laptop: the offline all-MiniLM-L6-v2, data subsets, minutes) and ``gpu``
-(bert-base-uncased on wiki1m and all NLI: the SimCSE paper's setup, Gao et al.,
-2021, arXiv:2104.08821, appendix A; unsup stops at 3,500 of the epoch's 15,625
-steps, about 20 minutes on a T4, and sup reaches batch 512 through GradCache).
+(bert-base-uncased on wiki1m and NLI: the SimCSE paper's setup, Gao et al., 2021,
+arXiv:2104.08821, appendix A, cut to a budget of about 16 minutes of training on a
+T4 each, see :func:`estimate_minutes`; ``max_steps=None`` is the paper's full run).
 ``$MINICSE_PRESET`` picks one; ``auto`` means ``gpu`` with CUDA, else ``cpu``.
 ``$MINICSE_SIZES`` runs a preset's model and code paths at another preset's sizes
 (CI: every chapter's ``gpu`` path at ``smoke`` sizes). See chapter 1.
@@ -19,7 +19,17 @@ import torch
 
 from .utils import check_choice, env_flag
 
-__all__ = ["Preset", "PRESETS", "get_preset", "resolve_preset_name"]
+__all__ = [
+    "Preset",
+    "PRESETS",
+    "get_preset",
+    "resolve_preset_name",
+    "estimate_minutes",
+    "step_flops",
+    "matmul_params",
+    "T4_TFLOPS",
+    "TOKENS_PER_ROW",
+]
 
 T = TypeVar("T")
 # TrainConfig fields that size a run (MINICSE_SIZES takes them from the sizes
@@ -87,11 +97,19 @@ PRESETS: dict[str, Preset] = {
         corpus_rows=None,  # all of wiki1m
         triplet_rows=None,  # all 275,601 SNLI+MNLI triplets from the hub
         sts_rows=None,
-        # About 20 minutes on Colab's T4 (chapter 6's estimate); max_steps=None
-        # trains the paper's full epoch of 15,625 steps.
+        # Each about 16 minutes on Colab's T4 (estimate_minutes). max_steps=None
+        # is the paper's run: unsup's epoch of 15,625 steps (about 70 minutes),
+        # sup's 3 epochs of 538 steps (about 71 minutes).
         unsup=dict(batch_size=64, max_steps=3_500, eval_steps=125),
-        # Batch 512 in a 16 GB GPU: GradCache, 128 rows at a time (same gradients).
-        sup=dict(batch_size=512, num_epochs=3, eval_steps=125, grad_cache_chunk=128),
+        # Batch 512 in a 16 GB GPU: GradCache, 128 rows at a time (same gradients);
+        # 375 steps are 0.7 of an epoch, 23 % of the paper's 1,614.
+        sup=dict(
+            batch_size=512,
+            max_steps=375,
+            num_epochs=3,
+            eval_steps=125,
+            grad_cache_chunk=128,
+        ),
     ),
 }
 
@@ -160,3 +178,83 @@ def _resized(own: dict[str, Any], small: dict[str, Any]) -> dict[str, Any]:
         chunks = max(2, own["batch_size"] // own["grad_cache_chunk"])
         out["grad_cache_chunk"] = max(1, out["batch_size"] // chunks)
     return out
+
+
+T4_TFLOPS = 8.0  # assumed sustained on Colab's T4; see estimate_minutes
+# (layers, hidden, intermediate) of each preset's model
+_SHAPES = {
+    "bert-base-uncased": (12, 768, 3072),
+    "offline-minilm": (6, 384, 1536),
+    "tiny": (2, 64, 256),
+}
+# Padded positions per row. Training pads each forward to its longest row (at
+# most max_length): 32.0 measured on wiki1m batches of 64; 16.7 on SNLI dev/test
+# in GradCache's length-sorted chunks of 512-row batches, 20 assumed for the hub's
+# SNLI+MNLI (MNLI's premises are longer). STS-B dev in encode's sorted batches of
+# 128: 17.0. Measured with bert-base-uncased's WordPiece: benchmarks/gpu_estimate.py.
+TOKENS_PER_ROW = {"unsup": 32.0, "sup": 20.0, "dev": 17.0}
+_HUB_ROWS = {"unsup": 1_000_000, "sup": 275_601}  # wiki1m, nli_for_simcse.csv
+
+
+def matmul_params(layers: int, hidden: int, intermediate: int) -> int:
+    """Weights that a BERT multiplies every token by: ``L (4 H^2 + 2 H I)``.
+
+    Embeddings are looked up, not multiplied, and the ``H x H`` MLP head runs
+    once per sentence: bert-base multiplies each token by 84.9M of its 109.5M.
+
+    Example:
+        >>> matmul_params(12, 768, 3072)
+        84934656
+    """
+    return layers * (4 * hidden**2 + 2 * hidden * intermediate)
+
+
+def step_flops(shape: tuple[int, int, int], rows: int, tokens: float) -> float:
+    """FLOPs of a forward and backward of ``rows`` rows of ``tokens`` positions:
+    ``6 N`` per position, attention's ``12 L T H``, the head's ``6 H^2`` per row."""
+    layers, hidden, intermediate = shape
+    per_token = 6 * matmul_params(*shape) + 12 * layers * tokens * hidden
+    return rows * (tokens * per_token + 6 * hidden**2)
+
+
+def estimate_minutes(
+    preset: str | Preset = "gpu",
+    objective: str = "unsup",
+    *,
+    tflops: float = T4_TFLOPS,
+    **overrides: Any,
+) -> float:
+    """Estimated minutes of ``TrainConfig.from_preset(preset, objective, **overrides)``
+    (a name: that preset at its own sizes; a ``Preset``: as it is).
+
+    FLOPs / ``tflops``: a step is a forward and backward of ``views x batch``
+    rows (unsup: ``[x; x]``, 2 views; sup: 3 columns), :func:`step_flops` at
+    ``TOKENS_PER_ROW``; GradCache adds a forward without a graph (x 4/3); each
+    STS-B dev evaluation is a forward of its ``2 x dev_rows`` sentences (``2 N`` per
+    position). ``T4_TFLOPS = 8``: 12 % of the T4's 65 TFLOP/s fp16 peak, for a
+    70 W card, 32-token rows and eager PyTorch (the SimCSE authors' full unsup
+    epoch took under an hour on one RTX 3090: at least 9 TFLOP/s). Your own
+    rate: steps per second x ``step_flops``. Model loading and downloads are
+    not counted. See chapter 6.
+
+    Example:
+        >>> round(estimate_minutes("gpu", "sup"), 1)  # 375 steps of batch 512
+        16.4
+    """
+    from .config import TrainConfig
+
+    chosen = preset if isinstance(preset, Preset) else get_preset(preset, preset)
+    cfg = TrainConfig.from_preset(chosen, objective, **overrides)
+    own = chosen.corpus_rows if objective == "unsup" else chosen.triplet_rows
+    rows = own or _HUB_ROWS[objective]
+    steps = cfg.max_steps or cfg.num_epochs * (rows // cfg.batch_size)
+    views = 3 if objective == "sup" else (1 if cfg.fixed_mask else 2)
+    shape = _SHAPES[chosen.model]
+    flops = steps * step_flops(shape, views * cfg.batch_size, TOKENS_PER_ROW[objective])
+    if cfg.grad_cache_chunk:
+        flops *= 4 / 3
+    if cfg.eval_steps:
+        evals = -(-steps // cfg.eval_steps)  # every eval_steps, and at the end
+        sentences = 2 * (cfg.dev_rows or 1_500)
+        flops += evals * step_flops(shape, sentences, TOKENS_PER_ROW["dev"]) / 3
+    return flops / (tflops * 1e12) / 60

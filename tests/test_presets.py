@@ -98,3 +98,69 @@ def test_cpu_preset_takes_every_row_of_the_data_folder(data_path):
     assert (
         len(load_nli_triplets(data_path / "nli" / "triplets.tsv")) == cpu.triplet_rows
     )
+
+
+def test_step_flops_is_what_a_training_step_computes():
+    # FLOPs counted in a real step (forward, backward; GradCache: + a forward)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from minicse import TrainConfig, loop
+    from minicse.batching import make_batch
+    from minicse.encoder import tiny_encoder
+    from minicse.presets import step_flops
+    from minicse.train import make_state
+
+    rows = [("alpha beta gamma delta",)] * 8  # no padding: 6 positions each
+    for chunk, extra in ((None, 1), (4, 4 / 3)):
+        encoder = tiny_encoder(mlp="train")  # shape (2, 64, 256)
+        cfg = TrainConfig.unsup(
+            batch_size=8, max_steps=2, device="cpu", grad_cache_chunk=chunk
+        )
+        state = make_state(encoder, rows, cfg)
+        batch = make_batch(encoder.tokenizer, rows, 32, chunk=chunk)
+        with FlopCounterMode(display=False) as counter:
+            loop.train_step(state, batch)
+        expected = extra * step_flops((2, 64, 256), rows=16, tokens=6)
+        # the rest is the loss's (16, 16) similarity matrix
+        assert 0 < counter.get_total_flops() - expected < 1e-3 * expected
+
+
+def test_gpu_runs_fit_the_t4_budget_and_the_full_run_is_one_switch():
+    from minicse.presets import estimate_minutes, matmul_params
+
+    assert matmul_params(12, 768, 3072) == 84_934_656  # not bert-base's 110M
+    for objective in ("unsup", "sup"):
+        assert 12 < estimate_minutes("gpu", objective) <= 25
+        assert estimate_minutes("gpu", objective, max_steps=None) > 60
+    slower = estimate_minutes("gpu", "sup", tflops=6)  # minutes scale as 1/rate
+    assert slower == pytest.approx(estimate_minutes("gpu", "sup") * 8 / 6)
+    from minicse import TrainConfig
+
+    full = TrainConfig.from_preset("gpu", "sup", max_steps=None)
+    assert (full.max_steps, full.num_epochs, full.batch_size) == (None, 3, 512)
+    assert 3 * (275_601 // 512) == 1_614  # the paper's steps
+
+
+def test_estimate_of_a_name_ignores_minicse_sizes(monkeypatch):
+    from minicse.presets import estimate_minutes
+
+    own = estimate_minutes("gpu", "unsup")
+    monkeypatch.setenv("MINICSE_SIZES", "smoke")
+    assert estimate_minutes("gpu", "unsup") == own
+    assert estimate_minutes(get_preset("gpu"), "unsup") < own / 100
+
+
+def test_tokens_per_row_match_the_data(data_path):
+    import importlib.util
+    from pathlib import Path
+
+    from minicse.presets import TOKENS_PER_ROW
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_estimate.py"
+    spec = importlib.util.spec_from_file_location("gpu_estimate", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    measured = module.measure(batches=4)
+    assert measured["unsup"] == pytest.approx(TOKENS_PER_ROW["unsup"], abs=0.5)
+    assert measured["dev"] == pytest.approx(TOKENS_PER_ROW["dev"], abs=0.5)
+    assert measured["sup (SNLI dev/test)"] < TOKENS_PER_ROW["sup"]  # MNLI: longer
