@@ -31,6 +31,14 @@ def data_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def hub_home(tmp_path_factory, data_path) -> Path:
+    """An HF_HOME holding an offline copy of the hub (``tests/hubcache.py``)."""
+    from hubcache import fill_hub_cache
+
+    return fill_hub_cache(tmp_path_factory.mktemp("hf_home"), data_path)
+
+
+@pytest.fixture(scope="session")
 def tiny():
     """A session-wide tiny random-init BERT encoder (CLS pooling)."""
     from minicse.encoder import tiny_encoder
