@@ -254,4 +254,5 @@ def hub_sts_frame(task: str, split: str, language: str | None) -> pd.DataFrame:
         raise ImportError(f"loading {what} from the hub {hint}") from err
     frame = load_dataset(repo_id, config, split=hub_split).to_pandas()
     frame = frame[["sentence1", "sentence2", score]].rename(columns={score: "score"})
-    return frame.assign(score=frame["score"].astype(float) * factor)
+    texts = frame[["sentence1", "sentence2"]].astype(object)  # as local files give
+    return texts.assign(score=frame["score"].astype(float) * factor)

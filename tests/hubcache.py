@@ -202,8 +202,10 @@ def _arrow(cache: Path, repo: str, config: str, splits: dict[str, list[dict]]) -
     Offline, datasets 4.x looks for ``<namespace>___<name>/<config>/<version>/<hash>``:
     the builder writes ``<config>-<hash>``, which is renamed to ``<config>``.
     """
+    from datasets import disable_progress_bars
     from datasets.packaged_modules.json.json import Json
 
+    disable_progress_bars()
     namespace, name = repo.split("/")
     build = cache / "_build"
     source = build / "src" / name / config

@@ -1,0 +1,189 @@
+"""minicse's hub path against an offline copy of the hub (``tests/hubcache.py``).
+
+The readers and ``from_pretrained`` run in a subprocess with ``HF_HOME`` at the
+copy, ``HF_HUB_OFFLINE=1`` and no ``MINICSE_DATA``: huggingface_hub and datasets
+read those settings at import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import hubcache
+import pandas as pd
+import pytest
+
+from minicse import _hub
+from minicse.data import STS_TASKS, load_corpus, load_nli_triplets, load_sts
+from minicse.encoder import SentenceEncoder
+
+SPLITS = [
+    (t, s)
+    for t in STS_TASKS
+    for s in (("train", "dev", "test") if t == "stsb" else ("test",))
+]
+
+
+def run_offline(hub_home: Path, code: str, *args: str) -> str:
+    """Run ``code`` in a fresh interpreter that sees only the hub copy; its stdout."""
+    drop = ("MINICSE_DATA", "HF_DATASETS_CACHE", "HF_HUB_CACHE", "TRANSFORMERS_CACHE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(HF_HOME=str(hub_home), HF_HUB_OFFLINE="1", PYTHONWARNINGS="always")
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
+
+
+READ_ALL = """
+import pickle, sys, warnings
+from minicse.data import STS_TASKS, load_corpus, load_nli_triplets, load_sts
+out = {}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for task in STS_TASKS:
+        for split in ("train", "dev", "test") if task == "stsb" else ("test",):
+            for text in ("raw", "senteval"):
+                out[task, split, text] = load_sts(task, split, text)
+            named = load_sts(task, split, "senteval", subsets=True)
+            out[task, split, "subsets"] = named
+    for lang in ("de", "en", "es", "fr", "zh"):
+        for split in ("train", "dev", "test"):
+            out["stsb", split, lang] = load_sts("stsb", split, language=lang)
+    out["corpus"], out["corpus200"] = load_corpus(), load_corpus(max_rows=200)
+    out["nli"], out["nli20"] = load_nli_triplets(), load_nli_triplets(max_rows=20)
+out["warnings"] = [str(w.message).split(": ", 1)[-1] for w in caught]
+pickle.dump(out, open(sys.argv[1], "wb"))
+"""
+
+
+@pytest.fixture(scope="module")
+def from_hub(hub_home, tmp_path_factory) -> dict:
+    """What every reader returns from the hub copy (one subprocess)."""
+    file = tmp_path_factory.mktemp("read") / "frames.pkl"
+    run_offline(hub_home, READ_ALL, str(file))
+    return pickle.loads(file.read_bytes())
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("task,split", SPLITS)
+def test_sts_from_the_hub_equals_the_data_folder(from_hub, data_path, task, split):
+    raw, tokens = from_hub[task, split, "raw"], from_hub[task, split, "senteval"]
+    local = load_sts(task, split, "senteval", path=data_path)
+    # SentEval's tar orders STS14's images before OnWN; the data folder does not
+    pd.testing.assert_frame_equal(_sorted(tokens), _sorted(local))
+    if task != "sts14":
+        pd.testing.assert_frame_equal(tokens, local)
+    if task != "sickr":  # SICK-R: the tar's (SentEval's) text, as the hub's has 9,927
+        local = load_sts(task, split, path=data_path)
+    pd.testing.assert_frame_equal(raw, local, rtol=1e-12)  # STS-B: 0-1 scores x 5
+    subsets = from_hub[task, split, "subsets"]
+    named = load_sts(task, split, "senteval", path=data_path, subsets=True)
+    assert sorted(subsets.subset.value_counts().items()) == sorted(
+        named.subset.value_counts().items()
+    )
+
+
+@pytest.mark.parametrize("lang", hubcache.LANGUAGES)
+def test_multilingual_stsb_from_the_hub(from_hub, data_path, lang):
+    for split in ("train", "dev", "test"):
+        local = load_sts("stsb", split, language=lang, path=data_path)
+        pd.testing.assert_frame_equal(from_hub["stsb", split, lang], local)
+
+
+def test_hub_corpus_skips_blank_lines_and_counts_them(from_hub, data_path):
+    local = load_corpus(path=data_path)
+    assert from_hub["corpus"] == local  # the hub copy has 3 blank lines more
+    assert from_hub["corpus200"] == local[:200]  # max_rows counts sentences
+    assert "skipped 3 blank lines" in from_hub["warnings"]
+    assert "skipped 2 blank lines" in from_hub["warnings"]  # those in the first 202
+
+
+def test_hub_nli_drops_an_empty_hard_negative_and_counts_it(from_hub, data_path):
+    local = load_nli_triplets(path=data_path)
+    pd.testing.assert_frame_equal(from_hub["nli"], local)  # triplets: 3 columns
+    pd.testing.assert_frame_equal(from_hub["nli20"], local.iloc[:20])
+    assert from_hub["warnings"].count("skipped 1 rows with an empty field") == 2
+
+
+def test_blank_lines_in_a_readers_own_file_are_still_an_error(tmp_path, hub_home):
+    snapshot = hub_home / "hub/datasets--princeton-nlp--datasets-for-simcse/snapshots"
+    hub_file = next(snapshot.glob("*/wiki1m_for_simcse.txt"))
+    with pytest.raises(ValueError, match="line 101 is empty"):
+        load_corpus(path=shutil.copy(hub_file, tmp_path / "mine.txt"))
+    nli = next(snapshot.glob("*/nli_for_simcse.csv"))
+    with pytest.raises(ValueError, match="data row 11 has an empty 'hard_neg'"):
+        load_nli_triplets(path=shutil.copy(nli, tmp_path / "mine.csv"))
+
+
+ENCODE = """
+import json, sys, torch
+from huggingface_hub import hf_hub_download
+from safetensors.torch import load_file
+from transformers import AutoTokenizer, BertConfig, BertModel
+from minicse import SentenceEncoder
+texts = ["A man is playing a guitar.", "YMCA in South Australia", "a cat"]
+out = {}
+for name in sys.argv[1:]:
+    mine = SentenceEncoder.from_pretrained(name).encode(texts, precision="fp32")
+    released = "simcse" in name  # only pytorch_model.bin on main
+    file = "pytorch_model.bin" if released else "model.safetensors"
+    file = hf_hub_download(name, file)
+    weights = torch.load(file, weights_only=True) if released else load_file(file)
+    weights = {k.removeprefix("bert."): v for k, v in weights.items()}
+    model = BertModel(BertConfig.from_pretrained(name)).eval()
+    model.load_state_dict({k: v for k, v in weights.items() if k[:4] != "cls."})
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hf = model(**batch)
+    ref = hf.pooler_output if "/sup-" in name else hf.last_hidden_state[:, 0]
+    out[name] = (mine - ref).abs().max().item()
+print(json.dumps(out))
+"""
+
+
+def test_from_pretrained_of_each_hub_id_equals_plain_transformers(hub_home):
+    """Released SimCSE: main's .bin, pooler_output (sup) / raw [CLS] (unsup)."""
+    names = [*hubcache.MODELS, *hubcache.SIMCSE]
+    errors = json.loads(run_offline(hub_home, ENCODE, *names).splitlines()[-1])
+    assert sorted(errors) == sorted(names)
+    assert max(errors.values()) < 1e-5, errors
+
+
+def _hub_copy(hub_home: Path, tmp_path: Path, monkeypatch, name: str) -> Path:
+    """A copy of ``name``'s cache folder as this process's whole hub cache."""
+    from huggingface_hub import constants
+
+    folder = f"models--{name.replace('/', '--')}"
+    shutil.copytree(hub_home / "hub" / folder, tmp_path / "hub" / folder, symlinks=True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return tmp_path / "hub" / folder
+
+
+def test_a_download_that_stopped_half_way_is_retried(hub_home, tmp_path, monkeypatch):
+    name = hubcache.SIMCSE[1]
+    folder = _hub_copy(hub_home, tmp_path, monkeypatch, name)
+    assert _hub.resolve_source(name) == (name, True)  # complete: from the cache
+    weights = next(folder.glob("snapshots/*/pytorch_model.bin"))
+    weights.resolve().unlink()  # as after a stop: config.json there, weights not
+    weights.unlink()
+    with pytest.raises(OSError, match="part-way.*config.json but no .*pytorch_model"):
+        SentenceEncoder.from_pretrained(name)  # offline: say what is missing
+    monkeypatch.setattr(_hub, "hub_status", lambda: None)  # online
+    assert _hub.resolve_source(name) == (name, False)  # the hub completes it
