@@ -272,6 +272,29 @@ def test_bad_nli_and_corpus_files(tmp_path):
         load_corpus(path=corpus)
 
 
+@pytest.mark.parametrize(
+    "name,load",
+    [
+        ("corpus.txt", lambda f: load_corpus(path=f)),
+        ("corpus.txt", load_corpus),  # the name given as a file
+        ("pairs.tsv", lambda f: load_sts("stsb", path=f)),
+        ("pairs.tsv", lambda f: load_sts("stsb", path=f, subsets=True)),
+        ("nli.csv", load_nli_triplets),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_named_with_the_fix(tmp_path, name, load):
+    file = tmp_path / name  # Latin-1, as a spreadsheet on Windows may save it
+    header = {"corpus.txt": "", "pairs.tsv": "sentence1\tsentence2\tscore\n"}
+    text = (
+        header.get(name, "sent0,sent1,hard_neg\n") + "Café au lait\t\u00e9t\u00e9\t1\n"
+    )
+    file.write_bytes(text.encode("latin-1"))
+    with pytest.raises(
+        ValueError, match=rf"{re.escape(str(file))} is not UTF-8 text.*save it as UTF-8"
+    ):
+        load(file)
+
+
 # ----------------------------------------------------------- hub: fail fast offline
 
 
