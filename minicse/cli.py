@@ -1,7 +1,8 @@
-"""Command line: ``python -m minicse train-unsup|train-sup|evaluate|export``.
+"""Command line: ``python -m minicse train-unsup|train-sup|evaluate|export|data``.
 
-Thin wrappers over ``train_unsup``, ``train_sup``, ``evaluate_sts`` and
-``SentenceEncoder.save``; argparse lives here only. Works under ``torchrun``.
+Thin wrappers over ``train_unsup``, ``train_sup``, ``evaluate_sts``,
+``SentenceEncoder.save`` and the readers (``data``: the data folder from the
+hub); argparse lives here only. Works under ``torchrun``.
 See chapters 6 and 7.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("checkpoint", metavar="CHECKPOINT")
     export.add_argument("output", metavar="OUTPUT")
+    data = _command(
+        commands,
+        "data",
+        "write the data folder (MINICSE_DATA's layout) from the Hugging Face hub",
+        "Write DIR in the layout of the book's data folder, from the hub sources that "
+        "minicse's readers use, with DIR/README.md (rows, sha256, sources); then set "
+        "MINICSE_DATA=DIR.",
+        "example:\n  python -m minicse data data && export MINICSE_DATA=$PWD/data",
+        _data_command,
+    )
+    data.add_argument("folder", metavar="DIR")
+    text = "first N hub NLI triplets (default: 5881, the book folder's size)"
+    data.add_argument("--nli-rows", type=int, default=5881, metavar="N", help=text)
+    text = "first N wiki1m sentences (default: 11914, the book folder's size)"
+    data.add_argument("--corpus-rows", type=int, default=11914, metavar="N", help=text)
     return parser
 
 
@@ -246,6 +262,95 @@ def _export_command(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"CHECKPOINT {args.checkpoint!r} does not exist")
     print(f"exported to {_load_model(args.checkpoint).save(args.output)}")
     return 0
+
+
+# the data folder's STS14 subset order (SentEval's tar has images before OnWN)
+_STS14 = "deft-forum deft-news headlines OnWN images tweet-news".split()
+_NOTES = """Written by `python -m minicse data` from the hub: raw STS from
+`mteb/<task>-sts` and `sentence-transformers/stsb` (x 5); SentEval's text, subsets
+(`sts/meta/`) and SICK-R from SimCSE's `senteval.tar`; `PhilipMay/stsb_multi_mt`;
+the first {nli} rows of SimCSE's `nli_for_simcse.csv` (SNLI+MNLI train, not the
+book folder's SNLI dev+test) and {corpus} lines of `wiki1m_for_simcse.txt`.
+Float scores print as `2.5`, not `2.500`. Licenses: each dataset's hub page
+(SICK-R: non-commercial).
+"""
+
+
+def _data_command(args: argparse.Namespace) -> int:
+    os.environ.pop("MINICSE_DATA", None)  # this process reads every file from the hub
+    files, root = _hub_files(args.nli_rows, args.corpus_rows), Path(args.folder)
+    table = [f"| {n} | {len(files[n])} | {sha} |" for n, sha in _write(root, files)]
+    head = [
+        "# Data folder\n",
+        _NOTES.format(nli=args.nli_rows, corpus=args.corpus_rows),
+    ]
+    head += ["| file | rows | sha256 |", "|---|---:|---|"]
+    (root / "README.md").write_text("\n".join(head + table) + "\n", encoding="utf-8")
+    print(f"wrote {len(files)} files to {root}; set MINICSE_DATA={root.resolve()}")
+    return 0
+
+
+def _hub_files(nli_rows: int, corpus_rows: int) -> dict[str, Any]:
+    """{path in the data folder: its frame or lines}, read from the hub."""
+    import pandas as pd
+
+    from ._hub import hub_file
+    from ._senteval import STS_SUBSETS, senteval_frame
+    from .data import _SPLITS, STS_TASKS, load_corpus, load_nli_triplets, load_sts
+
+    tar, files = hub_file("senteval.tar", "SentEval's STS files"), {}
+    for task in STS_TASKS:
+        for split in _SPLITS[task]:
+            name, raw = f"{task}.{split}", load_sts(task, split)
+            frame = senteval_frame(tar, task, split, "senteval")  # scores as written
+            if task == "sts14":
+                order = frame.subset.map(_STS14.index).argsort(kind="stable")
+                frame = frame.iloc[order]
+            scores = frame.score.astype(float).to_numpy()
+            aligned = len(raw) == len(frame) and (raw.score.to_numpy() == scores).all()
+            if task in STS_SUBSETS and aligned:  # one meta file for both texts
+                subsets = frame.pop("subset").to_numpy()
+                meta = pd.DataFrame(
+                    {"row": range(1, len(frame) + 1), "subset": subsets}
+                )
+                files[f"sts/meta/{name}.meta.tsv"] = meta
+            elif task in STS_SUBSETS:  # SentEval's file keeps its subset column
+                print(f"{name}: the hub's raw rows are not in senteval.tar's order")
+            else:
+                frame = frame.drop(columns="subset")
+            files[f"sts/{name}.tsv"], files[f"sts/senteval/{name}.tsv"] = raw, frame
+    for lang in ("de", "en", "es", "fr", "zh"):
+        for split in ("train", "dev", "test"):
+            frame = load_sts("stsb", split, language=lang)
+            files[f"sts/stsb_multi_mt/{lang}.{split}.tsv"] = frame
+    files["nli/triplets.tsv"] = load_nli_triplets(max_rows=nli_rows)
+    files["corpus/wiki1m_head.txt"] = load_corpus(max_rows=corpus_rows)
+    return files
+
+
+def _write(root: Path, files: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Write frames as TSV (a header, no quoting) and lists as lines; yield sha256s."""
+    import hashlib
+
+    for name, content in files.items():
+        lines = content
+        if not isinstance(content, list):
+            if (
+                "score" in content
+            ):  # floats at 15 digits (x 5 adds noise), strings as read
+                score = [
+                    v if isinstance(v, str) else repr(float(f"{v:.15g}"))
+                    for v in content.score
+                ]
+                content = content.assign(score=score)
+            cells = content.astype(str).to_numpy()
+            if any("\t" in cell or "\n" in cell for cell in cells.ravel()):
+                raise ValueError(f"{name}: a field holds a tab or a newline")
+            lines = ["\t".join(content.columns), *map("\t".join, cells)]
+        payload = "".join(line + "\n" for line in lines).encode("utf-8")
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(payload)
+        yield name, hashlib.sha256(payload).hexdigest()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

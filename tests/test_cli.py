@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
+import hubcache
+import pandas as pd
 import pytest
+from hubcache import LANGUAGES
 
 from minicse.cli import build_parser, main
+from minicse.data import _SPLITS, STS_TASKS, load_corpus, load_nli_triplets, load_sts
 from minicse.encoder import SentenceEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +27,9 @@ def corpus(data_path: Path, tmp_path_factory) -> Path:
     return file
 
 
-@pytest.mark.parametrize("command", ["train-unsup", "train-sup", "evaluate", "export"])
+@pytest.mark.parametrize(
+    "command", ["train-unsup", "train-sup", "evaluate", "export", "data"]
+)
 def test_help_for_each_command(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -162,3 +169,36 @@ def test_dropout_option_reaches_train_config():
     args = build_parser().parse_args(["train-unsup", "tiny", "--dropout", "0.0"])
     assert args.dropout == 0.0
     assert build_parser().parse_args(["train-sup", "tiny"]).dropout is None
+
+
+SPLITS = [(t, s) for t in STS_TASKS for s in _SPLITS[t]]
+# files whose hub content equals the data folder's (the hub copy is made from it)
+SAME = ["corpus/wiki1m_head.txt", "nli/triplets.tsv"]  # the hub's NLI rows differ
+SAME += [f"sts/senteval/{task}.{split}.tsv" for task, split in SPLITS]
+SAME += [f"sts/stsb_multi_mt/{x}.{s}.tsv" for x in LANGUAGES for s in _SPLITS["stsb"]]
+
+
+def test_data_command_writes_a_data_folder_from_the_hub(hub_home, data_path, tmp_path):
+    out = hubcache.run_offline(hub_home, "-m", "minicse", "data", str(tmp_path / "d"))
+    assert f"set MINICSE_DATA={tmp_path / 'd'}" in out
+    folder, readme = tmp_path / "d", (tmp_path / "d/README.md").read_text()
+    for name in SAME:  # equal content, equal sha256, listed in README
+        digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        assert digest == hashlib.sha256((data_path / name).read_bytes()).hexdigest()
+        assert f"| {name} |" in readme and digest in readme
+    for task in STS_TASKS:
+        for split in _SPLITS[task]:
+            for text in ("raw", "senteval"):
+                mine = load_sts(task, split, text, path=folder, subsets=True)
+                want = load_sts(task, split, text, path=data_path, subsets=True)
+                if (task, text) == ("sickr", "raw"):  # the tar's text, as from the hub
+                    want = load_sts(
+                        task, split, "senteval", path=data_path, subsets=True
+                    )
+                pd.testing.assert_frame_equal(mine, want)
+                name = f"sts/{'senteval/' * (text == 'senteval')}{task}.{split}.tsv"
+                assert f"| {name} | {len(mine)} |" in readme
+    assert load_corpus(path=folder) == load_corpus(path=data_path)
+    pd.testing.assert_frame_equal(
+        load_nli_triplets(path=folder), load_nli_triplets(path=data_path)
+    )

@@ -1,18 +1,15 @@
 """minicse's hub path against an offline copy of the hub (``tests/hubcache.py``).
 
-The readers and ``from_pretrained`` run in a subprocess with ``HF_HOME`` at the
-copy, ``HF_HUB_OFFLINE=1`` and no ``MINICSE_DATA``: huggingface_hub and datasets
-read those settings at import.
+The readers and ``from_pretrained`` run in a subprocess (``hubcache.run_offline``)
+with ``HF_HOME`` at the copy, ``HF_HUB_OFFLINE=1`` and no ``MINICSE_DATA``:
+huggingface_hub and datasets read those settings at import.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import hubcache
@@ -28,22 +25,6 @@ SPLITS = [
     for t in STS_TASKS
     for s in (("train", "dev", "test") if t == "stsb" else ("test",))
 ]
-
-
-def run_offline(hub_home: Path, code: str, *args: str) -> str:
-    """Run ``code`` in a fresh interpreter that sees only the hub copy; its stdout."""
-    drop = ("MINICSE_DATA", "HF_DATASETS_CACHE", "HF_HUB_CACHE", "TRANSFORMERS_CACHE")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(HF_HOME=str(hub_home), HF_HUB_OFFLINE="1", PYTHONWARNINGS="always")
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return done.stdout
 
 
 READ_ALL = """
@@ -72,7 +53,7 @@ pickle.dump(out, open(sys.argv[1], "wb"))
 def from_hub(hub_home, tmp_path_factory) -> dict:
     """What every reader returns from the hub copy (one subprocess)."""
     file = tmp_path_factory.mktemp("read") / "frames.pkl"
-    run_offline(hub_home, READ_ALL, str(file))
+    hubcache.run_offline(hub_home, "-c", READ_ALL, str(file))
     return pickle.loads(file.read_bytes())
 
 
@@ -160,7 +141,9 @@ print(json.dumps(out))
 def test_from_pretrained_of_each_hub_id_equals_plain_transformers(hub_home):
     """Released SimCSE: main's .bin, pooler_output (sup) / raw [CLS] (unsup)."""
     names = [*hubcache.MODELS, *hubcache.SIMCSE]
-    errors = json.loads(run_offline(hub_home, ENCODE, *names).splitlines()[-1])
+    errors = json.loads(
+        hubcache.run_offline(hub_home, "-c", ENCODE, *names).splitlines()[-1]
+    )
     assert sorted(errors) == sorted(names)
     assert max(errors.values()) < 1e-5, errors
 
