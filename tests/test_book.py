@@ -283,6 +283,50 @@ def test_install_cell_prints_one_message_when_pip_fails(tmp_path):
     assert "README" in lines[-1] and len(lines) == 4, done.stdout
 
 
+def test_install_cells_are_one_cell():
+    # Every chapter opens with the same install cell, so a fix reaches all ten.
+    first = {entry: _code(_notebook(entry))[0] for entry in CHAPTERS}
+    others = [entry for entry, source in first.items() if source != first[CHAPTERS[0]]]
+    assert not others, f"install cells that differ from {CHAPTERS[0]}'s: {others}"
+
+
+def _run_install_cell(script: str, tmp_path: Path, pythonpath: str = "") -> str:
+    env = {k: v for k, v in os.environ.items() if k != "MINICSE_CACHE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, str(ROOT)]))
+    done = subprocess.run(
+        [sys.executable, "-c", script + "\nprint(os.environ.get('MINICSE_CACHE'))"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    return done.stdout
+
+
+def test_install_cell_can_keep_the_model_cache_on_drive(tmp_path):
+    # USE_DRIVE = False by default: nothing is mounted and MINICSE_CACHE is left alone.
+    first = _code(_notebook(CHAPTERS[0]))[0]
+    assert re.search(r"^USE_DRIVE = False\b", first, flags=re.M), first
+    assert _run_install_cell(first, tmp_path).splitlines() == ["None"]
+    on = first.replace("USE_DRIVE = False", "USE_DRIVE = True", 1)
+    # Outside Colab: one line says so, and the cache stays where it was.
+    lines = _run_install_cell(on, tmp_path).splitlines()
+    assert lines == [
+        "USE_DRIVE works in Colab only; the model cache stays where it is.",
+        "None",
+    ], lines
+    # In Colab (a stand-in google.colab): Drive is mounted, the cache moves onto it.
+    fake = tmp_path / "fake" / "google" / "colab"
+    fake.mkdir(parents=True)
+    (fake.parent / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    (fake / "drive.py").write_text("def mount(path):\n    print('mounted', path)\n")
+    lines = _run_install_cell(on, tmp_path, str(tmp_path / "fake")).splitlines()
+    assert lines == ["mounted /content/drive", "/content/drive/MyDrive/minicse-cache"]
+
+
 @pytest.mark.parametrize("entry", CHAPTERS)
 def test_setup_cell_reads_the_preset(entry):
     setup = [
