@@ -257,8 +257,9 @@ class SentenceEncoder(nn.Module):
 
         ``"auto"`` pooling/mlp follow :func:`simcse_defaults`; ``mlp="pooler"``
         takes the head from the checkpoint's trained pooler layer (an error if it
-        has none: a kept head is never silently random). Safetensors only; remote
-        code only with ``trust_remote_code=True``; offline hub misses fail at once.
+        has none: a kept head is never silently random). Weights: model.safetensors,
+        else pytorch_model.bin as tensors only (``weights_only``); remote code only
+        with ``trust_remote_code=True``; offline hub misses fail at once.
 
         Example:
             >>> SentenceEncoder.from_pretrained("tiny", pooling="mean").pooling
