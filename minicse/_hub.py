@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from unittest import mock
 from urllib.parse import urlsplit
 
 from .utils import env_flag
@@ -177,7 +178,9 @@ def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
 
     source, local_only = resolve_source(name_or_path)
     options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
-    with quiet_loading(), explain_load_errors(source):
+    # no background fetch of a bot PR's safetensors copy when a .bin is loaded
+    no_bot = mock.patch.dict(os.environ, DISABLE_SAFETENSORS_CONVERSION="1")
+    with quiet_loading(), explain_load_errors(source), no_bot:
         tokenizer = AutoTokenizer.from_pretrained(source, **options)
         # main of princeton-nlp/*-simcse-* holds only pytorch_model.bin (safetensors
         # only in unmerged bot PRs): None takes model.safetensors where the revision

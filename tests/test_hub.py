@@ -8,6 +8,7 @@ huggingface_hub and datasets read those settings at import.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -170,3 +171,19 @@ def test_a_download_that_stopped_half_way_is_retried(hub_home, tmp_path, monkeyp
         SentenceEncoder.from_pretrained(name)  # offline: say what is missing
     monkeypatch.setattr(_hub, "hub_status", lambda: None)  # online
     assert _hub.resolve_source(name) == (name, False)  # the hub completes it
+
+
+def test_loading_a_bin_starts_no_conversion_download(monkeypatch, minilm_path):
+    """transformers would fetch a bot PR's model.safetensors in a background thread."""
+    from transformers import AutoModel
+
+    seen, original = [], AutoModel.from_pretrained
+    monkeypatch.delenv("DISABLE_SAFETENSORS_CONVERSION", raising=False)
+
+    def spy(*args, **kwargs):
+        seen.append(os.environ.get("DISABLE_SAFETENSORS_CONVERSION"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModel, "from_pretrained", spy)
+    SentenceEncoder.from_pretrained(minilm_path)
+    assert seen == ["1"] and "DISABLE_SAFETENSORS_CONVERSION" not in os.environ
