@@ -18,6 +18,37 @@ CONFIG_FILE, MLP_FILE = "minicse.json", "mlp.safetensors"
 _ST_POOLING = {"cls": "cls", "cls_before_pooler": "cls", "mean": "mean"}
 
 
+class DamagedFileError(OSError):
+    """A saved file is truncated or unreadable (a disconnect or a full disk)."""
+
+
+def check_files(folder: Path, advice: str) -> None:
+    """Raise :class:`DamagedFileError` (with ``advice``) for the first truncated
+    ``.safetensors`` or unreadable ``.json`` file in ``folder`` (not sub-folders)."""
+    for file in sorted(folder.glob("*.json")):
+        try:
+            json.loads(file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise DamagedFileError(f"{file} is damaged ({err}); {advice}") from err
+    for file in sorted(folder.glob("*.safetensors")):
+        size, expected = file.stat().st_size, _safetensors_size(file)
+        if size != expected:
+            got = "unreadable" if expected < 0 else f"{size:,} of {expected:,} bytes"
+            raise DamagedFileError(f"{file} is truncated ({got}); {advice}")
+
+
+def _safetensors_size(file: Path) -> int:
+    """The size a safetensors file's header promises (-1: no readable header)."""
+    with open(file, "rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        try:
+            header = json.loads(handle.read(min(length, 100_000_000)))
+            ends = [v["data_offsets"][1] for k, v in header.items() if k[:2] != "__"]
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            return -1
+    return 8 + length + max(ends, default=0)
+
+
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

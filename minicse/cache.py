@@ -3,7 +3,9 @@
 The book's chapters reuse models trained in earlier chapters (chapter 8 scores the
 models of chapters 6 and 7). Each chapter still runs on its own: it asks for the
 run it needs, and trains it only when no earlier chapter (or earlier run of the
-same chapter) has saved it. See chapters 6 and 7.
+same chapter) has saved it. A run checkpoints into the cache while it trains, so
+after a crash or a lost Colab runtime the same call continues it. See chapters 6
+and 7.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import shutil
-from dataclasses import asdict
+import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from . import checkpoint as ckpt
+from ._export import DamagedFileError, check_files
 from .encoder import SentenceEncoder
 from .train import TrainConfig, _as_rows, _as_sentences, _train
 from .utils import env_flag
@@ -53,7 +59,10 @@ def cached_train(
     saved encoder and its ``.history`` (and says so, unless ``config.progress`` is
     off); a miss trains, then saves into ``<cache>/<objective>-<model>-<key>``
     (written to a temporary folder first, so a crash never leaves half a model).
-    A run interrupted with Ctrl-C is returned but not saved.
+    While training, about five checkpoints (at evaluations) go to that name plus
+    ``.checkpoints``; a call after a crash, a Ctrl-C or a lost runtime resumes
+    from the newest and gives the same model as one uninterrupted run. A damaged
+    cached model is a ``DamagedFileError`` that names the file (nothing is deleted).
 
     Args:
         model: a hub name, a local folder, ``"tiny"`` or ``"offline-minilm"``
@@ -94,15 +103,54 @@ def cached_train(
     rows = _as_sentences(data) if config.objective == "unsup" else _as_rows(data)
     folder = cache_dir(cache) / _run_name(str(model), rows, config)
     if (folder / "history.json").is_file():
-        encoder = SentenceEncoder.load(folder)
-        encoder.history = json.loads((folder / "history.json").read_text("utf-8"))
+        encoder = _load(folder)
         if config.progress:
             print(f"Loaded the trained model from the cache: {folder}")
     else:
-        encoder = _train(str(model), rows, config)  # rows are checked already
-        if not any("interrupted" in record for record in encoder.history):
-            _save(encoder, folder)
+        encoder = _train_resumably(str(model), rows, config, folder)
     encoder.cache_path = folder
+    return encoder
+
+
+def _load(folder: Path) -> SentenceEncoder:
+    """The cached encoder with its history; a damaged file is named."""
+    check_files(  # history.json, the settings and the weights
+        folder,
+        "the cached model is damaged (a disconnect or a full disk?): delete the "
+        f"folder, e.g. shutil.rmtree({str(folder)!r}), and call cached_train again "
+        "to train it anew",
+    )
+    encoder = SentenceEncoder.load(folder)
+    encoder.history = json.loads((folder / "history.json").read_text("utf-8"))
+    return encoder
+
+
+def _train_resumably(
+    model: str, rows: list[tuple[str, ...]], config: TrainConfig, folder: Path
+) -> SentenceEncoder:
+    """Train with checkpoints in ``<folder>.checkpoints``, resuming from them."""
+    work = folder.with_name(f"{folder.name}.checkpoints")
+    found = ckpt.latest_checkpoint(work)
+    if found is not None and config.progress:
+        print(f"Resuming the interrupted run from {found}")
+    total = config.max_steps or config.num_epochs * (len(rows) // config.batch_size)
+    unit = math.lcm(config.eval_steps or 1, config.log_every)  # flushed steps only
+    period = unit * max(1, round(total / unit / 5))  # about 5 checkpoints a run
+    run = replace(
+        config,
+        output_dir=str(work),
+        resume=found is not None,
+        save_steps=config.save_steps or period,
+    )
+    try:
+        encoder = _train(model, rows, run)
+    except DamagedFileError as err:
+        raise DamagedFileError(f"{err} (cached_train: call it again)") from err
+    if any("interrupted" in record for record in encoder.history):
+        print("cached_train with the same arguments continues it.", file=sys.stderr)
+    else:
+        _save(encoder, folder)
+        shutil.rmtree(work, ignore_errors=True)  # the cache's own checkpoints
     return encoder
 
 
@@ -128,9 +176,8 @@ def _source_digest() -> str:
 
 
 def _save(encoder: SentenceEncoder, folder: Path) -> None:
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    encoder.save(partial)
-    (partial / "history.json").write_text(json.dumps(encoder.history), "utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)
+    def write(tmp: Path) -> None:
+        encoder.save(tmp)
+        (tmp / "history.json").write_text(json.dumps(encoder.history), "utf-8")
+
+    ckpt.write_atomically(folder, write)

@@ -3,21 +3,28 @@
 ``checkpoint-<step>/`` is the encoder's ``save()`` layout plus ``state.pt``
 (optimizer, scheduler, scaler, every rank's RNG, step, history), written to a
 temporary folder and renamed at once: a crash leaves the old one or the new one.
-The best model lives once, in ``output_dir``. :func:`identity` names what a
-checkpoint must share with the run that resumes it. See chapter 6.
+The newest two are kept, so a damaged newest one (a disconnect or a full disk
+truncates files) leaves one to resume from. The best model lives once, in
+``output_dir``. :func:`identity` names what a checkpoint must share with the run
+that resumes it. See chapter 6.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ._export import DamagedFileError, check_files
 
 __all__ = [
     "rng_state",
@@ -29,6 +36,8 @@ __all__ = [
     "identity",
     "resumable",
     "restore",
+    "resume",
+    "write_atomically",
 ]
 
 PREFIX = "checkpoint-"
@@ -96,10 +105,29 @@ def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
     return max(found)[1] if found else None
 
 
+def write_atomically(final: Path, write: Callable[[Path], Any]) -> Path:
+    """``write(tmp)`` into a temporary folder beside ``final``, flush every file,
+    then rename it to ``final`` at once (a crash leaves the old or the new one)."""
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write(tmp)
+        for file in tmp.rglob("*"):
+            if file.is_file():
+                _fsync(file)
+    except BaseException:  # a full disk: no half-written folder stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)  # a leftover of the same name
+    os.replace(tmp, final)
+    _fsync(final.parent)
+    return final
+
+
 def save_checkpoint(
     output_dir: str | os.PathLike, step: int, encoder: Any, state: dict[str, Any]
 ) -> Path:
-    """Write ``checkpoint-<step>`` atomically, then delete the older ones.
+    """Write ``checkpoint-<step>`` atomically; keep it and the newest older one.
 
     Args:
         output_dir: the run's folder (created if missing).
@@ -112,18 +140,16 @@ def save_checkpoint(
     """
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    final, tmp = folder / f"{PREFIX}{step}", folder / f".{PREFIX}{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    encoder.save(tmp)
-    torch.save(state, tmp / "state.pt")
-    for file in tmp.rglob("*"):
-        if file.is_file():
-            _fsync(file)
-    shutil.rmtree(final, ignore_errors=True)  # a leftover of the same step
-    os.replace(tmp, final)
-    _fsync(folder)
-    for _, old in _steps(folder):
-        if old != final:
+
+    def write(tmp: Path) -> None:
+        encoder.save(tmp)
+        torch.save(state, tmp / "state.pt")
+
+    final = write_atomically(folder / f"{PREFIX}{step}", write)
+    older = [(s, p) for s, p in _steps(folder) if p != final]
+    complete = [p for s, p in sorted(older) if (p / "state.pt").is_file()]
+    for _, old in older:
+        if old not in complete[-1:]:
             shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -133,6 +159,7 @@ def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: ``path`` is not a complete checkpoint folder.
+        DamagedFileError: a file of it is truncated (nothing is loaded then).
     """
     folder = Path(path)
     if not (folder / "state.pt").is_file():
@@ -140,8 +167,15 @@ def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
             f"{folder} is not a minicse checkpoint (no state.pt); expected a "
             f"folder named {PREFIX}<step> written by train_unsup/train_sup"
         )
+    advice = "this checkpoint cannot be resumed"
+    check_files(folder, advice)  # before anything is loaded into the encoder
+    try:
+        state = torch.load(folder / "state.pt", weights_only=True, map_location="cpu")
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as err:
+        message = f"{folder / 'state.pt'} is damaged ({err}); {advice}"
+        raise DamagedFileError(message) from err
     encoder.load_weights(folder)
-    return torch.load(folder / "state.pt", weights_only=True, map_location="cpu")
+    return state
 
 
 def save_best_model(
@@ -215,3 +249,37 @@ def restore(state: Any, folder: Path) -> None:
     state.best_score, state.best_step = saved["best_score"], saved["best_step"]
     state.last_eval, state.last_save = saved["last_eval"], state.step
     state.checkpoint = folder
+
+
+def resume(state: Any, output_dir: str | os.PathLike) -> Path:
+    """Restore the newest checkpoint in ``output_dir`` that loads, and return it.
+
+    A damaged one is renamed ``checkpoint-<step>.damaged`` (kept, never deleted)
+    with a warning, and the one before it is tried; with none left, the error
+    says what to do.
+    """
+    found = sorted(
+        ((s, p) for s, p in _steps(Path(output_dir)) if (p / "state.pt").is_file()),
+        reverse=True,
+    )
+    for i, (_, folder) in enumerate(found):
+        try:
+            restore(state, folder)
+            return folder
+        except DamagedFileError as err:
+            kept = folder.with_name(f"{folder.name}.damaged")
+            if state.info.is_main and not kept.exists():  # out of the way, not lost
+                os.replace(folder, kept)
+            if i + 1 == len(found):
+                raise DamagedFileError(
+                    f"{err}; no earlier checkpoint is left in {output_dir} (the "
+                    f"damaged one is kept as {kept.name}), so the run starts over: "
+                    "train again without resume=True"
+                ) from err
+            warnings.warn(
+                f"{err}; kept as {kept.name}, resuming from "
+                f"{found[i + 1][1].name} instead",
+                UserWarning,
+                stacklevel=2,
+            )
+    raise FileNotFoundError(f"{output_dir} holds no checkpoint-<step> folder")

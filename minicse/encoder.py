@@ -16,7 +16,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from minicse._export import CONFIG_FILE, save_encoder, saved_head
+from minicse._export import (
+    CONFIG_FILE,
+    DamagedFileError,
+    check_files,
+    save_encoder,
+    saved_head,
+)
 from minicse._hub import load_pretrained, offline_model_path
 from minicse.batching import pad, tokenize
 from minicse.pooling import (
@@ -37,7 +43,13 @@ from minicse.utils import (
 
 tqdm = progress_bar_class()
 
-__all__ = ["SentenceEncoder", "tiny_encoder", "offline_model_path", "check_head"]
+__all__ = [
+    "SentenceEncoder",
+    "tiny_encoder",
+    "offline_model_path",
+    "check_head",
+    "DamagedFileError",
+]
 
 
 class SentenceEncoder(nn.Module):
@@ -214,13 +226,17 @@ class SentenceEncoder(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, trust_remote_code: bool = False) -> SentenceEncoder:
-        """Load a folder written by :meth:`save` (pooler, MLP and max_length too)."""
+        """Load a folder written by :meth:`save` (pooler, MLP and max_length too).
+
+        A truncated weights or settings file is a ``DamagedFileError`` naming it.
+        """
         folder = Path(path).expanduser()
         if not (folder / CONFIG_FILE).is_file():
             raise FileNotFoundError(
                 f"{str(folder)!r} has no {CONFIG_FILE}; it was not written by "
                 "SentenceEncoder.save; use SentenceEncoder.from_pretrained(path, ...)"
             )
+        check_files(folder, "save the model again, or load an undamaged copy")
         settings = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         encoder = cls.from_pretrained(
             folder,
@@ -237,6 +253,7 @@ class SentenceEncoder(nn.Module):
         """Load the weights of a :meth:`save` folder into this (same) architecture."""
         from safetensors.torch import load_file
 
+        check_files(Path(path), "save the model again, or load an undamaged copy")
         weights = load_file(str(Path(path) / "model.safetensors"))
         self.model.load_state_dict(
             {k: v for k, v in weights.items() if not k.startswith("pooler.")}
@@ -280,6 +297,8 @@ class SentenceEncoder(nn.Module):
             return encoder
         if name_or_path == "offline-minilm":
             name_or_path = offline_model_path()
+        if Path(name_or_path).expanduser().is_dir():  # a truncated file is named
+            check_files(Path(name_or_path).expanduser(), "save or download it again")
         model, tokenizer, missing = load_pretrained(name_or_path, trust_remote_code)
         head = (
             _trained_pooler(model, missing, name_or_path) if mlp == "pooler" else None

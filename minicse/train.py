@@ -243,8 +243,8 @@ def _train(
         dev = _load_dev(cfg) if cfg.eval_steps and info.is_main else None
         state = make_state(encoder, rows, cfg, info)
         set_seed(cfg.seed + info.rank)  # different dropout masks on every rank
-        if found is not None:
-            ckpt.restore(state, found)
+        if found is not None:  # the newest that loads (a damaged one is skipped)
+            ckpt.resume(state, cfg.output_dir)
         try:
             loop.fit(state, rows, dev)
             loop.finish(state, dev)

@@ -52,7 +52,7 @@ def test_the_key_changes_with_settings_rows_model_and_objective(tmp_path):
     }
     assert base not in paths and len(paths) == 3
     assert all(path.name.startswith(("unsup-tiny-", "sup-tiny-")) for path in paths)
-    assert not list(tmp_path.glob("*.partial-*"))
+    assert sorted(tmp_path.iterdir()) == sorted([base, *paths])  # no temp folders
 
 
 def test_an_interrupted_run_is_not_cached(tmp_path, monkeypatch):
@@ -97,3 +97,103 @@ def test_another_minicse_is_another_run(tmp_path, monkeypatch):
     first = cached_train("tiny", TEXTS, config(), cache=tmp_path).cache_path
     monkeypatch.setattr(cache, "_source_digest", lambda: "changed library code")
     assert cached_train("tiny", TEXTS, config(), cache=tmp_path).cache_path != first
+
+
+# -- resume after a disconnect, damaged files -----------------------------------
+
+# 8 steps, STS-B dev every 2: checkpoints at steps 2, 4, 6 and 8
+RESUMABLE = dict(max_steps=8, eval_steps=2, dev_rows=40, log_every=2)
+
+
+def _weights(encoder):
+    return {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+
+
+def _crash_after_checkpoint(monkeypatch, step):
+    """Make loop.save raise (a lost runtime) right after it wrote ``step``'s."""
+    import minicse.loop as loop
+
+    real = loop.save
+
+    def save_then_crash(state, *args, **kwargs):
+        real(state, *args, **kwargs)
+        if state.step == step:
+            raise ConnectionError("runtime disconnected")
+
+    monkeypatch.setattr(loop, "save", save_then_crash)
+
+
+def test_a_second_call_resumes_an_interrupted_run_exactly(
+    tmp_path, capsys, monkeypatch
+):
+    straight = cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path / "a")
+    _crash_after_checkpoint(monkeypatch, 4)
+    with pytest.raises(ConnectionError):
+        cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path / "b")
+    work = next((tmp_path / "b").glob("*.checkpoints"))
+    assert sorted(p.name for p in work.glob("checkpoint-*")) == [
+        "checkpoint-2",
+        "checkpoint-4",
+    ]
+    monkeypatch.undo()
+    resumed = cached_train(
+        "tiny", TEXTS, config(**RESUMABLE, progress=True), cache=tmp_path / "b"
+    )
+    assert (
+        f"Resuming the interrupted run from {work / 'checkpoint-4'}"
+        in capsys.readouterr().out
+    )
+    assert resumed.history == straight.history
+    assert [r["step"] for r in resumed.history if "dev" in r] == [2, 4, 6, 8]
+    for key, value in _weights(straight).items():  # fp32: bitwise
+        assert torch.equal(_weights(resumed)[key], value), key
+    assert not work.exists()  # the cache's own checkpoints go once the model is in
+    assert [p.name for p in (tmp_path / "b").iterdir()] == [resumed.cache_path.name]
+
+
+def test_a_failed_save_of_the_model_leaves_no_half_model(tmp_path, monkeypatch):
+    from minicse import SentenceEncoder
+
+    real = SentenceEncoder.save
+
+    def full_disk(self, path):
+        real(self, path)
+        if ".tmp-" in str(path) and "checkpoint" not in str(path):  # the cache's
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(SentenceEncoder, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".checkpoints"]
+    monkeypatch.undo()
+    again = cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path)
+    assert [r["step"] for r in again.history if "dev" in r] == [2, 4, 6, 8]
+    assert (again.cache_path / "history.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "history.json", "minicse.json"])
+def test_a_truncated_cached_model_is_named_and_kept(tmp_path, name):
+    from minicse.encoder import DamagedFileError
+
+    folder = cached_train("tiny", TEXTS, config(), cache=tmp_path).cache_path
+    file = folder / name
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DamagedFileError, match="shutil.rmtree") as caught:
+        cached_train("tiny", TEXTS, config(), cache=tmp_path)
+    assert str(file) in str(caught.value)
+    assert file.stat().st_size == len(data) // 2  # nothing deleted or rewritten
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_one_before(tmp_path, monkeypatch):
+    straight = cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path / "a")
+    _crash_after_checkpoint(monkeypatch, 6)
+    with pytest.raises(ConnectionError):
+        cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path / "b")
+    monkeypatch.undo()
+    work = next((tmp_path / "b").glob("*.checkpoints"))
+    state = work / "checkpoint-6" / "state.pt"
+    state.write_bytes(state.read_bytes()[:1000])  # a disconnect mid-upload
+    with pytest.warns(UserWarning, match="state.pt is damaged.*from checkpoint-4"):
+        resumed = cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path / "b")
+    assert resumed.history == straight.history

@@ -535,3 +535,29 @@ def test_a_saved_head_that_went_missing_is_an_error(tmp_path):
     save_file(kept, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(FileNotFoundError, match="neither mlp.safetensors nor pooler"):
         SentenceEncoder.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name", ["model.safetensors", "config.json", "minicse.json", "tokenizer.json"]
+)
+def test_a_truncated_file_is_named_before_loading(tmp_path, name):
+    from minicse.encoder import DamagedFileError
+
+    tiny_encoder(pooling="mean", mlp="always").save(tmp_path)
+    file = tmp_path / name
+    size = file.stat().st_size
+    file.write_bytes(file.read_bytes()[: size // 2])
+    for load in (SentenceEncoder.load, SentenceEncoder.from_pretrained):
+        with pytest.raises(DamagedFileError, match=f"{file}.*(truncated|damaged)"):
+            load(tmp_path)
+    assert file.stat().st_size == size // 2  # left as it was
+
+
+def test_safetensors_size_check_reads_only_the_header(tmp_path):
+    from minicse._export import _safetensors_size
+
+    tiny_encoder().save(tmp_path)
+    file = tmp_path / "model.safetensors"
+    assert _safetensors_size(file) == file.stat().st_size
+    file.write_bytes(b"\x05")  # not even a header length
+    assert _safetensors_size(file) == -1

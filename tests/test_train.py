@@ -470,6 +470,40 @@ def test_resume_refuses_another_run(sentences, tmp_path):
         )
 
 
+def _two_checkpoints(folder):
+    """A tiny run's state with checkpoints at steps 2, 4 and 6 (the newest two kept)."""
+    from minicse.train import make_state
+
+    cfg = TrainConfig.unsup(batch_size=4, max_steps=6, device="cpu")
+    state = make_state(tiny_encoder(), [("a",)] * 8, cfg)
+    for step in (2, 4, 6):
+        state.step = step
+        ckpt.save_checkpoint(folder, step, state.encoder, ckpt.resumable(state, [{}]))
+    assert sorted(p.name for p in folder.glob("checkpoint-*")) == [
+        "checkpoint-4",
+        "checkpoint-6",
+    ]
+    state.step = 0
+    return state
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "state.pt", "config.json"])
+def test_a_damaged_checkpoint_falls_back_to_the_previous(tmp_path, name, monkeypatch):
+    state = _two_checkpoints(tmp_path)
+    monkeypatch.setattr(ckpt, "set_rng_state", lambda rng: None)  # no RNG saved here
+    file = tmp_path / "checkpoint-6" / name
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    with pytest.warns(UserWarning, match=f"{name} is .*resuming from checkpoint-4"):
+        assert ckpt.resume(state, tmp_path).name == "checkpoint-4"
+    assert state.step == 4
+    assert (tmp_path / "checkpoint-6.damaged" / name).is_file()  # kept, not deleted
+    damaged = tmp_path / "checkpoint-4" / name
+    damaged.write_bytes(damaged.read_bytes()[:10])
+    with pytest.raises(ckpt.DamagedFileError, match="no earlier checkpoint is left"):
+        ckpt.resume(state, tmp_path)
+    assert (tmp_path / "checkpoint-4.damaged").is_dir()
+
+
 def test_half_written_checkpoint_is_ignored(tmp_path):
     (tmp_path / ".checkpoint-9.tmp").mkdir()
     (tmp_path / "checkpoint-7").mkdir()  # no state.pt: incomplete
