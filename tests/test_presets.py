@@ -164,3 +164,47 @@ def test_tokens_per_row_match_the_data(data_path):
     assert measured["unsup"] == pytest.approx(TOKENS_PER_ROW["unsup"], abs=0.5)
     assert measured["dev"] == pytest.approx(TOKENS_PER_ROW["dev"], abs=0.5)
     assert measured["sup (SNLI dev/test)"] < TOKENS_PER_ROW["sup"]  # MNLI: longer
+
+
+CPU_ROWS_FROM_THE_HUB = """
+import json
+from minicse import get_preset, load_corpus, load_nli_triplets
+cpu = get_preset("cpu")
+corpus = load_corpus("wiki1m", max_rows=cpu.corpus_rows)
+nli = load_nli_triplets(max_rows=cpu.triplet_rows)
+print(json.dumps([corpus, nli.values.tolist()]))
+"""
+
+
+def test_cpu_preset_takes_the_same_rows_from_the_hub(tmp_path, data_path):
+    """The hub's files hold more rows than the data folder (1M lines, 275,601
+    triplets); the cpu preset takes the data folder's counts from either."""
+    import csv
+    import io
+    import json
+
+    import hubcache
+
+    from minicse.data import load_corpus, load_nli_triplets
+
+    cpu = PRESETS["cpu"]
+    corpus = (data_path / "corpus" / "wiki1m_head.txt").read_text(encoding="utf-8")
+    corpus += "".join(f"A later hub sentence number {i}.\n" for i in range(50))
+    triplets = hubcache.read_tsv(data_path / "nli" / "triplets.tsv")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["sent0", "sent1", "hard_neg"])
+    writer.writerows([r["sent0"], r["sent1"], r["hard_neg"]] for r in triplets)
+    writer.writerows([f"p {i}", f"e {i}", f"c {i}"] for i in range(50))
+    files = {
+        "wiki1m_for_simcse.txt": corpus.encode(),
+        "nli_for_simcse.csv": out.getvalue().encode(),
+    }
+    hubcache.put_repo(tmp_path / "hub", hubcache.SIMCSE_DATA, files, kind="dataset")
+    hub_corpus, hub_nli = json.loads(
+        hubcache.run_offline(tmp_path, "-c", CPU_ROWS_FROM_THE_HUB).splitlines()[-1]
+    )
+    local_corpus = load_corpus(path=data_path, max_rows=cpu.corpus_rows)
+    local_nli = load_nli_triplets(data_path, max_rows=cpu.triplet_rows)
+    assert hub_corpus == local_corpus  # wiki1m_head.txt: the hub's first lines
+    assert hub_nli == local_nli.values.tolist()
