@@ -248,7 +248,8 @@ def test_notebook_extra_is_lean_and_covers_the_chapters():
         for source in _code(_notebook(entry))
         for match in re.findall(r"^\s*(?:from|import)\s+(\w+)", source, flags=re.M)
     }
-    imported -= set(sys.stdlib_module_names) | {"minicse"}
+    # google.colab: Colab's own, imported by the install cell only there (USE_DRIVE)
+    imported -= set(sys.stdlib_module_names) | {"minicse", "google"}
     provider = importlib.metadata.packages_distributions()
     missing = {
         module: provider.get(module)
