@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["senteval_pairs", "senteval_frame"]
+__all__ = ["senteval_pairs", "senteval_frame", "senteval_meta"]
 
 # SentEval's subset order (senteval/sts.py); STS13 has no SMT (LDC license).
 STS_SUBSETS = {
@@ -32,6 +32,11 @@ STS_SUBSETS = {
 _TABLES = {
     "stsb": ("STS/STSBenchmark/sts-{split}.csv", (5, 6, 4), 0),
     "sickr": ("SICK/SICK_test_annotated.txt", (1, 2, 3), 1),
+}
+# the other columns of those rows (the data folder's sts/meta/ files)
+_META = {
+    "stsb": {"genre": 0, "filename": 1, "year": 2, "sid": 3},
+    "sickr": {"pair_ID": 0, "entailment_judgment": 4},
 }
 _KEY = re.compile(r"(?:^|/)((?:STS|SICK)/.+)$")  # the name from SentEval's folder on
 
@@ -130,3 +135,14 @@ def senteval_frame(tar: Path, task: str, split: str, text: str) -> pd.DataFrame:
         for column in columns[:2]:
             frame[column] = [" ".join(s.split()) for s in frame[column]]
     return frame.astype(object)
+
+
+def senteval_meta(tar: Path, task: str, split: str) -> pd.DataFrame:
+    """STS-B's genre, filename, year, sid or SICK-R's pair_ID, label, per pair."""
+    template, _, header = _TABLES[task]
+    member = template.format(split=split)
+    names, columns = zip(*_META[task].items(), strict=True)
+    rows = _fields(
+        _lines(tar, member)[header:], columns, f"{tar}: {member}", header + 1
+    )
+    return pd.DataFrame(rows, columns=list(names), dtype=object)

@@ -292,10 +292,10 @@ def _data_command(args: argparse.Namespace) -> int:
 
 def _hub_files(nli_rows: int, corpus_rows: int) -> dict[str, Any]:
     """{path in the data folder: its frame or lines}, read from the hub."""
-    import pandas as pd
+    import numpy as np
 
     from ._hub import hub_file
-    from ._senteval import STS_SUBSETS, senteval_frame
+    from ._senteval import STS_SUBSETS, senteval_frame, senteval_meta
     from .data import _SPLITS, STS_TASKS, load_corpus, load_nli_triplets, load_sts
 
     tar, files = hub_file("senteval.tar", "SentEval's STS files"), {}
@@ -305,19 +305,17 @@ def _hub_files(nli_rows: int, corpus_rows: int) -> dict[str, Any]:
             frame = senteval_frame(tar, task, split, "senteval")  # scores as written
             if task == "sts14":
                 order = frame.subset.map(_STS14.index).argsort(kind="stable")
-                frame = frame.iloc[order]
-            scores = frame.score.astype(float).to_numpy()
-            aligned = len(raw) == len(frame) and (raw.score.to_numpy() == scores).all()
-            if task in STS_SUBSETS and aligned:  # one meta file for both texts
-                subsets = frame.pop("subset").to_numpy()
-                meta = pd.DataFrame(
-                    {"row": range(1, len(frame) + 1), "subset": subsets}
-                )
+                frame = frame.iloc[order].reset_index(drop=True)
+            subsets = task in STS_SUBSETS
+            meta = frame[["subset"]] if subsets else senteval_meta(tar, task, split)
+            scores = frame.score.astype(float).to_numpy()  # STS-B's: 0-1 x 5 on the hub
+            if len(raw) == len(frame) and np.allclose(raw.score, scores, atol=1e-9):
+                meta.insert(0, "row", range(1, len(meta) + 1))  # one for both texts
                 files[f"sts/meta/{name}.meta.tsv"] = meta
-            elif task in STS_SUBSETS:  # SentEval's file keeps its subset column
-                print(f"{name}: the hub's raw rows are not in senteval.tar's order")
-            else:
                 frame = frame.drop(columns="subset")
+            else:  # SentEval's file keeps its subset column
+                print(f"{name}: the hub's raw rows are not in senteval.tar's order")
+                frame = frame if subsets else frame.drop(columns="subset")
             files[f"sts/{name}.tsv"], files[f"sts/senteval/{name}.tsv"] = raw, frame
     for lang in ("de", "en", "es", "fr", "zh"):
         for split in ("train", "dev", "test"):

@@ -10,8 +10,9 @@
   lines), ``nli_for_simcse.csv`` (with an empty ``hard_neg``) and a gzipped
   ``senteval.tar``. Each repo: ``refs/main``, ``snapshots/<commit>/`` -> ``blobs/``.
 * ``HF_HOME/datasets``: ``datasets``' Arrow cache of ``mteb/{sts12..16,sickr}-sts``
-  (SICK-R: the 4,927 local rows, 9,927 on the hub), ``sentence-transformers/stsb``
-  (scores 0-1) and ``PhilipMay/stsb_multi_mt`` (de en es fr zh).
+  (SICK-R: the 4,927 local rows, 9,927 on the hub), ``mteb/stsbenchmark-sts`` (with
+  ``genre``), ``sentence-transformers/stsb`` (scores 0-1) and
+  ``PhilipMay/stsb_multi_mt`` (de en es fr zh).
 
 Shell: ``python tests/hubcache.py HF_HOME [--data DIR]``, then run with
 ``HF_HOME=HF_HOME HF_HUB_OFFLINE=1`` and ``MINICSE_DATA`` unset.
@@ -250,6 +251,14 @@ def _sts_datasets(cache: Path, data: Path) -> None:
     names = (("train", "train"), ("validation", "dev"), ("test", "test"))
     stsb = {hub: rows(f"sts/stsb.{split}.tsv", scale=5.0) for hub, split in names}
     _arrow(cache, "sentence-transformers/stsb", "default", stsb)
+    mteb = {}  # MTEB's STS-B: scores 0-5 and the genre of each pair
+    for hub, split in names:
+        meta = read_tsv(data / f"sts/meta/stsb.{split}.meta.tsv")
+        extra = [{"split": hub, "genre": m["genre"], "dataset": m["filename"],
+                  "year": m["year"], "sid": m["sid"]} for m in meta]  # fmt: skip
+        pairs = rows(f"sts/stsb.{split}.tsv")
+        mteb[hub] = [e | p for e, p in zip(extra, pairs, strict=True)]
+    _arrow(cache, "mteb/stsbenchmark-sts", "default", mteb)
     for lang in LANGUAGES:
         splits = {
             s: rows(f"sts/stsb_multi_mt/{lang}.{s}.tsv", "similarity_score")

@@ -198,6 +198,13 @@ def test_data_command_writes_a_data_folder_from_the_hub(hub_home, data_path, tmp
                 pd.testing.assert_frame_equal(mine, want)
                 name = f"sts/{'senteval/' * (text == 'senteval')}{task}.{split}.tsv"
                 assert f"| {name} | {len(mine)} |" in readme
+    for file in sorted((data_path / "sts/meta").iterdir()):  # the hub's columns
+        mine = pd.DataFrame(hubcache.read_tsv(folder / "sts/meta" / file.name))
+        want = pd.DataFrame(hubcache.read_tsv(file))
+        assert list(mine.columns) == [
+            c for c in want if c not in ("source1", "source2")
+        ]
+        pd.testing.assert_frame_equal(mine, want[mine.columns])
     assert load_corpus(path=folder) == load_corpus(path=data_path)
     pd.testing.assert_frame_equal(
         load_nli_triplets(path=folder), load_nli_triplets(path=data_path)

@@ -45,6 +45,8 @@ with warnings.catch_warnings(record=True) as caught:
             out["stsb", split, lang] = load_sts("stsb", split, language=lang)
     out["corpus"], out["corpus200"] = load_corpus(), load_corpus(max_rows=200)
     out["nli"], out["nli20"] = load_nli_triplets(), load_nli_triplets(max_rows=20)
+from datasets import load_dataset  # chapter 10 reads STS-B's genres from MTEB's copy
+out["genres"] = load_dataset("mteb/stsbenchmark-sts", split="test").to_pandas()
 out["warnings"] = [str(w.message).split(": ", 1)[-1] for w in caught]
 pickle.dump(out, open(sys.argv[1], "wb"))
 """
@@ -187,3 +189,10 @@ def test_loading_a_bin_starts_no_conversion_download(monkeypatch, minilm_path):
     monkeypatch.setattr(AutoModel, "from_pretrained", spy)
     SentenceEncoder.from_pretrained(minilm_path)
     assert seen == ["1"] and "DISABLE_SAFETENSORS_CONVERSION" not in os.environ
+
+
+def test_mtebs_stsb_has_the_genres(from_hub, data_path):
+    genres = pd.DataFrame(hubcache.read_tsv(data_path / "sts/meta/stsb.test.meta.tsv"))
+    frame = from_hub["genres"]
+    assert list(frame.genre) == list(genres.genre)
+    assert list(frame.sentence1) == list(load_sts("stsb", path=data_path).sentence1)
