@@ -280,11 +280,8 @@ def _data_command(args: argparse.Namespace) -> int:
     os.environ.pop("MINICSE_DATA", None)  # this process reads every file from the hub
     files, root = _hub_files(args.nli_rows, args.corpus_rows), Path(args.folder)
     table = [f"| {n} | {len(files[n])} | {sha} |" for n, sha in _write(root, files)]
-    head = [
-        "# Data folder\n",
-        _NOTES.format(nli=args.nli_rows, corpus=args.corpus_rows),
-    ]
-    head += ["| file | rows | sha256 |", "|---|---:|---|"]
+    notes = _NOTES.format(nli=args.nli_rows, corpus=args.corpus_rows)
+    head = ["# Data folder\n", notes, "| file | rows | sha256 |", "|---|---:|---|"]
     (root / "README.md").write_text("\n".join(head + table) + "\n", encoding="utf-8")
     print(f"wrote {len(files)} files to {root}; set MINICSE_DATA={root.resolve()}")
     return 0
@@ -326,26 +323,22 @@ def _hub_files(nli_rows: int, corpus_rows: int) -> dict[str, Any]:
     return files
 
 
+def _cell(value: Any) -> str:
+    """A TSV field; floats at 15 digits, which drops the noise of STS-B's x 5."""
+    return repr(float(f"{value:.15g}")) if isinstance(value, float) else str(value)
+
+
 def _write(root: Path, files: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """Write frames as TSV (a header, no quoting) and lists as lines; yield sha256s."""
     import hashlib
 
     for name, content in files.items():
-        lines = content
         if not isinstance(content, list):
-            if (
-                "score" in content
-            ):  # floats at 15 digits (x 5 adds noise), strings as read
-                score = [
-                    v if isinstance(v, str) else repr(float(f"{v:.15g}"))
-                    for v in content.score
-                ]
-                content = content.assign(score=score)
-            cells = content.astype(str).to_numpy()
+            cells = content.map(_cell).to_numpy()
             if any("\t" in cell or "\n" in cell for cell in cells.ravel()):
                 raise ValueError(f"{name}: a field holds a tab or a newline")
-            lines = ["\t".join(content.columns), *map("\t".join, cells)]
-        payload = "".join(line + "\n" for line in lines).encode("utf-8")
+            content = ["\t".join(content.columns), *map("\t".join, cells)]
+        payload = "".join(line + "\n" for line in content).encode("utf-8")
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(payload)
         yield name, hashlib.sha256(payload).hexdigest()

@@ -105,24 +105,15 @@ def _open_text(file: Path) -> Iterator[TextIO]:
         with open(file, encoding="utf-8", newline="") as handle:
             yield handle
     except UnicodeDecodeError as err:
+        byte = err.object[err.start : err.start + 1]
         raise ValueError(
-            f"{file} is not UTF-8 text ({err.reason}: byte "
-            f"{err.object[err.start : err.start + 1]!r}); save it as UTF-8 (an "
-            "editor's 'save with encoding', or `iconv -f latin1 -t utf-8`)"
+            f"{file} is not UTF-8 text ({err.reason}: byte {byte!r}); save it as UTF-8 "
+            "(an editor's 'save with encoding', or `iconv -f latin1 -t utf-8`)"
         ) from None
 
 
-def _skipped(file: Path, count: int, what: str, stacklevel: int = 3) -> None:
-    """Report the ``count`` hub rows that a reader left out."""
-    if count:
-        warnings.warn(f"{file}: skipped {count} {what}", stacklevel=stacklevel)
-
-
 def _read_table(file: Path, columns: tuple[str, ...], max_rows: int | None, hub=False):
-    """Checked ``columns`` of a headed ``.tsv`` (no quoting) or ``.csv`` file.
-
-    ``hub``: skip rows with an empty field (SimCSE's files have some) and report them.
-    """
+    """Checked ``columns`` of a ``.tsv``/``.csv``; ``hub``: skip rows with a blank."""
     is_csv = file.suffix.lower() == ".csv"
     quoting = csv.QUOTE_MINIMAL if is_csv else csv.QUOTE_NONE
     with _open_text(file) as handle:
@@ -147,7 +138,10 @@ def _read_table(file: Path, columns: tuple[str, ...], max_rows: int | None, hub=
                 skipped += 1
                 continue
             rows.append(row)
-    _skipped(file, skipped, "rows with an empty field", stacklevel=4)
+    if skipped:  # SimCSE's hub files have some
+        warnings.warn(
+            f"{file}: skipped {skipped} rows with an empty field", stacklevel=3
+        )
     return _checked(pd.DataFrame(rows, columns=list(columns), dtype=object), str(file))
 
 
@@ -359,7 +353,8 @@ def load_corpus(
                 blank += 1
                 continue
             lines.append(line.rstrip("\r\n"))
-    _skipped(file, blank, "blank lines")
+    if blank:
+        warnings.warn(f"{file}: skipped {blank} blank lines", stacklevel=2)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             raise ValueError(f"{file}, line {number} is empty; remove empty lines")
