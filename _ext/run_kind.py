@@ -3,16 +3,19 @@
 jupyter-cache keys a notebook on its code alone, and Sphinx re-reads a page only when
 its source or the configuration changed. A build in one preset would otherwise show the
 outputs another preset computed. This extension puts the cache in
-``<cache>/<preset>-<sizes>-<device>-<precision>`` (``_build/.jupyter_cache/`` by
-default), e.g. ``smoke-smoke-cpu-bf16``: ``MINICSE_PRESET``, ``MINICSE_SIZES``, the
-device the chapters run on and the precision ``precision="auto"`` takes there
-(``MINICSE_CPU_BF16`` included), as minicse itself resolves them. The cache path is a
-configuration value, so a build of another kind re-reads (and re-executes, or takes
-from that kind's cache) every page; a second build of the same kind executes nothing.
+``<cache>/<preset>-<sizes>-<device>-<precision>-<code>`` (``_build/.jupyter_cache/``
+by default), e.g. ``smoke-smoke-cpu-bf16-0123456789ab``: ``MINICSE_PRESET``,
+``MINICSE_SIZES``, the device the chapters run on, the precision ``precision="auto"``
+takes there (``MINICSE_CPU_BF16`` included), as minicse itself resolves them, and a
+digest of minicse's source (outputs belong to the code that computed them, as
+``cached_train``'s models do). The cache path is a configuration value, so a build of
+another kind re-reads (and re-executes, or takes from that kind's cache) every page; a
+second build of the same kind executes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -21,11 +24,21 @@ from sphinx.util import logging
 LOGGER = logging.getLogger(__name__)
 
 
+def code_digest(package: Path) -> str:
+    """The first 12 hex digits of a SHA-256 over the package's modules."""
+    digest = hashlib.sha256()
+    for module in sorted(Path(package).rglob("*.py")):
+        name = module.relative_to(package).as_posix()
+        digest.update(name.encode() + b"\0" + module.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def run_kind() -> str:
-    """``<preset>-<sizes>-<device>-<precision>``, as the chapters will resolve them."""
+    """``<preset>-<sizes>-<device>-<precision>-<code>``, as the chapters see them."""
     try:
         import torch
 
+        import minicse
         from minicse.presets import get_preset
         from minicse.utils import amp_dtype
     except ImportError:  # no minicse to ask: the variables themselves
@@ -37,7 +50,8 @@ def run_kind() -> str:
     precision = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[
         amp_dtype(device)
     ]
-    return f"{preset.name}-{sizes}-{device}-{precision}"
+    code = code_digest(Path(minicse.__file__).parent)
+    return f"{preset.name}-{sizes}-{device}-{precision}-{code}"
 
 
 def _cache_per_run_kind(app, config) -> None:

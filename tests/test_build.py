@@ -1,12 +1,17 @@
-"""How the book is built: no build shows outputs that another kind of run computed.
+"""How the book is built and published.
 
-jupyter-cache keys a notebook on its code alone, and Sphinx re-reads a page only when
-its source or the configuration changed, so a ``cpu`` build after a ``smoke`` build in
-the same ``_build`` used to show the smoke outputs. ``_ext/run_kind.py`` (named in
-``_config.yml``) gives each kind of run (preset, sizes, device, precision) its own
-cache. The test builds a one-notebook book with the repository's own ``_config.yml``
-and extension, as README's commands build the book (``jupyter-book build .`` with the
-variables set), several times in one folder.
+* No build shows outputs that another kind of run computed. jupyter-cache keys a
+  notebook on its code alone, and Sphinx re-reads a page only when its source or the
+  configuration changed, so a ``cpu`` build after a ``smoke`` build in the same
+  ``_build`` used to show the smoke outputs. ``_ext/run_kind.py`` (named in
+  ``_config.yml``) gives each kind of run (preset, sizes, device, precision, minicse's
+  code) its own cache. The test builds a one-notebook book with the repository's own
+  ``_config.yml`` and extension, as README's commands build the book (``jupyter-book
+  build .`` with the variables set), several times in one folder.
+* README's two commands find the data folder, or write one with ``python -m minicse
+  data`` (here from the offline copy of the hub, ``tests/hubcache.py``).
+* The Pages workflow (``.github/workflows/book.yml``) builds as README's book command
+  does: the same preset, torch pin (as the CPU wheel), extras and data command.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +59,11 @@ def _tiny_book(folder: Path, config: dict) -> Path:
     shutil.copytree(ROOT / "book" / "_static", folder / "book" / "_static")
     if (ROOT / "_ext").is_dir():
         shutil.copytree(ROOT / "_ext", folder / "_ext")
+    shutil.copytree(
+        ROOT / "minicse",
+        folder / "_minicse" / "minicse",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -76,6 +87,10 @@ def _build(book: Path, **variables: str) -> tuple[str, str, str, str]:
         if key not in ("MINICSE_PRESET", "MINICSE_SIZES", "MINICSE_CPU_BF16")
     }
     env.update(variables, HF_HUB_OFFLINE="1")
+    # minicse as it was when the test began (its code is part of the run kind).
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(book / "_minicse"), *filter(None, [env.get("PYTHONPATH")])]
+    )
     done = subprocess.run(
         [
             sys.executable,
@@ -139,3 +154,138 @@ def test_a_build_shows_only_its_own_runs_outputs(tmp_path):
     again = _build(book, MINICSE_PRESET="smoke")
     assert again == smoke, f"the second smoke build re-executed: {again} vs {smoke}"
     assert len({cpu[3], small[3], other[3], smoke[3]}) == 4
+
+
+def test_run_kind_names_minicse_code(tmp_path):
+    # Outputs belong to the code that computed them: a changed module is another kind.
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import run_kind
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    import minicse
+
+    package = Path(minicse.__file__).parent
+    copy = tmp_path / "minicse"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = run_kind.code_digest(copy)
+    assert before == run_kind.code_digest(package)
+    assert run_kind.run_kind().endswith(f"-{before}"), run_kind.run_kind()
+    with open(copy / "presets.py", "a", encoding="utf-8") as module:
+        module.write("\n# one more line\n")
+    assert run_kind.code_digest(copy) != before
+
+
+# ------------------------------------------------------------------ README and Pages
+
+
+@pytest.fixture(scope="module")
+def hf_home(tmp_path_factory, data_path) -> Path:
+    """An offline copy of the hub (``tests/hubcache.py``), from the data folder."""
+    home = tmp_path_factory.mktemp("hub") / "hf"
+    filled = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "hubcache.py"), str(home)],
+        env={**os.environ, "MINICSE_DATA": str(data_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert filled.returncode == 0, filled.stderr[-3000:]
+    return home
+
+
+WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
+
+
+def _readme_commands() -> tuple[str, str]:
+    """README's book command and test command."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    setup = readme.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    book, test = re.findall(r"```bash\n(.*?)\n```", setup, flags=re.S)
+    return book, test
+
+
+def _data_part(command: str) -> str:
+    """The part of a README command that finds or writes the data folder."""
+    found = re.search(
+        r'export MINICSE_DATA=.*?python -m minicse data "\$MINICSE_DATA"; \}', command
+    )
+    assert found, (
+        f"no data part (MINICSE_DATA, else python -m minicse data) in:\n{command}"
+    )
+    return found.group(0)
+
+
+def test_pages_workflow_builds_as_readme_says():
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    triggers = flow.get("on", flow.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert "main" in triggers["push"]["branches"]
+    assert flow["concurrency"]["group"] and flow["permissions"] == {"contents": "read"}
+    build, deploy = flow["jobs"]["build"], flow["jobs"]["deploy"]
+    steps = build["steps"]
+    runs = "\n".join(step.get("run", "") for step in steps)
+    uses = [step.get("uses", "") for step in steps]
+
+    book, _ = _readme_commands()
+    # The same preset, torch pin (the CPU wheel), data command and build command.
+    assert "MINICSE_PRESET=cpu" in book and build["env"]["MINICSE_PRESET"] == "cpu"
+    pin = re.search(r"torch==[\w.]+", book).group(0)
+    assert re.search(rf"{re.escape(pin)} --index-url \S+/whl/cpu", runs), runs
+    assert "python -m minicse data" in book and "python -m minicse data" in runs
+    data = build["env"]["MINICSE_DATA"]
+    assert '"$MINICSE_DATA"' in runs and data
+    assert re.search(r"^jupyter-book build \.", runs, flags=re.M), runs
+    extras = re.search(r'pip install -e "(\.\[[\w,]+\])"', book).group(1)
+    assert f'pip install -e "{extras}"' in runs, f"README installs {extras}"
+
+    upload = steps[uses.index(next(u for u in uses if "upload-pages-artifact" in u))]
+    assert upload["with"]["path"] == "_build/html"
+    assert any("deploy-pages" in step.get("uses", "") for step in deploy["steps"])
+    assert deploy["needs"] == "build"
+    assert deploy["permissions"]["pages"] == "write"
+    assert deploy["permissions"]["id-token"] == "write"
+    assert deploy["environment"]["name"] == "github-pages"
+
+
+@pytest.mark.parametrize("which", ["book", "test"])
+def test_readme_commands_write_the_data_folder_when_there_is_none(
+    tmp_path, which, hf_home
+):
+    # README's data part in a clone with no ../shared/data and no MINICSE_DATA: the
+    # data command writes ./data (here from the offline copy of the hub, on a fresh
+    # machine from the hub); with ../shared/data beside the clone, that is used as is.
+    command = _data_part(_readme_commands()[("book", "test").index(which)])
+    env = {k: v for k, v in os.environ.items() if k != "MINICSE_DATA"}
+    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1")
+    show = f'{command} && echo "DATA=$MINICSE_DATA"'
+
+    fresh = tmp_path / "fresh" / "clone"
+    fresh.mkdir(parents=True)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", show],
+        cwd=fresh,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"DATA={fresh / 'data'}" in done.stdout.splitlines(), done.stdout
+    assert (fresh / "data" / "README.md").is_file()
+    assert (fresh / "data" / "nli" / "triplets.tsv").is_file()
+
+    beside = tmp_path / "beside"
+    (beside / "shared").mkdir(parents=True)
+    (beside / "shared" / "data").symlink_to(fresh / "data")
+    (beside / "clone").mkdir()
+    again = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", show],
+        cwd=beside / "clone",
+        env={**env, "HF_HOME": str(tmp_path / "empty")},  # the hub is not needed
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"DATA={beside / 'shared' / 'data'}" in again.stdout.splitlines()
+    assert not (beside / "clone" / "data").exists()
