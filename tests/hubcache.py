@@ -6,9 +6,11 @@
   ``bert-base-uncased`` and ``bert-base-multilingual-uncased`` (``model.safetensors``,
   ``bert.*``/``cls.*`` keys) and ``princeton-nlp/{unsup,sup}-simcse-bert-base-uncased``
   (``BertModel`` keys, a trained-looking ``pooler.dense``, only ``pytorch_model.bin``
-  on ``main``, as on the hub); SimCSE's ``wiki1m_for_simcse.txt`` (with blank
-  lines), ``nli_for_simcse.csv`` (with an empty ``hard_neg``) and a gzipped
-  ``senteval.tar``. Each repo: ``refs/main``, ``snapshots/<commit>/`` -> ``blobs/``.
+  on ``main``, as on the hub); SimCSE's ``wiki1m_for_simcse.txt`` (the local
+  lines, two blank ones after line 100 and one at the end), ``nli_for_simcse.csv``
+  (the local triplets, CSV-quoted, a row with an empty ``hard_neg`` before the
+  11th) and a gzipped ``senteval.tar`` (SentEval's layout and subset order).
+  Each repo: ``refs/main``, ``snapshots/<commit>/`` -> ``blobs/``.
 * ``HF_HOME/datasets``: ``datasets``' Arrow cache of ``mteb/{sts12..16,sickr}-sts``
   (SICK-R: the 4,927 local rows, 9,927 on the hub), ``mteb/stsbenchmark-sts`` (with
   ``genre``), ``sentence-transformers/stsb`` (scores 0-1) and
@@ -182,7 +184,7 @@ def _simcse_files(hub: Path, data: Path) -> None:
     """SimCSE's hub dataset: wiki1m (+ blank lines), NLI csv (+ an empty hard_neg)."""
     lines = (data / "corpus/wiki1m_head.txt").read_text(encoding="utf-8").split("\n")
     lines[100:100] = ["", "   "]  # blank lines, as SimCSE's train.py tolerates
-    corpus = "\n".join(lines) + "\n"
+    corpus = "\n".join(lines) + "\n"  # the file's final newline: one more blank
     triplets = read_tsv(data / "nli/triplets.tsv")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
