@@ -247,6 +247,7 @@ def restore(state: Any, folder: Path) -> None:
     set_rng_state(saved["rng"][state.info.rank])  # one state per rank
     state.step, state.history = saved["step"], list(saved["history"])
     state.best_score, state.best_step = saved["best_score"], saved["best_step"]
+    state.best_written = state.best_step  # save() wrote it before the checkpoint
     state.last_eval, state.last_save = saved["last_eval"], state.step
     state.checkpoint = folder
 

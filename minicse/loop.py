@@ -60,7 +60,8 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_score: float | None = None
     best_step: int | None = None
-    best_weights: dict[str, Tensor] | None = None  # in memory without output_dir
+    best_weights: dict[str, Tensor] | None = None  # on the CPU until written
+    best_written: int | None = None  # step of the best model now in output_dir
     last_eval: int | None = None
     last_save: int | None = None
     checkpoint: Path | None = None
@@ -200,6 +201,9 @@ def fit(state: TrainState, rows: list[tuple[str, ...]], dev: Any) -> None:
             period = cfg.save_steps or cfg.eval_steps
             if cfg.output_dir and period and state.step % period == 0:
                 save(state, cfg.output_dir)
+    except FloatingPointError:  # NaN: the best model so far stays on disk
+        _write_best(state)
+        raise
     finally:
         batches.close()
         bar.close()
@@ -275,17 +279,30 @@ def evaluate(state: TrainState, dev: Any, bar: Any = None) -> None:
 
 
 def _new_best(state: TrainState, score: float) -> None:
-    """Record a new best model: on disk in ``output_dir`` (once), else in memory."""
+    """Record a new best model in memory (``output_dir`` gets it at the next save)."""
     _check_weights(state)  # a broken model never becomes the best one
     state.best_score, state.best_step = score, state.step
-    if state.cfg.output_dir:
-        info = {"step": state.step, "dev": score}
-        ckpt.save_best_model(state.encoder, state.cfg.output_dir, info)
-    else:
-        weights = state.encoder.state_dict()
-        state.best_weights = {
-            k: v.detach().to("cpu", copy=True) for k, v in weights.items()
-        }
+    weights = state.encoder.state_dict()
+    state.best_weights = {
+        k: v.detach().to("cpu", copy=True) for k, v in weights.items()
+    }
+
+
+def _write_best(state: TrainState) -> None:
+    """Write the best model to ``output_dir`` if it is not there yet (rank 0):
+    once per checkpoint at most, not at every new best (a slow disk, a Drive)."""
+    best, folder = state.best_weights, state.cfg.output_dir
+    if (
+        not (folder and best and state.info.is_main)
+        or state.best_written == state.best_step
+    ):
+        return
+    current = {k: v.detach().clone() for k, v in state.encoder.state_dict().items()}
+    state.encoder.load_state_dict(best)
+    info = {"step": state.best_step, "dev": state.best_score}
+    ckpt.save_best_model(state.encoder, folder, info)
+    state.encoder.load_state_dict(current)
+    state.best_written = state.best_step
 
 
 def save(state: TrainState, folder: Any, rng: dict | None = None) -> None:
@@ -297,6 +314,7 @@ def save(state: TrainState, folder: Any, rng: dict | None = None) -> None:
         rngs = [None] * state.info.world_size
         torch.distributed.all_gather_object(rngs, rng or ckpt.rng_state())
     if state.info.is_main:
+        _write_best(state)  # first: a checkpoint's best model is always on disk
         ckpt.save_checkpoint(
             folder, state.step, state.encoder, ckpt.resumable(state, rngs)
         )
@@ -334,8 +352,9 @@ def finish(state: TrainState, dev: Any) -> None:
     if cfg.output_dir and state.last_save != state.step:
         save(state, cfg.output_dir)
     if state.best_weights is not None:
+        _write_best(state)
         state.encoder.load_state_dict(state.best_weights)
     elif cfg.output_dir and state.best_step is not None:
-        state.encoder.load_weights(cfg.output_dir)  # the best model, saved once
+        state.encoder.load_weights(cfg.output_dir)  # resumed: its best, on disk
     elif cfg.output_dir and state.info.is_main:
         ckpt.save_best_model(state.encoder, cfg.output_dir, {"step": state.step})

@@ -226,6 +226,30 @@ def test_worse_model_never_replaces_the_best(sentences, tmp_path, monkeypatch):
     _assert_same(_weights(kept), {k: v.cpu() for k, v in _weights(encoder).items()})
 
 
+def test_the_best_model_is_written_with_checkpoints_not_at_every_new_best(
+    sentences, tmp_path, monkeypatch
+):
+    """Each new best costs a model on disk only at the next checkpoint (a Drive)."""
+    scores = iter([10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 55.0, 45.0])
+    monkeypatch.setattr(loop, "sts_dev_metrics", lambda *a, **k: {"dev": next(scores)})
+    steps, real = [], ckpt.save_best_model
+    monkeypatch.setattr(
+        ckpt,
+        "save_best_model",
+        lambda enc, out, info: steps.append(info["step"]) or real(enc, out, info),
+    )
+    encoder = train_unsup(
+        "tiny",
+        sentences,
+        **{**FAST, "max_steps": 8, "eval_steps": 1, "save_steps": 4},
+        output_dir=str(tmp_path),
+    )
+    assert steps == [4, 6]  # six new bests, two writes: at checkpoints 4 and 8
+    kept = SentenceEncoder.load(tmp_path)
+    _assert_same(_weights(kept), {k: v.cpu() for k, v in _weights(encoder).items()})
+    assert '"step": 6' in (tmp_path / "best.json").read_text()
+
+
 def test_sup_accepts_triplets_pairs_and_frames(triplets):
     rows = list(triplets.itertuples(index=False, name=None))
     for data in (triplets, rows, [row[:2] for row in rows]):
