@@ -88,6 +88,9 @@ def hub_status() -> str | None:
     return None if hub_reachable() else "the hub is unreachable (no network)"
 
 
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
 def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
     """``(source, local_files_only)`` for ``from_pretrained``; fail fast offline."""
     if not isinstance(name_or_path, (str, Path)):
@@ -112,15 +115,15 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
     reason = hub_status()
     if reason is None:  # online, the hub fetches what an interrupted download lacks
         return name, False
-    have = {"config.json": _cached(name, "config.json")}
-    have[" or ".join(WEIGHTS)] = any(_cached(name, f) for f in WEIGHTS)
-    if all(have.values()):
+    config = _cached(name, "config.json")
+    weights = any(_cached(name, file) for file in WEIGHTS)
+    if config and weights:
         return name, True
-    if any(have.values()):
-        held, lacked = (" ".join(k for k, v in have.items() if v == b) for b in (1, 0))
+    if config or weights:
+        lacked = " or ".join(WEIGHTS) if config else "config.json"
         raise OSError(
             f"cannot load {name!r}: {reason}, and its download stopped part-way: the "
-            f"local cache has {held} but no {lacked}. Load it once with a network "
+            f"local cache has no {lacked}. Load it once with a network "
             "(HF_HUB_OFFLINE unset) to finish the download"
         )
     raise OSError(
@@ -130,14 +133,11 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
     )
 
 
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-
-
-def _cached(repo_id: str, filename: str, repo_type: str = "model") -> bool:
+def _cached(repo_id: str, filename: str) -> bool:
     """Whether ``filename`` of ``repo_id``'s ``main`` is complete in the hub cache."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo_id, filename, repo_type=repo_type)
+    found = try_to_load_from_cache(repo_id, filename)
     return isinstance(found, str) and os.path.isfile(found)
 
 
