@@ -323,7 +323,7 @@ def load_corpus(
     Args:
         name: ``"wiki1m"``, or a text file with one sentence per line.
         path: a data folder, or a text file with one sentence per line.
-        max_rows: read only the first ``max_rows`` lines (None: all).
+        max_rows: read only the first ``max_rows`` sentences (None: all).
 
     Returns:
         The sentences, without their line endings.
