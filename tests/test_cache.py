@@ -105,6 +105,13 @@ def test_another_minicse_is_another_run(tmp_path, monkeypatch):
 RESUMABLE = dict(max_steps=8, eval_steps=2, dev_rows=40, log_every=2)
 
 
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """The RESUMABLE run, uninterrupted."""
+    cache = tmp_path_factory.mktemp("straight")
+    return cached_train("tiny", TEXTS, config(**RESUMABLE), cache=cache)
+
+
 def _weights(encoder):
     return {k: v.detach().clone() for k, v in encoder.state_dict().items()}
 
@@ -124,9 +131,8 @@ def _crash_after_checkpoint(monkeypatch, step):
 
 
 def test_a_second_call_resumes_an_interrupted_run_exactly(
-    tmp_path, capsys, monkeypatch
+    tmp_path, capsys, monkeypatch, straight
 ):
-    straight = cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path / "a")
     _crash_after_checkpoint(monkeypatch, 4)
     with pytest.raises(ConnectionError):
         cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path / "b")
@@ -185,8 +191,9 @@ def test_a_truncated_cached_model_is_named_and_kept(tmp_path, name):
     assert file.stat().st_size == len(data) // 2  # nothing deleted or rewritten
 
 
-def test_a_damaged_checkpoint_falls_back_to_the_one_before(tmp_path, monkeypatch):
-    straight = cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path / "a")
+def test_a_damaged_checkpoint_falls_back_to_the_one_before(
+    tmp_path, monkeypatch, straight
+):
     _crash_after_checkpoint(monkeypatch, 6)
     with pytest.raises(ConnectionError):
         cached_train("tiny", TEXTS, config(**RESUMABLE), cache=tmp_path / "b")
