@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from .utils import check_choice, env_flag
+from .utils import check_choice, check_positive, env_flag
 
 __all__ = [
     "Preset",
@@ -244,6 +244,11 @@ def estimate_minutes(
     from .config import TrainConfig
 
     chosen = preset if isinstance(preset, Preset) else get_preset(preset, preset)
+    check_positive(tflops, "tflops")
+    if chosen.model not in _SHAPES:
+        raise ValueError(
+            f"no FLOP count for model {chosen.model!r}; known: {sorted(_SHAPES)}"
+        )
     cfg = TrainConfig.from_preset(chosen, objective, **overrides)
     own = chosen.corpus_rows if objective == "unsup" else chosen.triplet_rows
     rows = own or _HUB_ROWS[objective]

@@ -208,3 +208,16 @@ def test_cpu_preset_takes_the_same_rows_from_the_hub(tmp_path, data_path):
     local_nli = load_nli_triplets(data_path, max_rows=cpu.triplet_rows)
     assert hub_corpus == local_corpus  # wiki1m_head.txt: the hub's first lines
     assert hub_nli == local_nli.values.tolist()
+
+
+def test_estimate_rejects_bad_input_before_counting():
+    from dataclasses import replace
+
+    from minicse.presets import estimate_minutes
+
+    with pytest.raises(ValueError, match="tflops"):
+        estimate_minutes("gpu", "unsup", tflops=0)
+    with pytest.raises(ValueError, match="no FLOP count for model 'roberta-base'"):
+        estimate_minutes(replace(PRESETS["gpu"], model="roberta-base"))
+    with pytest.raises(ValueError, match="unknown objective"):
+        estimate_minutes("gpu", "both")
