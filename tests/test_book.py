@@ -218,6 +218,42 @@ def test_header_says_how_long_each_preset_takes(entry):
         )
 
 
+# The gpu preset's training runs of each chapter (objective, how many, overrides of the
+# preset's TrainConfig), as the chapters make them: each header's gpu time is their
+# estimate_minutes (chapter 6's "A training budget"), rounded to whole minutes.
+GPU_RUNS = {
+    "05": [("unsup", 12, {"max_steps": 150, "eval_steps": None})],
+    "06": [("unsup", 1, {})],
+    "07": [("sup", 1, {}), ("sup", 4, {"max_steps": 100, "eval_steps": None})],
+    "08": [("unsup", 3, {"max_steps": 500, "eval_steps": 50})],
+    "09": [("unsup", 5, {"max_steps": 500, "eval_steps": 50})],
+    "10": [
+        ("unsup", 1, {"max_steps": 150, "eval_steps": None}),
+        ("unsup", 2, {"max_steps": 50, "batch_size": 32, "eval_steps": None}),
+    ],
+}
+
+
+@pytest.mark.parametrize("entry", CHAPTERS)
+def test_header_gpu_time_is_the_flops_estimate(entry):
+    from minicse.presets import estimate_minutes
+
+    header = _notebook(entry).cells[2].source.split("**Time to run this chapter**")[1]
+    gpu = re.search(r"^\| `gpu`.*$", header, flags=re.M).group(0)
+    runs = GPU_RUNS.get(Path(entry).name[:2])
+    if runs is None:
+        assert "no training here" in gpu, f"{entry}: {gpu}"
+        return
+    minutes = sum(n * estimate_minutes("gpu", kind, **kw) for kind, n, kw in runs)
+    quoted = re.search(r"about (\d+) minutes? of training on a T4", gpu)
+    assert quoted, f"{entry}: the gpu time should say 'about N minutes of training'"
+    assert int(quoted.group(1)) == round(minutes), (
+        f"{entry}: the header says {quoted.group(1)} minutes, estimate_minutes gives "
+        f"{minutes:.1f}"
+    )
+    assert "06_unsup_simcse.ipynb" in gpu or entry.endswith("06_unsup_simcse"), gpu
+
+
 def _extra(name: str) -> list[str]:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     found = re.search(rf"^{name} = \[(.*?)\]", pyproject, flags=re.S | re.M)
