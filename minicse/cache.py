@@ -130,6 +130,9 @@ def _train_resumably(
 ) -> SentenceEncoder:
     """Train with checkpoints in ``<folder>.checkpoints``, resuming from them."""
     work = folder.with_name(f"{folder.name}.checkpoints")
+    stale = [*work.glob(".*.tmp-*"), *folder.parent.glob(f".{folder.name}.tmp-*")]
+    for leftover in stale:  # writes that a lost runtime left half done
+        shutil.rmtree(leftover, ignore_errors=True)
     found = ckpt.latest_checkpoint(work)
     if found is not None and config.progress:
         print(f"Resuming the interrupted run from {found}")
