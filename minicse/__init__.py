@@ -20,8 +20,9 @@ _MODULES = {
     "encoder": "SentenceEncoder tiny_encoder offline_model_path",
     "augment": "dropout_views set_dropout word_deletion random_crop word_swap",
     "data": "STS_TASKS STSB_LANGUAGES data_dir load_sts load_nli_triplets load_corpus",
-    "evaluate": "spearman pearson evaluate_sts score_sts_pairs sts_dev_metrics",
-    "metrics": "alignment uniformity sts_positive_pairs",
+    "evaluate": "spearman pearson evaluate_sts score_sts_pairs sts_dev_metrics "
+    "sts_positive_pairs",
+    "metrics": "alignment uniformity",
     "presets": "Preset PRESETS get_preset resolve_preset_name",
     "config": "TrainConfig",
     "train": "train_unsup train_sup make_state",

@@ -15,12 +15,17 @@ from typing import Any
 
 from .pooling import MLP_MODES, check_head
 from .presets import Preset, get_preset
-from .utils import check_choice, check_int, check_non_negative, check_positive
+from .utils import (
+    PRECISIONS,
+    check_choice,
+    check_int,
+    check_non_negative,
+    check_positive,
+)
 
 __all__ = ["TrainConfig", "head_for"]
 
 _MLP_MODES = ("auto", *MLP_MODES)  # "auto": SimCSE's pairs, see head_for
-_PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 _OBJECTIVES = ("unsup", "sup")
 # Supervised SimCSE differs from the unsupervised defaults only in these fields
 # (paper appendix A; SimCSE run_sup_example.sh).
@@ -178,7 +183,7 @@ def _check_config(cfg: TrainConfig) -> None:
     check_choice(cfg.pooling, "pooling", POOLERS)
     check_choice(cfg.mlp, "mlp", _MLP_MODES)
     check_head(cfg.pooling, None if cfg.mlp == "auto" else cfg.mlp)
-    check_choice(cfg.precision, "precision", _PRECISIONS)
+    check_choice(cfg.precision, "precision", PRECISIONS)
     for name in ("batch_size", "num_epochs", "max_length", "log_every"):
         check_int(getattr(cfg, name), name)
     for name in ("max_steps", "eval_steps", "save_steps", "grad_cache_chunk"):

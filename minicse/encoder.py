@@ -34,6 +34,7 @@ from minicse.pooling import (
     simcse_defaults,
 )
 from minicse.utils import (
+    PRECISIONS,
     autocast,
     check_choice,
     check_int,
@@ -192,7 +193,7 @@ class SentenceEncoder(nn.Module):
         """
         texts = check_texts(texts, "texts")
         check_int(batch_size, "batch_size")
-        check_choice(precision, "precision", ("auto", "bf16", "fp16", "fp32"))
+        check_choice(precision, "precision", PRECISIONS)
         features = tokenize(self.tokenizer, texts, self._max_length(max_length))
         pad_id, lengths = self.tokenizer.pad_token_id or 0, features["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: -len(lengths[i]))

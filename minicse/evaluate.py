@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from scipy import stats
 from torch import Tensor
 
 from .data import STS_TASKS, load_sts
@@ -26,12 +27,21 @@ from .utils import (
     check_embeddings,
     check_finite,
     check_int,
-    check_positive,
+    check_number,
     check_same_length,
     check_texts,
 )
 
-__all__ = ["spearman", "pearson", "score_sts_pairs", "sts_dev_metrics", "evaluate_sts"]
+__all__ = [
+    "spearman",
+    "pearson",
+    "sts_positive_pairs",
+    "score_sts_pairs",
+    "sts_dev_metrics",
+    "evaluate_sts",
+]
+
+STS_COLUMNS = ("sentence1", "sentence2", "score")
 
 
 def _as_vector(values: Any, name: str) -> np.ndarray:
@@ -49,65 +59,77 @@ def _as_vector(values: Any, name: str) -> np.ndarray:
 
 
 def _check_pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``x`` and ``y`` as finite 1-D arrays of one length, at least 2."""
+    """``x`` and ``y`` as finite, non-constant 1-D arrays of one length >= 2."""
     x, y = _as_vector(x, "x"), _as_vector(y, "y")
     check_same_length(x, y, "x", "y")
     if len(x) < 2:
         raise ValueError(f"a correlation needs at least 2 values, got {len(x)}")
+    for name, values in (("x", x), ("y", y)):
+        if np.all(values == values[0]):
+            raise ValueError(f"{name} is constant, so its correlation is undefined")
     return x, y
 
 
 def pearson(x: Any, y: Any) -> float:
-    """Pearson's linear correlation of two equal-length sequences.
+    """Pearson's linear correlation of two ``(n,)`` sequences. See chapter 1.
 
         r = sum(dx * dy) / sqrt(sum(dx ** 2) * sum(dy ** 2)),  dx = x - mean(x)
 
-    Args:
-        x: ``(n,)`` numbers (list, NumPy array or tensor), ``n >= 2``.
-        y: ``(n,)`` numbers.
+    Lists, arrays or tensors, ``n >= 2``; a constant input raises ``ValueError``.
+    Computed by ``scipy.stats.pearsonr``; chapter 1 builds it by hand.
 
-    Returns:
-        ``r`` in [-1, 1]; a constant input raises ``ValueError``.
-
-    Reference: Pearson, 1895, Proc. R. Soc. Lond. 58, 240-242. See chapter 1.
-
-    Example:
-        >>> pearson([1, 2, 3], [3, 1, 2])
-        -0.5
+    Reference: Pearson, 1895, Proc. R. Soc. Lond. 58, 240-242.
     """
-    x, y = _check_pair(x, y)
-    dx, dy = x - x.mean(), y - y.mean()
-    for name, d in (("x", dx), ("y", dy)):
-        if not np.any(d):
-            raise ValueError(f"{name} is constant, so its correlation is undefined")
-    r = float(np.dot(dx, dy) / np.sqrt(np.dot(dx, dx) * np.dot(dy, dy)))
-    return min(1.0, max(-1.0, r))
+    return float(stats.pearsonr(*_check_pair(x, y)).statistic)
 
 
 def spearman(x: Any, y: Any) -> float:
-    """Spearman's rank correlation: Pearson's ``r`` of the ranks of ``x`` and ``y``.
+    """Spearman's rank correlation: Pearson's ``r`` of the ranks. See chapter 1.
 
-    Tied values share the mean of the ranks they span (as ``scipy.stats.spearmanr``).
+    Tied values share the mean of the ranks they span. Inputs as :func:`pearson`;
+    computed by ``scipy.stats.spearmanr``.
 
-    Args:
-        x: ``(n,)`` numbers (list, NumPy array or tensor), ``n >= 2``.
-        y: ``(n,)`` numbers.
-
-    Returns:
-        ``rho`` in [-1, 1]; a constant input raises ``ValueError``.
-
-    Reference: Spearman, 1904, Am. J. Psychol. 15(1), 72-101. See chapter 1.
+    Reference: Spearman, 1904, Am. J. Psychol. 15(1), 72-101.
 
     Example:
         >>> spearman([1, 2, 3, 4], [1, 8, 27, 64])   # monotonic, not linear
         1.0
     """
-    ranks = []
-    for values in _check_pair(x, y):
-        _, group, counts = np.unique(values, return_inverse=True, return_counts=True)
-        last = np.cumsum(counts)  # the 1-based rank of each group's last member
-        ranks.append((last - (counts - 1) / 2)[group])  # the group's mean rank
-    return pearson(*ranks)
+    return float(stats.spearmanr(*_check_pair(x, y)).statistic)
+
+
+def sts_positive_pairs(
+    df: pd.DataFrame, threshold: float = 4.0
+) -> tuple[list[str], list[str]]:
+    """The pairs of an STS table with ``score > threshold`` (strict; NaN dropped).
+
+    ``df`` has columns ``sentence1``, ``sentence2`` and a numeric ``score`` (as
+    ``load_sts`` gives); the result is two row-aligned lists of sentences. SimCSE's
+    Figure 2 takes the STS-B pairs above 4 as the positive pairs of ``alignment``.
+    See chapter 9.
+
+    Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, Figure 2.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in STS_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"df is missing column(s) {missing}; expected {list(STS_COLUMNS)}, "
+            f"got {list(df.columns)}"
+        )
+    check_number(threshold, "threshold")
+    try:
+        scores = pd.to_numeric(df["score"]).to_numpy(dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"df['score'] must be numeric: {err}") from err
+    keep = scores > threshold  # NaN scores compare False and are dropped
+    if not keep.any():
+        raise ValueError(
+            f"no pair in df has score > threshold={threshold} "
+            f"(max score {scores.max() if len(scores) else 'n/a'}); lower threshold"
+        )
+    return df["sentence1"][keep].tolist(), df["sentence2"][keep].tolist()
 
 
 def _check_encoder(encoder: Any) -> None:
@@ -129,15 +151,12 @@ def _check_encoder(encoder: Any) -> None:
 def _distinct_vectors(
     encoder: Any, texts: Sequence[str], batch_size: int, **options: Any
 ) -> tuple[Tensor, dict[str, int]]:
-    """Unit float64 vectors ``(u, d)`` of the distinct ``texts``, and each one's row.
-
-    Every distinct sentence is encoded once, in one call (STS files repeat many).
-    """
+    """Unit float64 vectors ``(u, d)`` of the distinct ``texts`` (one encode call)."""
     unique = list(dict.fromkeys(texts))
     embeddings = torch.as_tensor(
         encoder.encode(unique, batch_size=batch_size, **options)
     )
-    check_embeddings(embeddings, "encoder.encode(...) output")
+    check_embeddings(**{"encoder.encode(...) output": embeddings})
     if len(embeddings) != len(unique):
         raise ValueError(
             f"encoder.encode returned {len(embeddings)} rows for {len(unique)} texts"
@@ -168,15 +187,12 @@ def sts_dev_metrics(
     """Spearman x 100, alignment and uniformity of STS pairs, from one encoding.
 
     Alignment is over the pairs scored above 4, uniformity over all distinct
-    sentences, both on unit vectors (``alpha = t = 2``), as SimCSE's Figure 2.
-    The training loop records these at every STS-B dev evaluation.
+    sentences, both on unit vectors (``alpha = t = 2``), as SimCSE's Figure 2; the
+    training loop records these at every STS-B dev evaluation. Returns
+    ``{"dev", "alignment", "uniformity"}`` (NaN where there is no pair above 4, or
+    one sentence). See chapter 9.
 
-    Returns:
-        ``{"dev": Spearman x 100, "alignment": ..., "uniformity": ...}``
-        (alignment is NaN without a pair above 4, uniformity with one sentence).
-
-    References: Wang & Isola, 2020, arXiv:2005.10242; Gao et al., 2021,
-    arXiv:2104.08821, section 5. See chapter 9.
+    References: arXiv:2005.10242 (Wang & Isola); arXiv:2104.08821, section 5.
 
     Example:
         >>> import types  # toy: an encoder counting a, b, c
@@ -211,24 +227,11 @@ def score_sts_pairs(
 
         result = 100 * spearman([cos(f(a_i), f(b_i)) for i], scores)
 
-    Args:
-        encoder: any object with ``encode(texts, batch_size) -> (n, d)`` tensor.
-        sentences1: ``(n,)`` first sentences.
-        sentences2: ``(n,)`` second sentences.
-        scores: ``(n,)`` gold scores (any scale: only ranks count).
-        batch_size: sentences per forward pass; each distinct sentence is encoded once.
+    ``encoder`` is any object with ``encode(texts, batch_size) -> (n, d)``;
+    ``sentences1``, ``sentences2`` and ``scores`` have ``n`` entries each (any score
+    scale: only ranks count). Each distinct sentence is encoded once. See chapter 1.
 
-    Returns:
-        The Spearman correlation x 100, in [-100, 100].
-
-    Reference: Reimers et al., 2016, COLING (Spearman for STS). See chapter 1.
-
-    Example:
-        >>> import types  # toy: an encoder counting a, b, c
-        >>> toy = types.SimpleNamespace(encode=lambda texts, batch_size: torch.tensor(
-        ...     [[t.count(c) for c in "abc"] for t in texts], dtype=torch.float))
-        >>> score_sts_pairs(toy, ["aab", "abc", "aaa"], ["aa", "cc", "ab"], [5, 1, 4])
-        100.0
+    Reference: Reimers et al., 2016, COLING (Spearman for STS).
     """
     _check_encoder(encoder)
     sentences1 = check_texts(sentences1, "sentences1")
@@ -236,7 +239,7 @@ def score_sts_pairs(
     check_same_length(sentences1, sentences2, "sentences1", "sentences2")
     scores = _as_vector(scores, "scores")
     check_same_length(sentences1, scores, "sentences1", "scores")
-    check_positive(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     cosines = _cosines(encoder, {"pairs": (sentences1, sentences2)}, batch_size)
     return 100.0 * spearman(cosines["pairs"], scores)
 
@@ -253,7 +256,7 @@ def evaluate_sts(
     max_length: int | None = None,
     language: str | None = None,
 ) -> pd.DataFrame:
-    """Spearman x 100 on each STS task (SentEval "all") and their average.
+    """Spearman x 100 on each STS task and their average, as a table. See chapter 8.
 
     SentEval's three aggregations of a task with subsets (STS12-16):
 
@@ -261,39 +264,16 @@ def evaluate_sts(
         mean  = mean_k spearman(subset k)
         wmean = sum_k n_k spearman(subset k) / sum_k n_k
 
-    STS-B and SICK-R are one set each, so all three agree there.
+    ``encoder`` is as :func:`score_sts_pairs`; every task's sentences are encoded in
+    one call. ``tasks``, ``split``, ``text``, ``max_rows``, ``path`` and ``language``
+    choose the data as ``load_sts`` does. Sentences are never truncated unless
+    ``max_length`` says so (a training length here changes the scores). Returns
+    ``spearman`` and ``n_pairs`` by task, with their mean and sum as ``"avg"``.
 
-    Args:
-        encoder: any object with ``encode(texts, batch_size) -> (n, d)`` tensor.
-        tasks: names from ``STS_TASKS`` (or one name).
-        split: ``"test"``; ``"dev"`` / ``"train"`` exist for ``"stsb"`` only.
-        text: ``"raw"`` or ``"senteval"`` (the paper's); see ``load_sts``.
-        batch_size: sentences per forward pass (all tasks' sentences in one pass).
-        max_rows: the first ``max_rows`` pairs of each task (None: all, as papers).
-        path: a data folder (default: ``$MINICSE_DATA``, then the hub).
-        aggregate: ``"all"`` (the paper's), ``"mean"`` or ``"wmean"``.
-        max_length: truncate sentences to this many tokens (None: never, as
-            SimCSE; a training length here changes the scores, see chapter 8).
-        language: the machine-translated STS-B (``tasks="stsb"``), one of
-            ``minicse.data.STSB_LANGUAGES``; see ``load_sts``.
-
-    Returns:
-        ``spearman`` and ``n_pairs`` by task, and their mean and sum as ``"avg"``.
-
-    Reference: Gao et al., 2021, arXiv:2104.08821, Table 5. See chapter 8.
-
-    Example:
-        >>> import pathlib, tempfile, types  # toy: an encoder counting a, b, c
-        >>> toy = types.SimpleNamespace(encode=lambda texts, batch_size: torch.tensor(
-        ...     [[t.count(c) for c in "abc"] for t in texts], dtype=torch.float))
-        >>> tsv = pathlib.Path(tempfile.mkdtemp()) / "stsb.tsv"
-        >>> _ = tsv.write_text("sentence1\\tsentence2\\tscore\\naab\\taa\\t5\\n"
-        ...                    "abc\\tcc\\t1\\naaa\\tab\\t4\\n")
-        >>> evaluate_sts(toy, "stsb", path=tsv).to_dict("index")["avg"]
-        {'spearman': 100.0, 'n_pairs': 3}
+    Reference: Gao et al., 2021, arXiv:2104.08821, Table 5 and Appendix B.
     """
     _check_encoder(encoder)  # before any data is loaded
-    check_positive(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     check_choice(aggregate, "aggregate", ("all", "mean", "wmean"))
     check_int(max_length, "max_length", optional=True)
     tasks = [tasks] if isinstance(tasks, str) else list(tasks)

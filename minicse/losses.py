@@ -1,7 +1,8 @@
 """Contrastive objectives: plain functions from embeddings to a scalar loss.
 
 Cosine distance is ``1 - cos``; euclidean distance is ``||x - y||_2`` (not
-squared). See chapters 2 (pair and triplet losses) and 3 (InfoNCE).
+squared). Each public function checks its inputs once; the private kernels below
+them trust their callers. See chapters 2 (pair and triplet losses) and 3 (InfoNCE).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .utils import check_choice, check_embeddings, check_non_negative, check_positive
+from .utils import check_choice, check_embeddings, check_number
 
 __all__ = [
     "cosine_similarity_matrix",
@@ -27,21 +28,6 @@ __all__ = [
 
 DISTANCES = ("cosine", "euclidean")
 MININGS = ("batch_hard", "batch_semi_hard", "all")
-
-
-def _check_pair(x: Tensor, y: Tensor, name_x: str, name_y: str, rows: bool) -> None:
-    """Both are finite 2-D float tensors; same width (and same rows if ``rows``)."""
-    for tensor, name in ((x, name_x), (y, name_y)):
-        check_embeddings(tensor, name)
-        if tensor.shape[1] == 0:
-            raise ValueError(f"{name} has no features (shape {tuple(tensor.shape)})")
-    if (x.shape if rows else x.shape[1:]) != (y.shape if rows else y.shape[1:]):
-        want = "the same shape" if rows else "the same embedding dim"
-        raise ValueError(
-            f"{name_x} {tuple(x.shape)} and {name_y} {tuple(y.shape)} must have {want}"
-        )
-    if x.dtype != y.dtype:
-        raise TypeError(f"{name_x} is {x.dtype} but {name_y} is {y.dtype}; use one")
 
 
 def _check_labels(labels: Tensor | Sequence, size: int, binary: bool) -> Tensor:
@@ -61,16 +47,23 @@ def _check_labels(labels: Tensor | Sequence, size: int, binary: bool) -> Tensor:
     return labels
 
 
-def _check_info_nce_options(weight: float, negatives: Tensor | None, symmetric: bool):
-    """A finite ``hard_negative_weight`` (only with negatives); a bool ``symmetric``."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise TypeError(f"hard_negative_weight must be a number, got {weight!r}")
-    if not math.isfinite(weight):
-        raise ValueError(f"hard_negative_weight must be finite, got {weight}")
-    if weight != 0 and negatives is None:
-        raise ValueError(f"hard_negative_weight={weight} needs negatives, got None")
-    if not isinstance(symmetric, bool):
-        raise TypeError(f"symmetric must be True or False, got {symmetric!r}")
+def _check_margin_distance(margin: float, distance: str) -> None:
+    """A margin >= 0 and a known distance."""
+    check_number(margin, "margin", ">= 0")
+    check_choice(distance, "distance", DISTANCES)
+
+
+def _cosines(x: Tensor, y: Tensor) -> Tensor:
+    """``(n, d), (m, d) -> (n, m)`` cosine similarities."""
+    return F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T
+
+
+def _distances(x: Tensor, y: Tensor, distance: str) -> Tensor:
+    """``(n, d), (m, d) -> (n, m)`` distances."""
+    if distance == "cosine":
+        return 1 - _cosines(x, y)
+    # exact (no ||x||^2 + ||y||^2 - 2xy cancellation) and a zero gradient at d = 0
+    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def _paired_distances(x: Tensor, y: Tensor, distance: str) -> Tensor:
@@ -80,41 +73,37 @@ def _paired_distances(x: Tensor, y: Tensor, distance: str) -> Tensor:
     return (x - y).norm(dim=-1)  # the gradient at x == y is 0, not NaN
 
 
+def _triplet(a: Tensor, p: Tensor, n: Tensor, margin: float, distance: str) -> Tensor:
+    """``mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)``."""
+    d_ap = _paired_distances(a, p, distance)  # (B,)
+    d_an = _paired_distances(a, n, distance)  # (B,)
+    return F.relu(d_ap - d_an + margin).mean()
+
+
 def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
     """All-pairs cosine similarity ``out[i, j] = cos(x[i], y[j])``. See chapter 2.
 
-    Args:
-        x: ``(n, dim)`` embeddings.
-        y: ``(m, dim)`` embeddings.
+    ``x`` is ``(n, dim)``, ``y`` is ``(m, dim)``, the result ``(n, m)`` in
+    ``[-1, 1]`` (0 for an all-zero row).
 
-    Returns:
-        ``(n, m)`` similarities in ``[-1, 1]`` (0 for an all-zero row).
-
-    References:
-        Reimers & Gurevych, 2019, arXiv:1908.10084 (cosine scoring of sentences).
+    Reference: Reimers & Gurevych, 2019, arXiv:1908.10084 (cosine scoring).
 
     Example:
         >>> cosine_similarity_matrix(torch.eye(2), torch.tensor([[1.0, 1.0]]))
         tensor([[0.7071],
                 [0.7071]])
     """
-    _check_pair(x, y, "x", "y", rows=False)
-    return F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T  # (n, m)
+    check_embeddings("dim", x=x, y=y)
+    return _cosines(x, y)
 
 
 def pairwise_distance_matrix(x: Tensor, y: Tensor, distance: str = "cosine") -> Tensor:
     """All-pairs ``1 - cos(x[i], y[j])`` or ``||x[i] - y[j]||_2``. See chapter 2.
 
-    Args:
-        x: ``(n, dim)`` embeddings.
-        y: ``(m, dim)`` embeddings.
-        distance: ``"cosine"`` (in ``[0, 2]``) or ``"euclidean"``.
+    ``x`` is ``(n, dim)``, ``y`` is ``(m, dim)``, the result ``(n, m)``; cosine
+    distances lie in ``[0, 2]``.
 
-    Returns:
-        ``(n, m)`` distances.
-
-    References:
-        Hermans, Beyer & Leibe, 2017, arXiv:1703.07737 (plain, unsquared euclidean).
+    Reference: Hermans, Beyer & Leibe, 2017, arXiv:1703.07737 (unsquared euclidean).
 
     Example:
         >>> pairwise_distance_matrix(torch.eye(2), torch.eye(2), "euclidean")
@@ -122,11 +111,8 @@ def pairwise_distance_matrix(x: Tensor, y: Tensor, distance: str = "cosine") -> 
                 [1.4142, 0.0000]])
     """
     check_choice(distance, "distance", DISTANCES)
-    if distance == "cosine":
-        return 1 - cosine_similarity_matrix(x, y)  # (n, m)
-    _check_pair(x, y, "x", "y", rows=False)
-    # exact (no ||x||^2 + ||y||^2 - 2xy cancellation) and a zero gradient at d = 0
-    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")  # (n, m)
+    check_embeddings("dim", x=x, y=y)
+    return _distances(x, y, distance)
 
 
 def contrastive_loss(
@@ -140,30 +126,20 @@ def contrastive_loss(
 
         loss = mean_i [ y_i * d_i^2 + (1 - y_i) * max(0, margin - d_i)^2 ]
 
-    with ``d_i = d(a[i], b[i])``. The paper's ``1/2`` is dropped (twice its value),
-    and its ``Y = 0`` means similar. See chapter 2.
+    ``a``, ``b`` are ``(B, dim)``, ``d_i = d(a[i], b[i])``, ``labels`` ``(B,)``
+    holds 1 (similar) or 0. The paper's ``1/2`` is dropped, and its ``Y = 0``
+    means similar. See chapter 2.
 
-    Args:
-        a, b: ``(batch, dim)`` the two sentences of each pair.
-        labels: ``(batch,)`` 1 = similar, 0 = dissimilar.
-        margin: dissimilar pairs closer than this are penalised (>= 0).
-        distance: ``"cosine"`` or ``"euclidean"``.
-
-    Returns:
-        The mean loss over pairs, a scalar tensor.
-
-    References:
-        Hadsell, Chopra & LeCun, CVPR 2006 (no arXiv id).
+    Reference: Hadsell, Chopra & LeCun, CVPR 2006.
 
     Example:
         >>> x = torch.eye(2)
         >>> contrastive_loss(x, x, [1, 0], margin=0.5)  # pair 2: d = 0 < margin
         tensor(0.1250)
     """
-    _check_pair(a, b, "a", "b", rows=True)
+    check_embeddings(a=a, b=b)
     labels = _check_labels(labels, len(a), binary=True).to(a.device, a.dtype)
-    check_non_negative(margin, "margin")
-    check_choice(distance, "distance", DISTANCES)
+    _check_margin_distance(margin, distance)
     d = _paired_distances(a, b, distance)  # (B,)
     per_pair = labels * d.pow(2) + (1 - labels) * F.relu(margin - d).pow(2)
     return per_pair.mean()
@@ -176,73 +152,37 @@ def triplet_loss(
     margin: float = 0.2,
     distance: str = "cosine",
 ) -> Tensor:
-    """Triplet margin loss ``mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)``.
+    """Triplet margin loss over ``(B, dim)`` rows; row ``i`` is one triplet.
+
+        loss = mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)
 
     Distances are plain (as Hermans et al.), not squared (as FaceNet). See chapter 2.
 
-    Args:
-        anchors, positives, negatives: ``(batch, dim)``; row ``i`` is one triplet.
-        margin: how much farther the negative must be (>= 0).
-        distance: ``"cosine"`` or ``"euclidean"``.
-
-    Returns:
-        The mean loss over triplets, a scalar tensor.
-
-    References:
-        Schroff et al., 2015, arXiv:1503.03832 (FaceNet), sec. 3.1.
+    Reference: Schroff et al., 2015, arXiv:1503.03832 (FaceNet), sec. 3.1.
 
     Example:
         >>> a, n = torch.eye(2)
         >>> triplet_loss(a[None], a[None], n[None], margin=0.2)  # d_an = 1
         tensor(0.)
     """
-    _check_pair(anchors, positives, "anchors", "positives", rows=True)
-    _check_pair(anchors, negatives, "anchors", "negatives", rows=True)
-    check_non_negative(margin, "margin")
-    check_choice(distance, "distance", DISTANCES)
-    d_ap = _paired_distances(anchors, positives, distance)  # (B,)
-    d_an = _paired_distances(anchors, negatives, distance)  # (B,)
-    return F.relu(d_ap - d_an + margin).mean()
+    check_embeddings(anchors=anchors, positives=positives, negatives=negatives)
+    _check_margin_distance(margin, distance)
+    return _triplet(anchors, positives, negatives, margin, distance)
 
 
-def mine_triplets(
-    embeddings: Tensor,
-    labels: Tensor | Sequence[int],
-    mining: str = "batch_hard",
-    margin: float = 0.2,
-    distance: str = "cosine",
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Index triplets ``(a, p, n)`` with ``a != p``, ``y_a == y_p != y_n``.
-
-    ``"batch_hard"``: per anchor, the farthest positive and nearest negative (lowest
-    index on ties; anchors lacking either are left out). ``"batch_semi_hard"``: all
-    with ``d_ap < d_an < d_ap + margin``. ``"all"``: all. See chapter 2.
-
-    Args:
-        embeddings: ``(N, dim)``.
-        labels: ``(N,)`` integer class ids.
-        mining: ``"batch_hard"``, ``"batch_semi_hard"`` or ``"all"``.
-        margin: the semi-hard window (>= 0).
-        distance: ``"cosine"`` or ``"euclidean"``.
-
-    Returns:
-        ``(a_idx, p_idx, n_idx)`` LongTensors of equal length (maybe 0).
-
-    References:
-        arXiv:1503.03832 sec. 3.2 (semi-hard); arXiv:1703.07737 sec. 2 (batch hard).
-
-    Example:
-        >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
-        >>> mine_triplets(emb, [0, 0, 1, 1])
-        (tensor([0, 1, 2, 3]), tensor([1, 0, 3, 2]), tensor([2, 2, 1, 1]))
-    """
-    check_embeddings(embeddings, "embeddings")
-    labels = _check_labels(labels, len(embeddings), binary=False).to(embeddings.device)
+def _check_mining(embeddings, labels, mining, margin, distance) -> Tensor:
+    """The door check of :func:`mine_triplets`; returns ``labels`` as a tensor."""
+    check_embeddings(embeddings=embeddings)
+    labels = _check_labels(labels, len(embeddings), binary=False)
     check_choice(mining, "mining", MININGS)
-    check_non_negative(margin, "margin")
-    check_choice(distance, "distance", DISTANCES)
-    with torch.no_grad():
-        dist = pairwise_distance_matrix(embeddings, embeddings, distance)  # (N, N)
+    _check_margin_distance(margin, distance)
+    return labels.to(embeddings.device)
+
+
+@torch.no_grad()
+def _mine(embeddings: Tensor, labels: Tensor, mining: str, margin: float, distance):
+    """``(a_idx, p_idx, n_idx)`` of the mined triplets (see :func:`mine_triplets`)."""
+    dist = _distances(embeddings, embeddings, distance)  # (N, N)
     same = labels[:, None] == labels[None, :]  # (N, N)
     eye = torch.eye(len(labels), dtype=torch.bool, device=same.device)
     is_pos, is_neg = same & ~eye, ~same
@@ -259,6 +199,31 @@ def mine_triplets(
     return valid.nonzero(as_tuple=True)  # lexicographic (a, p, n) order
 
 
+def mine_triplets(
+    embeddings: Tensor,
+    labels: Tensor | Sequence[int],
+    mining: str = "batch_hard",
+    margin: float = 0.2,
+    distance: str = "cosine",
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Index triplets ``(a, p, n)`` of ``(N, dim)`` rows: ``y_a == y_p != y_n``.
+
+    Always ``a != p``. ``"batch_hard"``: per anchor, the farthest positive and the
+    nearest negative (lowest index on ties; anchors lacking either are left out).
+    ``"batch_semi_hard"``: all with ``d_ap < d_an < d_ap + margin``. ``"all"``: all.
+    Returns three equal-length LongTensors (maybe empty). See chapter 2.
+
+    References: arXiv:1503.03832 sec. 3.2 (semi-hard); arXiv:1703.07737 (batch hard).
+
+    Example:
+        >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
+        >>> mine_triplets(emb, [0, 0, 1, 1])
+        (tensor([0, 1, 2, 3]), tensor([1, 0, 3, 2]), tensor([2, 2, 1, 1]))
+    """
+    labels = _check_mining(embeddings, labels, mining, margin, distance)
+    return _mine(embeddings, labels, mining, margin, distance)
+
+
 def mined_triplet_loss(
     embeddings: Tensor,
     labels: Tensor | Sequence[int],
@@ -270,31 +235,23 @@ def mined_triplet_loss(
 
         loss = mean_{(a, p, n) mined} max(0, d(a, p) - d(a, n) + margin)
 
-    and ``0`` (with zero gradients, never NaN) if nothing is mined. See chapter 2.
+    ``embeddings`` is ``(N, dim)``, ``labels`` ``(N,)`` class ids; ``margin`` is
+    also the semi-hard window. ``0`` (with zero gradients, never NaN) if nothing
+    is mined. See chapter 2.
 
-    Args:
-        embeddings: ``(N, dim)``.
-        labels: ``(N,)`` integer class ids.
-        margin: the triplet margin (>= 0), also the semi-hard window.
-        mining: ``"batch_hard"``, ``"batch_semi_hard"`` or ``"all"``.
-        distance: ``"cosine"`` or ``"euclidean"``.
-
-    Returns:
-        The mean over mined triplets, a scalar tensor.
-
-    References:
-        Hermans, Beyer & Leibe, 2017, arXiv:1703.07737 (batch hard).
+    Reference: Hermans, Beyer & Leibe, 2017, arXiv:1703.07737 (batch hard).
 
     Example:
         >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
         >>> mined_triplet_loss(emb, [0, 0, 1, 1], margin=0.2)  # (0 + .36 + .36 + 0) / 4
         tensor(0.1800)
     """
-    a_idx, p_idx, n_idx = mine_triplets(embeddings, labels, mining, margin, distance)
+    labels = _check_mining(embeddings, labels, mining, margin, distance)
+    a_idx, p_idx, n_idx = _mine(embeddings, labels, mining, margin, distance)
     if len(a_idx) == 0:
         return embeddings.sum() * 0.0  # keeps the graph: backward() still works
     triplets = embeddings[a_idx], embeddings[p_idx], embeddings[n_idx]  # (T, dim) each
-    return triplet_loss(*triplets, margin=margin, distance=distance)
+    return _triplet(*triplets, margin, distance)
 
 
 def info_nce_loss(
@@ -305,40 +262,34 @@ def info_nce_loss(
     hard_negative_weight: float = 0.0,
     symmetric: bool = False,
 ) -> Tensor:
-    """InfoNCE with in-batch negatives, the SimCSE training objective.
+    """InfoNCE with in-batch negatives, the SimCSE training objective. See chapter 3.
 
         loss_i = -log softmax_j( cos(a_i, c_j) / temperature + w * [j = B + i] )[i]
 
-    Candidates ``c`` are all positives, then all negatives; ``w`` is added to
-    anchor ``i``'s own hard negative only. ``symmetric`` averages in the
-    positive -> anchor loss, whose candidates are the anchors only. See chapter 3.
+    ``anchors``, ``positives`` (row ``i`` is anchor ``i``'s twin) and the optional
+    hard ``negatives`` are ``(B, dim)``. The candidates ``c`` are all positives, then
+    all negatives; ``w = hard_negative_weight`` (SimCSE's ``log alpha``) is added to
+    anchor ``i``'s own negative only. ``symmetric`` averages in the positive ->
+    anchor loss, whose candidates are the anchors. Returns the mean over the batch.
 
-    Args:
-        anchors: ``(batch, dim)`` first views.
-        positives: ``(batch, dim)`` second views; row ``i`` is anchor ``i``'s twin.
-        negatives: optional ``(batch, dim)`` hard negatives, one per anchor.
-        temperature: softmax temperature (> 0); SimCSE uses 0.05.
-        hard_negative_weight: SimCSE's ``log(alpha)``; needs ``negatives``.
-        symmetric: also score positives -> anchors and average the two.
-
-    Returns:
-        The mean loss over the batch, a scalar tensor.
-
-    References:
-        Oord et al., 2018, arXiv:1807.03748; Gao et al., 2021, arXiv:2104.08821.
+    References: Oord et al., 2018, arXiv:1807.03748; Gao et al., 2021, arXiv:2104.08821.
 
     Example:
         >>> round(info_nce_loss(torch.ones(4, 8), torch.ones(4, 8)).item(), 4)  # log 4
         1.3863
     """
-    _check_pair(anchors, positives, "anchors", "positives", rows=True)
-    if negatives is not None:
-        _check_pair(anchors, negatives, "anchors", "negatives", rows=True)
-    check_positive(temperature, "temperature")
-    _check_info_nce_options(hard_negative_weight, negatives, symmetric)
+    check_embeddings(anchors=anchors, positives=positives, negatives=negatives)
+    check_number(temperature, "temperature", "> 0")
+    check_number(hard_negative_weight, "hard_negative_weight")
+    if hard_negative_weight != 0 and negatives is None:
+        raise ValueError(
+            f"hard_negative_weight={hard_negative_weight} needs negatives, got None"
+        )
+    if not isinstance(symmetric, bool):
+        raise TypeError(f"symmetric must be True or False, got {symmetric!r}")
     batch = len(anchors)
     candidates = positives if negatives is None else torch.cat([positives, negatives])
-    logits = cosine_similarity_matrix(anchors, candidates) / temperature  # (B, B|2B)
+    logits = _cosines(anchors, candidates) / temperature  # (B, B|2B)
     if negatives is not None:  # SimCSE cl_forward's z3_weight: column B + i of row i
         own = torch.eye(batch, dtype=logits.dtype, device=logits.device)  # (B, B)
         logits = logits + F.pad(own * hard_negative_weight, (batch, 0))  # (B, 2B)

@@ -1,8 +1,8 @@
-"""Shared helpers: seeding, device and precision choice, input checks.
+"""Shared helpers: seeding, device and precision, and the checks at the door.
 
 Each ``check_*`` takes a value and the argument's name, and raises one
 ``ValueError``/``TypeError`` that names the argument, what was given and what was
-expected. See chapter 1.
+expected. Public functions call them once per argument; internal code trusts them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 def set_seed(seed: int = 0) -> None:
@@ -36,12 +38,7 @@ def set_seed(seed: int = 0) -> None:
 
 
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
-    """Resolve ``"auto"``/``None`` to cuda, then mps, then cpu. See chapter 1.
-
-    Example:
-        >>> pick_device("cpu")
-        device(type='cpu')
-    """
+    """Resolve ``"auto"``/``None`` to cuda, then mps, then cpu. See chapter 1."""
     if isinstance(device, torch.device):
         return device
     if device is None or device == "auto":
@@ -64,10 +61,7 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def _cpu_has_fast_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels (AVX512-BF16 or AMX) on this CPU.
-
-    ``MINICSE_CPU_BF16=1``/``0`` overrides the detection (subprocesses see it too).
-    """
+    """Native oneDNN bf16 on this CPU; ``MINICSE_CPU_BF16=1``/``0`` overrides."""
     override = env_flag("MINICSE_CPU_BF16")
     if override is not None:
         if override not in ("0", "1"):
@@ -87,14 +81,15 @@ def amp_dtype(
 ) -> torch.dtype | None:
     """The autocast dtype for ``device``, or ``None`` for plain fp32. See chapter 6.
 
-    ``precision="auto"`` picks bf16 where it is native (CUDA capability >= 8, CPUs
-    with AVX512-BF16/AMX), fp16 on older GPUs (a T4 only emulates bf16), else fp32.
+    ``precision`` is one of :data:`PRECISIONS`. ``"auto"`` picks bf16 where it is
+    native (CUDA capability >= 8, CPUs with AVX512-BF16/AMX), fp16 on older GPUs
+    (a T4 only emulates bf16), else fp32.
 
     Example:
         >>> amp_dtype("cpu", "bf16")
         torch.bfloat16
     """
-    check_choice(precision, "precision", ("auto", "bf16", "fp16", "fp32"))
+    check_choice(precision, "precision", PRECISIONS)
     device = torch.device(device)
     if precision != "auto":
         return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
@@ -107,13 +102,7 @@ def amp_dtype(
 
 
 def autocast(device: torch.device | str, precision: str = "auto"):
-    """A ``torch.autocast`` context for ``device`` and ``precision``, or a no-op.
-
-    Example:
-        >>> with autocast("cpu", "fp32"):
-        ...     torch.ones(1).dtype
-        torch.float32
-    """
+    """A ``torch.autocast`` context for ``device`` and ``precision``, or a no-op."""
     device = torch.device(device)
     dtype = amp_dtype(device, precision)
     if dtype is None or device.type not in ("cuda", "cpu", "mps"):
@@ -130,12 +119,7 @@ def _got(value: Any, typed: bool = True) -> str:
 def check_texts(
     texts: Any, name: str = "texts", allow_empty: bool = False
 ) -> list[str]:
-    """``texts`` (any iterable but a bare string) as a list of non-blank strings.
-
-    Example:
-        >>> check_texts(("a cat", "a dog"))
-        ['a cat', 'a dog']
-    """
+    """``texts`` (any iterable but a bare string) as a list of non-blank strings."""
     if isinstance(texts, str):
         text = _got(texts, typed=False)
         raise TypeError(
@@ -159,11 +143,7 @@ def check_texts(
 
 
 def check_same_length(a: Sequence, b: Sequence, name_a: str, name_b: str) -> None:
-    """Raise ``ValueError`` unless ``len(a) == len(b)``.
-
-    Example:
-        >>> check_same_length([1, 2], "ab", "scores", "labels")
-    """
+    """Raise ``ValueError`` unless ``len(a) == len(b)``."""
     if len(a) != len(b):
         raise ValueError(
             f"{name_a} and {name_b} must have the same length, "
@@ -172,11 +152,7 @@ def check_same_length(a: Sequence, b: Sequence, name_a: str, name_b: str) -> Non
 
 
 def check_finite(values: Any, name: str) -> None:
-    """Raise ``ValueError`` if ``values`` (tensor, array or list) holds NaN or inf.
-
-    Example:
-        >>> check_finite([0.5, 1.0], "scores")
-    """
+    """Raise ``ValueError`` if ``values`` (tensor, array or list) holds NaN or inf."""
     if isinstance(values, Tensor):
         ok = bool(torch.isfinite(values).all())  # True when empty
     else:
@@ -210,31 +186,31 @@ def check_int(
         raise error(f"{name} must be an int >= {minimum}{also}, got {_got(value)}")
 
 
-def _check_number(value: Any, name: str, strict: bool) -> None:
-    """Raise unless ``value`` is a finite number > 0 (``strict``) or >= 0."""
+def check_number(value: Any, name: str, bound: str | None = None) -> None:
+    """Raise unless ``value`` is a finite number, and ``bound`` (``"> 0"``, ``">= 0"``).
+
+    Example:
+        >>> check_number(0, "temperature", "> 0")
+        Traceback (most recent call last):
+        ...
+        ValueError: temperature must be a finite number > 0, got 0
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {_got(value)}")
-    if not math.isfinite(value) or value < 0 or (strict and value == 0):
-        bound = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    low_ok = bound is None or value > 0 or (bound == ">= 0" and value == 0)
+    if not (math.isfinite(value) and low_ok):
+        want = f"a finite number {bound}" if bound else "finite"
+        raise ValueError(f"{name} must be {want}, got {value!r}")
 
 
 def check_positive(value: Any, name: str) -> None:
-    """Raise unless ``value`` is a finite number > 0.
-
-    Example:
-        >>> check_positive(0.05, "temperature")
-    """
-    _check_number(value, name, strict=True)
+    """Raise unless ``value`` is a finite number > 0."""
+    check_number(value, name, "> 0")
 
 
 def check_non_negative(value: Any, name: str) -> None:
-    """Raise unless ``value`` is a finite number >= 0.
-
-    Example:
-        >>> check_non_negative(0, "margin")
-    """
-    _check_number(value, name, strict=False)
+    """Raise unless ``value`` is a finite number >= 0."""
+    check_number(value, name, ">= 0")
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> None:
@@ -252,29 +228,42 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> None:
         raise ValueError(f"unknown {name} {value!r}; choose one of {options}")
 
 
-def check_embeddings(x: Any, name: str, dim: int = 2) -> Tensor:
-    """``x`` if it is a non-empty floating tensor with ``dim`` dims, else an error.
+def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
+    """Raise unless each tensor (``None`` skipped) is a finite ``(rows, dim)`` float.
 
-    NaN/inf are checked only on the CPU: on an accelerator the check would be a host
-    sync in every loss call (the training loop checks the loss instead).
+    All share the first one's dtype and its ``same``: ``"shape"`` or ``"dim"``.
+    NaN/inf are looked for on the CPU only: on an accelerator the check would be
+    a host sync in every loss call (the training loop checks the loss instead).
 
     Example:
-        >>> check_embeddings(torch.zeros(2, 3), "anchors").shape
-        torch.Size([2, 3])
+        >>> check_embeddings(anchors=torch.zeros(2, 3), positives=torch.zeros(1, 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: anchors (2, 3) and positives (1, 3) must have the same shape
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    shape = tuple(x.shape)
-    if x.dim() != dim:
-        want = "(batch, dim)" if dim == 2 else f"{dim} dims"
-        raise ValueError(f"{name} must have shape {want}, got {shape}")
-    if shape[0] == 0:
-        raise ValueError(f"{name} is empty (shape {shape}); pass at least one row")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.device.type == "cpu":
-        check_finite(x.detach(), name)
-    return x
+    (first, ref), *_ = tensors.items()
+    cut, want = (0, "shape") if same == "shape" else (1, "embedding dim")
+    for name, x in tensors.items():
+        if x is None:
+            continue
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        shape = tuple(x.shape)
+        if x.dim() != 2:
+            raise ValueError(f"{name} must have shape (batch, dim), got {shape}")
+        if shape[0] == 0:
+            raise ValueError(f"{name} is empty (shape {shape}); pass at least one row")
+        if shape[1] == 0:
+            raise ValueError(f"{name} has no features (shape {shape})")
+        if not x.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
+        if x.shape[cut:] != ref.shape[cut:]:
+            got = f"{first} {tuple(ref.shape)} and {name} {shape}"
+            raise ValueError(f"{got} must have the same {want}")
+        if x.dtype != ref.dtype:
+            raise TypeError(f"{first} is {ref.dtype} but {name} is {x.dtype}; use one")
+        if x.device.type == "cpu":
+            check_finite(x.detach(), name)
 
 
 @contextlib.contextmanager
@@ -282,16 +271,7 @@ def cpu_threads(count: int = 1):
     """Run a block with ``count`` CPU threads, then restore the previous number.
 
     Small networks (a 2-D toy, a linear head on cached vectors) run fastest on one
-    thread: with more, each matrix product is too small to split and the threads
-    spend their time waiting on each other. A transformer is big enough for all.
-
-    Example:
-        >>> before = torch.get_num_threads()
-        >>> with cpu_threads(1):
-        ...     torch.get_num_threads()
-        1
-        >>> torch.get_num_threads() == before
-        True
+    thread: their matrix products are too small to split.
     """
     check_int(count, "count", minimum=1)
     before = torch.get_num_threads()
@@ -315,24 +295,16 @@ def progress_bar_class() -> type:
 
 
 def env_flag(name: str) -> str | None:
-    """The value of environment variable ``name``, or ``None`` when unset or blank.
-
-    Example:
-        >>> env_flag("MINICSE_SURELY_UNSET") is None
-        True
-    """
+    """The value of environment variable ``name``, or ``None`` when unset or blank."""
     return os.environ.get(name, "").strip() or None
 
 
 def glue(name: str, value: Any) -> None:
     """Put a run's ``value`` into the book's text as ``{glue:text}`name```.
 
-    Uses myst-nb's ``glue`` where the book is built; elsewhere (Colab, a bare
-    kernel) there is no text to fill in and it does nothing. NumPy and torch
-    scalars become Python numbers, so format specs such as ``:.1f`` work.
-
-    Example:
-        >>> glue("answer", 42)  # a no-op unless myst-nb renders this cell
+    Uses myst-nb's ``glue`` where the book is built, and does nothing elsewhere
+    (Colab, a bare kernel). NumPy and torch scalars become Python numbers, so
+    format specs such as ``:.1f`` work.
     """
     try:
         from myst_nb import glue as myst_glue

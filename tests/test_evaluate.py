@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import string
@@ -16,7 +17,13 @@ from scipy import stats
 
 from minicse import evaluate as evaluate_module
 from minicse.data import STS_TASKS, load_sts
-from minicse.evaluate import evaluate_sts, pearson, score_sts_pairs, spearman
+from minicse.evaluate import (
+    evaluate_sts,
+    pearson,
+    score_sts_pairs,
+    spearman,
+    sts_positive_pairs,
+)
 
 
 class LetterCounts:
@@ -388,3 +395,82 @@ def test_minilm_stsb_matches_sentence_transformers(minilm_path):
     reference = 100 * theirs["stsb_spearman_cosine"]
     assert ours.loc["stsb", "spearman"] == pytest.approx(reference, abs=0.05)
     assert 80 < reference < 85  # all-MiniLM-L6-v2 on STS-B test: about 82
+
+
+# ----------------------------------------------------------------------------------
+# STS positive pairs (moved here from test_metrics.py with the function)
+# ----------------------------------------------------------------------------------
+
+
+def sts_table(scores):
+    n = len(scores)
+    return pd.DataFrame(
+        {
+            "sentence1": [f"first {i}" for i in range(n)],
+            "sentence2": [f"second {i}" for i in range(n)],
+            "score": scores,
+        }
+    )
+
+
+def test_sts_positive_pairs_threshold_is_strict():
+    df = sts_table([5.0, 4.0, 4.2, 3.9, 0.0, 4.0001])
+    first, second = sts_positive_pairs(df)
+    assert first == ["first 0", "first 2", "first 5"]
+    assert second == ["second 0", "second 2", "second 5"]
+    assert sts_positive_pairs(df, threshold=3.5)[0] == [
+        "first 0",
+        "first 1",
+        "first 2",
+        "first 3",
+        "first 5",
+    ]
+
+
+def test_sts_positive_pairs_on_stsb_dev_matches_loop(data_path):
+    df = pd.read_csv(
+        data_path / "sts" / "stsb.dev.tsv",
+        sep="\t",
+        quoting=csv.QUOTE_NONE,
+        dtype=str,
+        keep_default_na=False,
+    )
+    df["score"] = df["score"].astype(float)
+    expected = [
+        (row.sentence1, row.sentence2) for row in df.itertuples() if row.score > 4.0
+    ]
+    first, second = sts_positive_pairs(df)
+    assert list(zip(first, second, strict=True)) == expected
+    assert 0 < len(first) < len(df)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: sts_positive_pairs([("a", "b", 5.0)]), TypeError, "df must be a pan"),
+        (
+            lambda: sts_positive_pairs(sts_table([5.0]).drop(columns="score")),
+            ValueError,
+            r"missing column\(s\) \['score'\]",
+        ),
+        (
+            lambda: sts_positive_pairs(sts_table(["high"])),
+            ValueError,
+            r"df\['score'\] must be numeric",
+        ),
+        (lambda: sts_positive_pairs(sts_table([5.0]), "4"), TypeError, "threshold"),
+        (
+            lambda: sts_positive_pairs(sts_table([5.0]), math.nan),
+            ValueError,
+            "threshold must be finite",
+        ),
+        (
+            lambda: sts_positive_pairs(sts_table([1.0, 3.0])),
+            ValueError,
+            r"no pair .*score > threshold=4.0 \(max score 3.0\)",
+        ),
+    ],
+)
+def test_sts_positive_pairs_bad_inputs(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

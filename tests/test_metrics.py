@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 
-import pandas as pd
 import pytest
 import torch
 from torch.testing import assert_close
 
-from minicse.metrics import alignment, sts_positive_pairs, uniformity
+from minicse.metrics import alignment, uniformity
 
 DTYPE = torch.float64
 
@@ -125,53 +123,6 @@ def test_uniformity_gradients():
     assert torch.isfinite(same.grad).all()
 
 
-# ----------------------------------------------------------------------------------
-# STS positive pairs
-# ----------------------------------------------------------------------------------
-
-
-def sts_table(scores):
-    n = len(scores)
-    return pd.DataFrame(
-        {
-            "sentence1": [f"first {i}" for i in range(n)],
-            "sentence2": [f"second {i}" for i in range(n)],
-            "score": scores,
-        }
-    )
-
-
-def test_sts_positive_pairs_threshold_is_strict():
-    df = sts_table([5.0, 4.0, 4.2, 3.9, 0.0, 4.0001])
-    first, second = sts_positive_pairs(df)
-    assert first == ["first 0", "first 2", "first 5"]
-    assert second == ["second 0", "second 2", "second 5"]
-    assert sts_positive_pairs(df, threshold=3.5)[0] == [
-        "first 0",
-        "first 1",
-        "first 2",
-        "first 3",
-        "first 5",
-    ]
-
-
-def test_sts_positive_pairs_on_stsb_dev_matches_loop(data_path):
-    df = pd.read_csv(
-        data_path / "sts" / "stsb.dev.tsv",
-        sep="\t",
-        quoting=csv.QUOTE_NONE,
-        dtype=str,
-        keep_default_na=False,
-    )
-    df["score"] = df["score"].astype(float)
-    expected = [
-        (row.sentence1, row.sentence2) for row in df.itertuples() if row.score > 4.0
-    ]
-    first, second = sts_positive_pairs(df)
-    assert list(zip(first, second, strict=True)) == expected
-    assert 0 < len(first) < len(df)
-
-
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
@@ -184,28 +135,6 @@ def test_sts_positive_pairs_on_stsb_dev_matches_loop(data_path):
         (lambda: uniformity(randn(1, 4)), ValueError, r"at least 2 rows.*\(1, 4\)"),
         (lambda: uniformity(randn(3, 4), t=-1), ValueError, "t must be .*> 0, got -1"),
         (lambda: uniformity(randn(4)), ValueError, r"x must have shape \(batch, dim"),
-        (lambda: sts_positive_pairs([("a", "b", 5.0)]), TypeError, "df must be a pan"),
-        (
-            lambda: sts_positive_pairs(sts_table([5.0]).drop(columns="score")),
-            ValueError,
-            r"missing column\(s\) \['score'\]",
-        ),
-        (
-            lambda: sts_positive_pairs(sts_table(["high"])),
-            ValueError,
-            r"df\['score'\] must be numeric",
-        ),
-        (lambda: sts_positive_pairs(sts_table([5.0]), "4"), TypeError, "threshold"),
-        (
-            lambda: sts_positive_pairs(sts_table([5.0]), math.nan),
-            ValueError,
-            "threshold must be finite",
-        ),
-        (
-            lambda: sts_positive_pairs(sts_table([1.0, 3.0])),
-            ValueError,
-            r"no pair .*score > threshold=4.0 \(max score 3.0\)",
-        ),
     ],
 )
 def test_bad_inputs_raise_clear_errors(call, error, match):

@@ -126,13 +126,13 @@ def test_check_int_accepts(value, kwargs):
 
 def test_check_embeddings():
     with pytest.raises(ValueError, match=r"shape \(batch, dim\)"):
-        check_embeddings(torch.zeros(3), "anchors")
+        check_embeddings(anchors=torch.zeros(3))
     with pytest.raises(ValueError, match="is empty"):
-        check_embeddings(torch.zeros(0, 4), "anchors")
+        check_embeddings(anchors=torch.zeros(0, 4))
     with pytest.raises(ValueError, match="NaN or inf"):
-        check_embeddings(torch.tensor([[float("inf"), 0.0]]), "anchors")
+        check_embeddings(anchors=torch.tensor([[float("inf"), 0.0]]))
     with pytest.raises(TypeError, match="floating-point"):
-        check_embeddings(torch.zeros(2, 2, dtype=torch.long), "anchors")
+        check_embeddings(anchors=torch.zeros(2, 2, dtype=torch.long))
 
 
 def test_every_public_name_imports():
