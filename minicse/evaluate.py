@@ -199,7 +199,7 @@ def sts_dev_metrics(
         >>> toy = types.SimpleNamespace(encode=lambda texts, batch_size: torch.tensor(
         ...     [[t.count(c) for c in "abc"] for t in texts], dtype=torch.float))
         >>> m = sts_dev_metrics(toy, ["a", "b"], ["a", "c"], [5, 1])  # a, b, c: axes
-        >>> m["dev"], m["alignment"], round(m["uniformity"], 6)  # log exp(-2 * 2)
+        >>> round(m["dev"], 6), m["alignment"], round(m["uniformity"], 6)  # log e^-4
         (100.0, 0.0, -4.0)
     """
     texts = [*sentences1, *sentences2]
