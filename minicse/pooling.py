@@ -1,13 +1,10 @@
 """Poolers: token vectors ``(B, T, H)`` -> one sentence vector ``(B, H)``.
 
 SimCSE's options (arXiv:2104.08821, sec. 6.3; ``Pooler`` in ``simcse/models.py``).
-``"cls"`` and ``"cls_before_pooler"`` pool the same last-layer ``[CLS]`` here; the
-encoder puts ``"cls"`` through SimCSE's MLP head where there is one (in training
-only, for unsup), and ``"cls_before_pooler"`` is the raw ``[CLS]``, never given a
-head (:func:`check_head` raises). ``SentenceEncoder.from_pretrained``
-picks ``cls_before_pooler`` for ``*unsup-simcse*`` names, and ``cls`` through the
-checkpoint's pooler layer (HF's ``pooler_output``) for ``*sup-simcse*`` ones.
-The means skip padding, so batching never changes a vector. See chapter 4.
+``"cls"`` and ``"cls_before_pooler"`` pool the same last-layer ``[CLS]``; the
+encoder puts ``"cls"`` through SimCSE's MLP head where there is one, and
+``"cls_before_pooler"`` is the raw ``[CLS]``, never given a head. The means skip
+padding, so batching never changes a vector. See chapter 4.
 """
 
 from __future__ import annotations
@@ -33,8 +30,7 @@ __all__ = [
     "simcse_defaults",
 ]
 
-POOLERS = ("cls", "cls_before_pooler", "mean", "first_last_mean", "last2_mean")
-_HIDDEN_STATE_POOLERS = ("first_last_mean", "last2_mean")
+MLP_MODES = (None, "train", "always")  # SimCSE's head: unsup ("train") or sup
 
 
 def _check_hidden(hidden: Any, mask: Any) -> None:
@@ -67,19 +63,10 @@ def _check_layers(hidden_states: Any, needed: int) -> None:
 def cls_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
     """The first token's vector (``[CLS]`` for BERT): ``h_0``. See chapter 4.
 
-    Args:
-        last_hidden: ``(B, T, H)`` last-layer token vectors.
-        attention_mask: ``(B, T)``, checked for shape only.
+    ``last_hidden`` is ``(B, T, H)``; ``attention_mask`` ``(B, T)`` is checked
+    for its shape only. Returns ``(B, H)``.
 
-    Returns:
-        ``(B, H)`` sentence vectors.
-
-    References:
-        Devlin et al., 2019, arXiv:1810.04805, sec. 3; SimCSE ``Pooler("cls")``.
-
-    Example:
-        >>> cls_pooling(torch.arange(6.0).reshape(1, 3, 2), torch.ones(1, 3))
-        tensor([[0., 1.]])
+    Reference: Devlin et al., 2019, arXiv:1810.04805, sec. 3.
     """
     _check_hidden(last_hidden, attention_mask)
     return last_hidden[:, 0]  # (B, H)
@@ -88,19 +75,14 @@ def cls_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
 def mean_pooling(last_hidden: Tensor, attention_mask: Tensor) -> Tensor:
     """Mean over real tokens: ``sum_t m_t h_t / sum_t m_t``. See chapter 4.
 
-    Args:
-        last_hidden: ``(B, T, H)`` token vectors.
-        attention_mask: ``(B, T)``, 1 for real tokens, 0 for padding.
+    ``last_hidden`` is ``(B, T, H)``, ``attention_mask`` ``(B, T)`` with 1 for real
+    tokens and 0 for padding; returns ``(B, H)``.
 
-    Returns:
-        ``(B, H)`` sentence vectors; padding never contributes.
-
-    References:
-        Reimers & Gurevych, 2019, arXiv:1908.10084, sec. 3.
+    Reference: Reimers & Gurevych, 2019, arXiv:1908.10084, sec. 3.
 
     Example:
         >>> h = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
-        >>> mean_pooling(h, torch.tensor([[1, 1, 0]]))
+        >>> mean_pooling(h, torch.tensor([[1, 1, 0]]))  # the padding is not counted
         tensor([[2., 3.]])
     """
     _check_hidden(last_hidden, attention_mask)
@@ -115,23 +97,12 @@ def first_last_mean_pooling(
 ) -> Tensor:
     """Mean over real tokens of ``(hidden_states[1] + hidden_states[-1]) / 2``.
 
-    Layer 1 is the first transformer layer; ``[0]``, the embeddings, is not used.
+    ``hidden_states`` holds ``L + 1`` tensors ``(B, T, H)``; layer 1 is the first
+    transformer layer (``[0]``, the embeddings, is not used). Returns ``(B, H)``.
     See chapter 4.
 
-    Args:
-        hidden_states: ``L + 1`` tensors ``(B, T, H)``, the embeddings at ``[0]``.
-        attention_mask: ``(B, T)``, 1 for real tokens, 0 for padding.
-
-    Returns:
-        ``(B, H)`` sentence vectors.
-
-    References:
-        Su et al., 2021, arXiv:2103.15316; SimCSE's corrected ``avg_first_last``.
-
-    Example:
-        >>> layers = tuple(torch.full((1, 2, 3), float(i)) for i in range(4))
-        >>> first_last_mean_pooling(layers, torch.ones(1, 2))  # (1 + 3) / 2
-        tensor([[2., 2., 2.]])
+    Reference: Su et al., 2021, arXiv:2103.15316; SimCSE's corrected
+    ``avg_first_last``.
     """
     _check_layers(hidden_states, 2)
     averaged = (hidden_states[1] + hidden_states[-1]) / 2.0  # (B, T, H)
@@ -143,26 +114,24 @@ def last2_mean_pooling(
 ) -> Tensor:
     """Mean over real tokens of ``(hidden_states[-2] + hidden_states[-1]) / 2``.
 
-    The official SimCSE code's ``avg_top2``. See chapter 4.
+    As :func:`first_last_mean_pooling`, over the last two layers. See chapter 4.
 
-    Args:
-        hidden_states: ``L + 1`` tensors ``(B, T, H)``, the embeddings at ``[0]``.
-        attention_mask: ``(B, T)``, 1 for real tokens, 0 for padding.
-
-    Returns:
-        ``(B, H)`` sentence vectors.
-
-    References:
-        Gao, Yao & Chen, 2021, arXiv:2104.08821 (``Pooler`` in its code).
-
-    Example:
-        >>> layers = tuple(torch.full((1, 2, 3), float(i)) for i in range(4))
-        >>> last2_mean_pooling(layers, torch.ones(1, 2))  # (2 + 3) / 2
-        tensor([[2.5000, 2.5000, 2.5000]])
+    Reference: Gao et al., 2021, arXiv:2104.08821 (``avg_top2`` in its code).
     """
     _check_layers(hidden_states, 3)
     averaged = (hidden_states[-2] + hidden_states[-1]) / 2.0  # (B, T, H)
     return mean_pooling(averaged, attention_mask)
+
+
+_POOLING_FUNCTIONS = {
+    "cls": cls_pooling,
+    "cls_before_pooler": cls_pooling,
+    "mean": mean_pooling,
+    "first_last_mean": first_last_mean_pooling,
+    "last2_mean": last2_mean_pooling,
+}
+POOLERS = tuple(_POOLING_FUNCTIONS)
+_LAYERED = (first_last_mean_pooling, last2_mean_pooling)  # they need every layer
 
 
 def needs_hidden_states(name: str) -> bool:
@@ -173,29 +142,15 @@ def needs_hidden_states(name: str) -> bool:
         (False, True)
     """
     check_choice(name, "pooler", POOLERS)
-    return name in _HIDDEN_STATE_POOLERS
-
-
-_POOLING_FUNCTIONS = {
-    "cls": cls_pooling,
-    "cls_before_pooler": cls_pooling,
-    "mean": mean_pooling,
-    "first_last_mean": first_last_mean_pooling,
-    "last2_mean": last2_mean_pooling,
-}
+    return _POOLING_FUNCTIONS[name] in _LAYERED
 
 
 def pool(name: str, outputs_or_hidden: Any, attention_mask: Tensor) -> Tensor:
-    """Apply pooler ``name`` (one of :data:`POOLERS`). See chapter 4.
+    """Apply pooler ``name``, one of :data:`POOLERS`. See chapter 4.
 
-    Args:
-        name: the pooler; an unknown one raises ``ValueError`` listing the choices.
-        outputs_or_hidden: a Hugging Face model output, the tuple of all hidden
-            states, or a ``(B, T, H)`` tensor (last-layer poolers only).
-        attention_mask: ``(B, T)``.
-
-    Returns:
-        ``(B, H)`` sentence vectors.
+    ``outputs_or_hidden`` is a Hugging Face model output, the tuple of all hidden
+    states, or a ``(B, T, H)`` tensor (last-layer poolers only); ``attention_mask``
+    is ``(B, T)``. Returns ``(B, H)``.
 
     Example:
         >>> pool("mean", torch.ones(2, 3, 4), torch.ones(2, 3)).shape
@@ -217,23 +172,12 @@ def pool(name: str, outputs_or_hidden: Any, attention_mask: Tensor) -> Tensor:
     return _POOLING_FUNCTIONS[name](layers if layered else last, attention_mask)
 
 
-# SimCSE's pooler/head pairs: which combinations exist, and which a name implies.
-
-MLP_MODES = (None, "train", "always")
-
-
 def check_head(pooling: str, mlp: str | None) -> None:
     """Raise for a pooler/MLP pair that contradicts itself.
 
-    SimCSE's MLP exists only with ``cls`` (``"train"``: unsup, ``"always"``:
+    SimCSE's MLP exists only with ``cls`` (``mlp="train"``: unsup, ``"always"``:
     sup); ``cls_before_pooler`` is the raw ``[CLS]``, before any head. A head on
     another pooler is not SimCSE's, but allowed when asked for.
-
-    Example:
-        >>> check_head("cls_before_pooler", "always")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        ValueError: pooling='cls_before_pooler' is the [CLS] vector before any MLP...
     """
     check_choice(pooling, "pooling", POOLERS)
     check_choice(mlp, "mlp", MLP_MODES)
@@ -249,8 +193,8 @@ def simcse_defaults(name: str, pooling: str, mlp: str | None) -> tuple[str, Any]
     """``(pooling, mlp)`` with ``"auto"`` resolved by name, as SimCSE's tool does.
 
     The released checkpoints keep their MLP in the pooler layer:
-    ``*unsup-simcse*`` → raw ``[CLS]``; ``*sup-simcse*`` → ``cls`` through that
-    layer (``mlp="pooler"``: HF's ``pooler_output``); others → ``cls``, no head.
+    ``*unsup-simcse*`` -> raw ``[CLS]``; ``*sup-simcse*`` -> ``cls`` through that
+    layer (``mlp="pooler"``: HF's ``pooler_output``); others -> ``cls``, no head.
 
     Example:
         >>> simcse_defaults("sup-simcse-bert-base-uncased", "auto", "auto")
