@@ -18,7 +18,7 @@ _MODULES = {
     "pooling": "pool POOLERS cls_pooling mean_pooling first_last_mean_pooling "
     "last2_mean_pooling",
     "encoder": "SentenceEncoder tiny_encoder offline_model_path",
-    "augment": "dropout_views set_dropout word_deletion random_crop word_swap",
+    "augment": "dropout_views set_dropout word_deletion random_crop",
     "data": "STS_TASKS STSB_LANGUAGES data_dir load_sts load_nli_triplets load_corpus",
     "evaluate": "spearman pearson evaluate_sts score_sts_pairs sts_dev_metrics "
     "sts_positive_pairs",

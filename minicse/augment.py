@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from minicse.utils import check_int, check_texts
+from minicse.utils import check_texts
 
-__all__ = ["dropout_views", "set_dropout", "word_deletion", "random_crop", "word_swap"]
+__all__ = ["dropout_views", "set_dropout", "word_deletion", "random_crop"]
 
 # config fields of a dropout rate: BERT/RoBERTa/MiniLM's, then DistilBERT's and others'
 _DROPOUT_FIELDS = (
@@ -40,27 +40,16 @@ def _as_batch(encoder: Any, batch: Any) -> dict[str, Tensor]:
     return {k: v.to(encoder.device) for k, v in batch.items()}
 
 
-def dropout_views(
-    encoder: torch.nn.Module, batch: Any, single_pass: bool = False
-) -> tuple[Tensor, Tensor]:
+def dropout_views(encoder: torch.nn.Module, batch: Any) -> tuple[Tensor, Tensor]:
     """Two embeddings of each sentence that differ only by their dropout masks.
 
         anchors = f(x; z),  positives = f(x; z')  (z, z' independent masks)
 
-    The encoder's mode is used as is: in eval mode the views are identical.
-    See chapter 5.
+    ``batch`` is a list of ``B`` sentences or the dict from ``encoder.tokenize``;
+    both views are ``(B, D)``, with gradients. The encoder's mode is used as is: in
+    eval mode the views are identical. See chapter 5.
 
-    Args:
-        encoder: a :class:`minicse.encoder.SentenceEncoder`.
-        batch: a list of sentences, or the dict from ``encoder.tokenize``.
-        single_pass: one pass over the ``(2B, T)`` doubled batch, as SimCSE does,
-            instead of two passes (the same distribution of views).
-
-    Returns:
-        ``(anchors, positives)``, each ``(B, D)`` with gradients.
-
-    References:
-        Gao, Yao & Chen, 2021, arXiv:2104.08821, sec. 3.
+    Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, sec. 3.
 
     Example:
         >>> from minicse.encoder import tiny_encoder
@@ -70,12 +59,7 @@ def dropout_views(
         (torch.Size([2, 64]), False)
     """
     batch = _as_batch(encoder, batch)
-    if not single_pass:
-        return encoder(**batch), encoder(**batch)
-    doubled = {k: torch.cat([v, v]) for k, v in batch.items()}  # (2B, T)
-    embeddings = encoder(**doubled)  # (2B, D)
-    size = batch["input_ids"].shape[0]
-    return embeddings[:size], embeddings[size:]
+    return encoder(**batch), encoder(**batch)
 
 
 def _words_and_rng(sentence: Any, rng: Any) -> tuple[list[str], random.Random]:
@@ -102,10 +86,9 @@ def _check_fraction(value: Any, name: str) -> None:
 def set_dropout(encoder: Any, p: float) -> Any:
     """Set every dropout rate of the transformer to ``p``; returns ``encoder``.
 
-    Both the config fields (``hidden_dropout_prob``, ``attention_probs_dropout_prob``
-    for BERT-like models) and the live ``nn.Dropout`` modules are changed, the
-    attention's too, so the next forward pass uses ``p`` everywhere. ``p = 0``
-    gives the paper's "no dropout" control (Table 3: 71.1 STS-B dev). See chapter 5.
+    The config fields and the live ``nn.Dropout`` modules (the attention's too) are
+    changed, so the next forward pass uses ``p`` everywhere. ``p = 0`` is the
+    paper's "no dropout" control (its Table 3). See chapter 5.
 
     Example:
         >>> from minicse.encoder import tiny_encoder
@@ -134,16 +117,10 @@ def word_deletion(
 ) -> str:
     """Drop each word with probability ``p``, keeping one if all go. See chapter 5.
 
-    Args:
-        sentence: a non-blank sentence.
-        p: deletion probability in ``[0, 1]``.
-        rng: a ``random.Random`` for reproducibility (default: a fresh one).
+    ``p`` lies in ``[0, 1]``; ``rng`` (a ``random.Random``, fresh when ``None``)
+    makes it repeatable. The words left are joined by single spaces.
 
-    Returns:
-        The shortened sentence, words joined by single spaces.
-
-    References:
-        SimCSE Table 1 ("word deletion"); Wu et al., 2020, arXiv:2012.15466.
+    Reference: SimCSE Table 1 ("word deletion"); Wu et al., 2020, arXiv:2012.15466.
 
     Example:
         >>> word_deletion("a b c d e f", p=0.5, rng=random.Random(0))
@@ -158,18 +135,12 @@ def word_deletion(
 def random_crop(
     sentence: str, ratio: float = 0.1, rng: random.Random | None = None
 ) -> str:
-    """A random span of ``max(1, round((1 - ratio) * n))`` words. See chapter 5.
+    """A random span of ``max(1, round((1 - ratio) * n))`` of ``n`` words.
 
-    Args:
-        sentence: a non-blank sentence of ``n`` words.
-        ratio: fraction of words cut away, in ``[0, 1]``.
-        rng: a ``random.Random`` for reproducibility.
+    ``ratio``, the fraction cut away, lies in ``[0, 1]``; ``rng`` as in
+    :func:`word_deletion`. See chapter 5.
 
-    Returns:
-        The cropped sentence.
-
-    References:
-        SimCSE (arXiv:2104.08821) Table 1 ("crop k%").
+    Reference: SimCSE (arXiv:2104.08821) Table 1 ("crop k%").
 
     Example:
         >>> random_crop("a b c d e f g h i j", ratio=0.3, rng=random.Random(0))
@@ -180,29 +151,3 @@ def random_crop(
     keep = max(1, round(len(words) * (1.0 - ratio)))
     start = rng.randint(0, len(words) - keep)
     return " ".join(words[start : start + keep])
-
-
-def word_swap(sentence: str, n: int = 1, rng: random.Random | None = None) -> str:
-    """Swap ``n`` random pairs of words (at two positions each). See chapter 5.
-
-    Args:
-        sentence: a non-blank sentence (one word comes back unchanged).
-        n: number of swaps (int >= 0).
-        rng: a ``random.Random`` for reproducibility.
-
-    Returns:
-        The sentence with words swapped.
-
-    References:
-        Wei & Zou, 2019, arXiv:1901.11196 (EDA), "random swap".
-
-    Example:
-        >>> word_swap("a b c d", n=1, rng=random.Random(0))
-        'a d c b'
-    """
-    words, rng = _words_and_rng(sentence, rng)
-    check_int(n, "n", minimum=0)
-    for _ in range(n if len(words) > 1 else 0):
-        i, j = rng.sample(range(len(words)), 2)
-        words[i], words[j] = words[j], words[i]
-    return " ".join(words)
