@@ -1,5 +1,5 @@
-"""Several processes (``torchrun``, ``accelerate launch``): DDP and a gather with
-gradients, so every rank's loss sees all ``N * b`` in-batch candidates, as in
+"""Several processes (``torchrun``, ``accelerate launch``): DDP, and a gather with
+gradients so that every rank's loss sees all ``N * b`` in-batch candidates, as in
 SimCSE's ``cl_forward``. Without a launcher all of it is a no-op. See chapter 6.
 """
 
@@ -32,8 +32,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DistInfo:
-    """This process: ``rank`` of ``world_size``, ``local_rank`` (picks the GPU),
-    ``is_main`` (rank 0 logs, evaluates and saves) and its ``device``."""
+    """This process: ``rank`` of ``world_size``, ``local_rank`` (its GPU), ``is_main``
+    (rank 0 logs, evaluates and saves) and ``device``."""
 
     rank: int = 0
     world_size: int = 1
@@ -68,11 +68,8 @@ def _env(name: str, default: Any = None, kind: type = int) -> Any:
 def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
     """Join the launcher's group (nccl on CUDA, gloo on CPU), or run alone.
 
-    Args:
-        device: ``"auto"`` (CUDA, else CPU), ``"cpu"``, ``"cuda"``, a device.
-
-    Returns:
-        This process's :class:`DistInfo`.
+    ``device`` is ``"auto"`` (CUDA, else CPU), ``"cpu"``, ``"cuda"`` or a device;
+    the result is this process's :class:`DistInfo`.
 
     Example:
         >>> info = init_distributed("cpu")  # no launcher: rank 0 of 1
@@ -104,6 +101,7 @@ def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
 
 
 def _is_distributed() -> bool:
+    """True inside a process group of more than one rank."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
@@ -141,31 +139,18 @@ class _GatherWithGrad(torch.autograd.Function):
 
 
 def gather_with_grad(tensor: Tensor, sizes: Sequence[int] | None = None) -> Tensor:
-    """All-gather ``tensor`` along dim 0 in rank order, keeping the autograd graph.
+    """All-gather ``(n_r, ...)`` rows in rank order, keeping the autograd graph.
 
-    ``Z = cat([z_0, ..., z_{N-1}])``; backward gives the local slice the sum over
-    ranks of their gradients, ``sum_k dL_k/dz_r = N * dL/dz_r`` (each rank's
-    ``L_k`` is the same ``L``), and DDP's mean over ranks then yields exactly
-    the one-process gradient ``dL/dθ`` of the loss over the global batch.
-    SimCSE's official gather keeps only the local slice's graph: ``1/N`` of it.
-    AdamW cancels that scale, but clipping at ``max_grad_norm=1.0`` does not,
-    so an official N-GPU run clips the exact gradient at ``N``; see
-    ``TrainConfig.max_grad_norm``.
+        Z = cat([z_0, ..., z_{N-1}]),  backward: dz_r = sum_k dL_k/dz_r = N dL/dz_r
 
-    Args:
-        tensor: ``(n_r, ...)`` this rank's rows; trailing dims must match.
-        sizes: every rank's ``n_r``, if known (:func:`shard_sizes`): no exchange.
+    (every rank's ``L_k`` is the same ``L``), so DDP's mean over ranks yields the
+    one-process gradient of the loss over the global batch. SimCSE's gather keeps
+    only the local slice's graph, ``1/N`` of it: AdamW cancels that scale, but
+    clipping does not (see ``TrainConfig.max_grad_norm``). ``sizes``, every
+    rank's ``n_r`` when known (:func:`shard_sizes`), saves an exchange. Returns
+    ``(sum_r n_r, ...)``, or ``tensor`` itself in one process.
 
-    Returns:
-        ``(sum_r n_r, ...)``; ``tensor`` itself when not distributed.
-
-    References:
-        Gao et al., 2021, arXiv:2104.08821 (SimCSE, ``cl_forward`` all-gather).
-
-    Example:
-        >>> x = torch.ones(2, 3)
-        >>> gather_with_grad(x) is x  # one process: identity
-        True
+    Reference: Gao et al., 2021, arXiv:2104.08821 (``cl_forward``'s all-gather).
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
@@ -199,16 +184,9 @@ def cleanup_distributed() -> None:
 def wrap_ddp(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     """``DistributedDataParallel(module)`` when distributed, else ``module``.
 
-    Buffers are not synced before each forward: they are constants, and that
-    collective would deadlock when ranks run different numbers of forwards
-    (GradCache over unequal shards). Every weight is used: no unused-param search.
-
-    Args:
-        module: the model, already on ``info.device``.
-        info: from :func:`init_distributed`.
-
-    Returns:
-        The DDP wrapper (the original is ``.module``) or ``module`` itself.
+    ``module`` is already on ``info.device``. Buffers are not synced before each
+    forward: they are constants, and that collective would deadlock when ranks run
+    different numbers of forwards (GradCache over unequal shards).
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(
@@ -250,14 +228,9 @@ def shard_sizes(total: int, world_size: int) -> list[int]:
 
 
 def shard_batch(items: Sequence | Tensor, info: DistInfo) -> Sequence | Tensor:
-    """This rank's slice of a global batch; in rank order they make it up again.
+    """This rank's slice of a list, tuple or tensor (dim 0) of ``>= world_size``.
 
-    Args:
-        items: a list, tuple or tensor (sliced on dim 0), ``len >= world_size``.
-        info: from :func:`init_distributed`.
-
-    Returns:
-        ``items[start:stop]`` for this rank.
+    In rank order the slices make up the batch again.
 
     Example:
         >>> shard_batch(list("abcde"), DistInfo(1, 2, 1, False))
