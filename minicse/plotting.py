@@ -1,8 +1,8 @@
 """Plots the book draws again and again: loss curves, similarity maps, embeddings.
 
-Each function draws on the given matplotlib ``Axes`` (or a new figure's) and returns
-it; none calls ``plt.show()``. matplotlib is imported lazily, so ``import minicse``
-works without it.
+Each function draws on the given matplotlib ``Axes`` (or a new figure's when
+``ax=None``) and returns it; none calls ``plt.show()``. matplotlib is imported
+lazily, so ``import minicse`` works without it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 3.5)) -> Axes:
+    """``ax``, or the axes of a new figure of ``figsize``."""
     import matplotlib.pyplot as plt
 
     return ax if ax is not None else plt.subplots(figsize=figsize)[1]
@@ -58,12 +59,8 @@ def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[flo
 def plot_history(history: Any, ax: Axes | None = None) -> Axes:
     """Training loss per step, and the dev score on a twin axis. See chapter 6.
 
-    Args:
-        history: ``model.history``, dicts (or a DataFrame): ``step``, ``loss``, ``dev``.
-        ax: axes to draw on; a new figure when ``None``.
-
-    Returns:
-        The axes with the loss line; the dev line is on ``ax.twinx()``.
+    ``history`` is ``model.history``: dicts (or a DataFrame) with ``step``, ``loss``
+    and ``dev``. Returns the axes of the loss line; the dev line is on a twin.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
@@ -125,13 +122,8 @@ def plot_similarity_matrix(
 ) -> Axes:
     """Heat map of a similarity matrix, values written in when small. See chapter 1.
 
-    Args:
-        sim: ``(n, m)`` tensor or array, e.g. ``cosine_similarity_matrix(x, y)``.
-        labels: ``n`` labels for a square matrix, or ``(row_labels, col_labels)``.
-        ax: axes to draw on; a new figure when ``None``.
-
-    Returns:
-        The axes (the image is ``ax.images[0]``, with a colour bar beside it).
+    ``sim`` is an ``(n, m)`` tensor or array; ``labels`` are ``n`` labels of a
+    square matrix, or ``(row_labels, col_labels)``. The image is ``ax.images[0]``.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
@@ -158,17 +150,11 @@ def plot_similarity_matrix(
 def plot_alignment_uniformity(points: Any, ax: Axes | None = None) -> Axes:
     """Wang and Isola's map: uniformity on x, alignment on y. See chapter 9.
 
-    With a ``step`` in every row the points are joined in step order (a trajectory).
+    ``points`` are dicts (or a DataFrame) with ``alignment``, ``uniformity`` and
+    optionally ``label``; with a ``step`` in every row they are joined in step
+    order (a trajectory).
 
-    Args:
-        points: dicts (or a DataFrame) with ``alignment``, ``uniformity``, ``label``.
-        ax: axes to draw on; a new figure when ``None``.
-
-    Returns:
-        The axes.
-
-    References:
-        Wang and Isola, 2020 (ICML); Gao et al., 2021, arXiv:2104.08821, Figure 2.
+    Reference: Wang & Isola, 2020, arXiv:2005.10242; SimCSE's Figure 2.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
@@ -218,16 +204,11 @@ def plot_embeddings_2d(
     ax: Axes | None = None,
     method: str = "pca",
 ) -> Axes:
-    """Embeddings projected to 2-D, one colour per label. See chapter 2.
+    """``(n, d)`` embeddings projected to 2-D, one colour per label. See chapter 2.
 
-    Args:
-        embeddings: ``(n, d)`` tensor or array.
-        labels: ``n`` class labels (one colour and legend entry each), or ``None``.
-        ax: axes to draw on; a new figure when ``None``.
-        method: ``"pca"``, ``"tsne"`` (needs scikit-learn) or ``"none"`` (2-D input).
-
-    Returns:
-        The axes: one ``PathCollection`` per class in ``ax.collections``.
+    ``labels``: ``n`` class labels (one colour and legend entry each) or ``None``;
+    ``method``: ``"pca"``, ``"tsne"`` (needs scikit-learn) or ``"none"`` (2-D input).
+    Each class is one ``PathCollection`` in ``ax.collections``.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
