@@ -46,10 +46,8 @@ def dropout_views(encoder: torch.nn.Module, batch: Any) -> tuple[Tensor, Tensor]
         anchors = f(x; z),  positives = f(x; z')  (z, z' independent masks)
 
     ``batch`` is a list of ``B`` sentences or the dict from ``encoder.tokenize``;
-    both views are ``(B, D)``, with gradients. The encoder's mode is used as is: in
-    eval mode the views are identical. See chapter 5.
-
-    Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, sec. 3.
+    both views are ``(B, D)``, with gradients. In eval mode they are identical.
+    See chapter 5. Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, sec. 3.
 
     Example:
         >>> from minicse.encoder import tiny_encoder

@@ -187,10 +187,8 @@ def sts_dev_metrics(
     """Spearman x 100, alignment and uniformity of STS pairs, from one encoding.
 
     Alignment is over the pairs scored above 4, uniformity over all distinct
-    sentences, both on unit vectors (``alpha = t = 2``), as SimCSE's Figure 2; the
-    training loop records these at every STS-B dev evaluation. Returns
-    ``{"dev", "alignment", "uniformity"}`` (NaN where there is no pair above 4, or
-    one sentence). See chapter 9.
+    sentences (``alpha = t = 2``), as SimCSE's Figure 2. Returns ``{"dev",
+    "alignment", "uniformity"}``, NaN where there is no pair above 4. See chapter 9.
 
     References: arXiv:2005.10242 (Wang & Isola); arXiv:2104.08821, section 5.
 

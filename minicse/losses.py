@@ -270,7 +270,7 @@ def info_nce_loss(
     hard ``negatives`` are ``(B, dim)``. The candidates ``c`` are all positives, then
     all negatives; ``w = hard_negative_weight`` (SimCSE's ``log alpha``) is added to
     anchor ``i``'s own negative only. ``symmetric`` averages in the positive ->
-    anchor loss, whose candidates are the anchors. Returns the mean over the batch.
+    anchor loss (candidates: the anchors). Returns the mean over the batch.
 
     References: Oord et al., 2018, arXiv:1807.03748; Gao et al., 2021, arXiv:2104.08821.
 
