@@ -28,7 +28,7 @@ from minicse.distributed import (
     shard_sizes,
     wrap_ddp,
 )
-from minicse.gradcache import grad_cache_step, split_batch
+from minicse.gradcache import grad_cache_step
 from minicse.losses import info_nce_loss
 
 LAUNCH_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -169,7 +169,7 @@ def _run_case(info: DistInfo, rows: int, mode: str) -> dict:
             loss = _simcse_loss(ddp(local[0]), ddp(local[1]), sizes)
             loss.backward()
         else:  # GradCache over chunks of the local [anchors; positives] rows
-            chunks = split_batch(local.reshape(-1, 6), 3)
+            chunks = list(local.reshape(-1, 6).split(3))
             loss = grad_cache_step(
                 ddp, chunks, lambda e: _simcse_loss(*e.chunk(2)), no_sync=ddp.no_sync
             )
