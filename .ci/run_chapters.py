@@ -1,4 +1,4 @@
-"""Execute chapter notebooks one after another in this Python's kernel, as a reader would.
+"""Execute chapter notebooks in turn in this Python's kernel, as a reader does.
 
     python .ci/run_chapters.py OUT book/01_similarity_and_metric_learning.ipynb ...
 
@@ -9,7 +9,8 @@ environment (``MINICSE_PRESET``, ``MINICSE_SIZES``, ``MINICSE_CPU_BF16``, ``HF_H
 ``HF_HUB_OFFLINE``, ``MINICSE_DATA``, ``MINICSE_CACHE``). After its last cell, each
 notebook gets one more that prints what the kernel saw: the executed copies go to
 ``OUT/executed``, one line per chapter to ``OUT/runs.jsonl`` (name, seconds, error or
-null, what the kernel saw). A failing chapter does not stop the others; the exit status
+null, how many outputs the first code cell (the install cell) printed, what the kernel
+saw). A failing chapter does not stop the others; the exit status
 is 1 when any failed.
 """
 
@@ -55,9 +56,13 @@ def run(notebook: Path, out: Path, timeout: int = 1200) -> dict:
     nb = nbformat.read(notebook, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(SAW))
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": work}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": work}},
     )
     record: dict = {"chapter": notebook.name, "error": None, "saw": None}
+    install = next(cell for cell in nb.cells if cell.cell_type == "code")
     start = time.perf_counter()
     try:
         client.execute()
@@ -68,6 +73,7 @@ def run(notebook: Path, out: Path, timeout: int = 1200) -> dict:
     record["seconds"] = round(time.perf_counter() - start, 1)
     (out / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / "executed" / notebook.name)
+    record["install_outputs"] = len(install.get("outputs", []))
     for output in nb.cells[-1].get("outputs", []):
         for line in output.get("text", "").splitlines():
             if line.startswith("RUN_CHAPTERS "):

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -289,3 +290,107 @@ def test_readme_commands_write_the_data_folder_when_there_is_none(
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"DATA={beside / 'shared' / 'data'}" in again.stdout.splitlines()
     assert not (beside / "clone" / "data").exists()
+
+
+# ------------------------------------------------------------------ chapters elsewhere
+
+
+@pytest.mark.slow
+def test_every_chapter_in_the_gpu_preset_at_smoke_sizes_from_the_hub(
+    tmp_path, data_path
+):
+    # Every chapter as in Colab, short: a fresh venv with Colab's versions and the
+    # working tree's minicse[notebook], the offline copy of the hub (tests/hubcache.py,
+    # filled by that venv's datasets) as the only data (MINICSE_DATA unset), the gpu
+    # preset's models, hub ids and code paths at smoke sizes (MINICSE_SIZES=smoke), and
+    # the precision path this CPU does not take by itself (MINICSE_CPU_BF16 flipped:
+    # fp32 where oneDNN has bf16, bf16 elsewhere), so both CPU kinds run every chapter.
+    from test_book import CHAPTERS, COLAB, _pip_list, _resolve, _run
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    drop = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "MINICSE_DATA", "MINICSE_CACHE")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in drop and not key.startswith(("HF_", "MINICSE_"))
+    }
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    source = tmp_path / "minicse-src"  # what a git install builds from
+    shutil.copytree(
+        ROOT / "minicse", source / "minicse", ignore=shutil.ignore_patterns("__py*")
+    )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    # As in tests/test_book.py: Colab's packages and a kernel, then minicse[notebook]
+    # as the install cell gets it, which must move none of them.
+    pins = [f"{name}=={version}" for name, version in COLAB.items()]
+    _run(
+        [python, "-m", "pip", "install", "-q", *pins, "nbclient", "ipykernel"], env, 900
+    )
+    before = _pip_list(python, env)
+    assert {name: before[name].split("+")[0] for name in COLAB} == COLAB
+    _run([python, "-m", "pip", "install", "-q", f"{source}[notebook]"], env, 600)
+    after = _pip_list(python, env)
+    moved = {
+        name: f"{before[name]} -> {after.get(name, 'removed')}"
+        for name in before
+        if after.get(name) != before[name]
+    }
+    assert not moved, f"minicse[notebook] changed Colab's packages: {moved}"
+
+    hf_home = tmp_path / "hf"
+    hub = [python, str(ROOT / "tests" / "hubcache.py"), str(hf_home)]
+    _run([*hub, "--data", str(data_path)], env, 600)
+    flip, flipped = _other_precision()
+    env.update(
+        MINICSE_PRESET="gpu",
+        MINICSE_SIZES="smoke",
+        MINICSE_CPU_BF16=flip,
+        MINICSE_CACHE=str(tmp_path / "cache"),
+        HF_HOME=str(hf_home),
+        HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        TOKENIZERS_PARALLELISM="false",
+        # Smoke sizes' tiny networks run fastest on one thread, as the smoke preset's
+        # chapters set: chapter 8 took 55 s on one thread, 232 s on two (2 busy cores).
+        OMP_NUM_THREADS="1",
+    )
+    chapters = [str(_resolve(entry)) for entry in CHAPTERS]
+    out = tmp_path / "run"
+    runner = [python, str(ROOT / ".ci" / "run_chapters.py"), str(out), *chapters]
+    done = subprocess.run(
+        runner, env=env, capture_output=True, text=True, timeout=3000, cwd=tmp_path
+    )
+    runs = out / "runs.jsonl"
+    records = [json.loads(line) for line in runs.read_text().splitlines()]
+    failed = "\n\n".join(
+        f"=== {record['chapter']}\n{record['error']}"
+        for record in records
+        if record["error"] is not None
+    )
+    assert done.returncode == 0 and not failed, (
+        f"chapters failed (gpu preset, smoke sizes, MINICSE_CPU_BF16={flip}):\n"
+        f"{failed or done.stderr[-3000:]}"
+    )
+    assert [record["chapter"] for record in records] == [
+        Path(chapter).name for chapter in chapters
+    ]
+    for record in records:
+        saw = record["saw"]
+        assert saw is not None, f"{record['chapter']}: the kernel printed nothing"
+        expected = {
+            "preset": "gpu",
+            "sizes": "smoke",
+            "model": "bert-base-uncased",
+            "device": "cpu",
+            "precision": flipped,
+            "data": None,
+        }
+        assert {key: saw[key] for key in expected} == expected, record
+        assert Path(saw["prefix"]).resolve() == venv.resolve(), saw
+        assert Path(saw["minicse"]).resolve().is_relative_to(venv.resolve()), saw
+        assert record["install_outputs"] == 0, f"{record['chapter']}: install cell"
+    timings = ", ".join(f"{r['chapter'][:2]} {r['seconds']:.0f} s" for r in records)
+    print(f"gpu preset at smoke sizes, {flipped}: {timings}")
