@@ -248,6 +248,16 @@ def test_pages_workflow_builds_as_readme_says():
     assert deploy["environment"]["name"] == "github-pages"
 
 
+def test_conda_environment_installs_as_readme_does():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    book, _ = _readme_commands()
+    assert re.search(r"torch==[\w.]+", book).group(0) in pip
+    assert any(re.search(r"--(extra-)?index-url \S+/whl/cpu", line) for line in pip)
+    extras = re.search(r'pip install -e "(\.\[[\w,]+\])"', book).group(1)
+    assert f"-e {extras}" in pip, pip
+
+
 @pytest.mark.parametrize("which", ["book", "test"])
 def test_readme_commands_write_the_data_folder_when_there_is_none(
     tmp_path, which, hf_home
