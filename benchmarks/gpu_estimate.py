@@ -27,10 +27,10 @@ RUNS = [
     ("7", "  full 3 epochs (max_steps=None)", "sup", 1, dict(max_steps=None)),
     (
         "7",
-        "hard-negative sweep, 4 x 100",
+        "hard-negative sweep, 4 x 40",
         "sup",
         4,
-        dict(max_steps=100, eval_steps=None),
+        dict(max_steps=40, eval_steps=None),
     ),
     ("8", "seed runs, 3 x 500", "unsup", 3, dict(max_steps=500, eval_steps=50)),
     (

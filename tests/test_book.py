@@ -224,7 +224,7 @@ def test_header_says_how_long_each_preset_takes(entry):
 GPU_RUNS = {
     "05": [("unsup", 12, {"max_steps": 150, "eval_steps": None})],
     "06": [("unsup", 1, {})],
-    "07": [("sup", 1, {}), ("sup", 4, {"max_steps": 100, "eval_steps": None})],
+    "07": [("sup", 1, {}), ("sup", 4, {"max_steps": 40, "eval_steps": None})],
     "08": [("unsup", 3, {"max_steps": 500, "eval_steps": 50})],
     "09": [("unsup", 5, {"max_steps": 500, "eval_steps": 50})],
     "10": [
