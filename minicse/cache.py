@@ -25,13 +25,14 @@ from . import __version__
 from . import checkpoint as ckpt
 from ._export import DamagedFileError, check_files
 from .encoder import SentenceEncoder
-from .train import TrainConfig, _as_rows, _as_sentences, _train
+from .train import TrainConfig, _as_rows, _as_sentences, _config, _train, _with_dev
 from .utils import env_flag
 
 __all__ = ["cached_train", "cache_dir"]
 
-# Settings that change where a run writes or how it reports, not what it learns.
-_NOT_IN_KEY = ("output_dir", "resume", "save_steps", "progress", "num_workers")
+# Settings that change where a run writes or how it reports, not what it learns;
+# for ``dev`` its pairs' digest is in the key instead of its name or path.
+_NOT_IN_KEY = ("output_dir", "resume", "save_steps", "progress", "num_workers", "dev")
 
 
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
@@ -50,15 +51,17 @@ def cached_train(
     data: Any,
     config: TrainConfig,
     cache: str | os.PathLike | None = None,
+    dev: Any = None,
 ) -> SentenceEncoder:
     """``train_unsup``/``train_sup`` by ``config.objective``, or that run's saved model.
 
     The key is a SHA-256 of minicse's own source code, ``model``, every training
-    setting of ``config`` and the training rows themselves, so a changed sentence,
-    seed or learning rate, or another minicse, is a different run. A hit loads the
-    saved encoder and its ``.history`` (and says so, unless ``config.progress`` is
-    off); a miss trains, then saves into ``<cache>/<objective>-<model>-<key>``
-    (written to a temporary folder first, so a crash never leaves half a model).
+    setting of ``config``, the training rows and the dev pairs themselves, so a
+    changed sentence, dev score, seed or learning rate, or another minicse, is a
+    different run. A hit loads the saved encoder and its ``.history`` (and says
+    so, unless ``config.progress`` is off); a miss trains, then saves into
+    ``<cache>/<objective>-<model>-<key>`` (written to a temporary folder first,
+    so a crash never leaves half a model).
     While training, about five checkpoints (at evaluations) go to that name plus
     ``.checkpoints``; a call after a crash, a Ctrl-C or a lost runtime resumes
     from the newest and gives the same model as one uninterrupted run. A damaged
@@ -72,6 +75,8 @@ def cached_train(
         config: the run's ``TrainConfig``; ``output_dir`` and ``resume`` must be
             unset (the cache keeps its own folder).
         cache: the cache folder (see :func:`cache_dir`).
+        dev: model-selection pairs in place of ``config.dev``, in any form
+            ``train_unsup`` takes (None: ``config.dev``).
 
     Returns:
         The trained encoder, with ``.history`` and ``.cache_path`` (its folder).
@@ -100,14 +105,19 @@ def cached_train(
             "cached_train keeps its own folder: leave output_dir and resume unset, or "
             "call train_unsup/train_sup with output_dir to keep checkpoints"
         )
+    config, pairs = _config(
+        config.objective, config, {} if dev is None else {"dev": dev}
+    )
     rows = _as_sentences(data) if config.objective == "unsup" else _as_rows(data)
-    folder = cache_dir(cache) / _run_name(str(model), rows, config)
+    config, selected_on, dev = _with_dev(config, pairs)
+    digest = selected_on.get("sha256")
+    folder = cache_dir(cache) / _run_name(str(model), rows, config, digest)
     if (folder / "history.json").is_file():
         encoder = _load(folder)
         if config.progress:
             print(f"Loaded the trained model from the cache: {folder}")
     else:
-        encoder = _train_resumably(str(model), rows, config, folder)
+        encoder = _train_resumably(str(model), rows, config, folder, selected_on, dev)
     encoder.cache_path = folder
     return encoder
 
@@ -126,7 +136,11 @@ def _load(folder: Path) -> SentenceEncoder:
 
 
 def _train_resumably(
-    model: str, rows: list[tuple[str, ...]], config: TrainConfig, folder: Path
+    model: str,
+    rows: list[tuple[str, ...]],
+    config: TrainConfig,
+    folder: Path,
+    *dev: Any,
 ) -> SentenceEncoder:
     """Train with checkpoints in ``<folder>.checkpoints``, resuming from them."""
     work = folder.with_name(f"{folder.name}.checkpoints")
@@ -146,7 +160,7 @@ def _train_resumably(
         save_steps=config.save_steps or period,
     )
     try:
-        encoder = _train(model, rows, run)
+        encoder = _train(model, rows, run, *dev)
     except DamagedFileError as err:
         raise DamagedFileError(f"{err} (cached_train: call it again)") from err
     if any("interrupted" in record for record in encoder.history):
@@ -157,11 +171,11 @@ def _train_resumably(
     return encoder
 
 
-def _run_name(model: str, rows: list[tuple[str, ...]], config: TrainConfig) -> str:
+def _run_name(model: str, rows: list, config: TrainConfig, dev: str | None) -> str:
     settings = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_KEY}
     digest = hashlib.sha256()
     digest.update(
-        json.dumps([_source_digest(), model, settings], sort_keys=True).encode()
+        json.dumps([_source_digest(), model, settings, dev], sort_keys=True).encode()
     )
     for row in rows:
         digest.update("\x1f".join(row).encode("utf-8") + b"\x1e")

@@ -201,17 +201,19 @@ def save_best_model(
     _fsync(folder)
 
 
-def identity(cfg: Any, rows: int, info: Any) -> dict[str, Any]:
+def identity(cfg: Any, rows: int, info: Any, dev: str | None = None) -> dict[str, Any]:
     """What must match for a checkpoint to continue this run exactly.
 
     The number of processes is part of it: each rank's RNG state (its dropout
-    masks) is saved and restored, and its rows of every batch depend on it.
+    masks) is saved and restored, and its rows of every batch depend on it. So
+    is ``dev``, the digest of the pairs the best model is selected on.
     """
     keys = ("objective", "batch_size", "seed")
     return {
         **{k: getattr(cfg, k) for k in keys},
         "rows": rows,
         "world_size": info.world_size,
+        "dev": dev,
     }
 
 
@@ -237,8 +239,8 @@ def restore(state: Any, folder: Path) -> None:
     if saved["run"] != state.run:
         raise ValueError(
             f"checkpoint {folder} belongs to a run with {saved['run']}, this one "
-            f"has {state.run}; resume needs the same data, batch_size, seed and "
-            "number of processes (or use a new output_dir)"
+            f"has {state.run}; resume needs the same data, batch_size, seed, "
+            "number of processes and dev pairs (or use a new output_dir)"
         )
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scheduler.load_state_dict(saved["scheduler"])

@@ -54,8 +54,9 @@ _TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--max-length", "max_length", int, "truncation length in tokens (paper: 32)"),
     ("--temperature", "temperature", float, "InfoNCE temperature (paper: 0.05)"),
     ("--pooling", "pooling", str, "cls (paper), cls_before_pooler, mean, ..."),
-    ("--eval-steps", "eval_steps", int, "evaluate on STS-B dev every N steps"),
-    ("--dev-rows", "dev_rows", int, "use only the first N STS-B dev pairs"),
+    ("--eval-steps", "eval_steps", int, "evaluate on the dev pairs every N steps"),
+    ("--dev", "dev", str, "select on stsb (default), stsb-de, ... or a .tsv/.csv"),
+    ("--dev-rows", "dev_rows", int, "use only the first N dev pairs"),
     ("--save-steps", "save_steps", int, "checkpoint every N steps"),
     ("--seed", "seed", int, "random seed (data order, dropout)"),
     ("--precision", "precision", str, "auto (bf16 where fast), bf16, fp16, fp32"),
@@ -103,7 +104,7 @@ def _add_train_parser(commands: Any, objective: str) -> None:
     add("--preset", choices=PRESET_CHOICES, help=text)
     add("--output-dir", metavar="DIR", help="folder for the best model + checkpoints")
     add("--resume", action="store_true", help="continue from --output-dir")
-    add("--no-eval", action="store_true", help="no STS-B dev evaluation")
+    add("--no-eval", action="store_true", help="no dev evaluation (keep the last)")
     add("--no-progress", action="store_true", help="no progress bar")
     options = _TRAIN_OPTIONS if objective == "sup" else _TRAIN_OPTIONS[:-1]
     for flag, dest, kind, text in options:

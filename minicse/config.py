@@ -67,9 +67,14 @@ class TrainConfig:
             SimCSE's official code computes 1/N of the exact gradient on N GPUs
             and clips that at 1.0; AdamW cancels the scale but not the clip, so
             pass ``max_grad_norm=N`` to match an official N-GPU run.
-        eval_steps: STS-B dev evaluation period in steps, also at the end;
+        eval_steps: dev evaluation period in steps, also at the end;
             ``None`` = no evaluation (the last weights are kept).
-        dev_rows: evaluate on the first ``dev_rows`` STS-B dev pairs (None: all).
+        dev: the scored pairs the best model is selected on: ``"stsb"``
+            (STS-B dev), ``"stsb-<lang>"`` (its ``STSB_LANGUAGES`` translation),
+            a .tsv/.csv file (``sentence1``, ``sentence2``, ``score``) or ``None``
+            (no evaluation). ``train_*(dev=...)`` also takes a DataFrame or
+            triples, kept out of the config: see chapter 10.
+        dev_rows: evaluate on the first ``dev_rows`` dev pairs (None: all).
         seed: seeds Python, NumPy, torch and the data order.
         precision: ``"auto"`` (see :func:`minicse.utils.amp_dtype`), ``"bf16"``,
             ``"fp16"`` (with a gradient scaler) or ``"fp32"``.
@@ -106,6 +111,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # HF default, which SimCSE keeps
     max_grad_norm: float | None = 1.0  # HF default: SimCSE's Trainer clips at 1.0
     eval_steps: int | None = 125  # run_unsup_example.sh: --eval_steps 125
+    dev: str | None = "stsb"  # SimCSE selects on STS-B dev (SentEval)
     dev_rows: int | None = None  # all 1,500 STS-B dev pairs (SimCSE: SentEval dev)
     seed: int = 42  # run_unsup_example.sh: --seed 42
     precision: str = "auto"  # run_unsup_example.sh: --fp16 (on GPU)
@@ -223,6 +229,27 @@ def _check_config(cfg: TrainConfig) -> None:
         what = "resume=True" if cfg.resume else f"save_steps={cfg.save_steps}"
         raise ValueError(f"{what} needs output_dir, the folder that holds checkpoints")
     _check_output_dir(cfg)
+    _check_dev(cfg)
+
+
+def _check_dev(cfg: TrainConfig) -> None:
+    """``dev``: ``None``, ``"stsb"``, ``"stsb-<language>"`` or a .tsv/.csv path."""
+    from .data import STSB_LANGUAGES
+
+    if isinstance(cfg.dev, os.PathLike):
+        cfg.dev = os.fspath(cfg.dev)  # a string: the config stays JSON, as keys need
+    named = ("stsb", *(f"stsb-{language}" for language in STSB_LANGUAGES))
+    if cfg.dev is None or (
+        isinstance(cfg.dev, str)
+        and (cfg.dev in named or Path(cfg.dev).suffix.lower() in (".tsv", ".csv"))
+    ):
+        return
+    raise (ValueError if isinstance(cfg.dev, str) else TypeError)(
+        f"dev={cfg.dev!r} in a TrainConfig must be 'stsb', 'stsb-<language>' "
+        f"(language in {STSB_LANGUAGES}), a .tsv/.csv file or None; pass a "
+        "DataFrame or (sentence1, sentence2, score) triples to train_unsup/"
+        "train_sup as dev=..."
+    )
 
 
 def _check_output_dir(cfg: TrainConfig) -> None:

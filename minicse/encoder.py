@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from minicse._export import (
     CONFIG_FILE,
     DamagedFileError,
+    _write_json,
     check_files,
     save_encoder,
     saved_head,
@@ -101,6 +102,7 @@ class SentenceEncoder(nn.Module):
         self.pooling, self.mlp = pooling, mlp
         self.max_length = None if max_length is None else int(max_length)
         self.mlp_head = None if mlp is None else _mlp_head(model, self.hidden_size)
+        self.selected_on: dict | None = None  # training's dev pairs (see TrainConfig)
 
     @property
     def device(self) -> torch.device:
@@ -218,12 +220,20 @@ class SentenceEncoder(nn.Module):
     def save(self, path: str | Path) -> Path:
         """Write HF files, ``minicse.json`` and the sentence-transformers layout.
 
+        ``minicse.json`` holds pooling, MLP, max_length and, for a trained model,
+        ``selected_on``: ``{"dev": "stsb", "pairs": 1500, "sha256": ...}`` (the
+        pairs training selected it on) or ``{"dev": None}`` (the last weights).
+
         A head is written into the model's pooler slot (SimCSE's layout: HF
         ``pooler_output`` is then the head), else to ``mlp.safetensors``. The ST
         layout exists for ``cls``, ``cls_before_pooler`` and ``mean``; for the
         layer-mixing poolers ``save`` warns and removes a stale ``modules.json``.
         """
-        return save_encoder(self, Path(path))
+        folder = save_encoder(self, Path(path))
+        if self.selected_on is not None:  # a trained model: the pairs that chose it
+            file, selected = folder / CONFIG_FILE, {"selected_on": self.selected_on}
+            _write_json(file, {**json.loads(file.read_text("utf-8")), **selected})
+        return folder
 
     @classmethod
     def load(cls, path: str | Path, trust_remote_code: bool = False) -> SentenceEncoder:
@@ -248,6 +258,7 @@ class SentenceEncoder(nn.Module):
         )
         if encoder.mlp_head is not None:
             encoder.mlp_head[0].load_state_dict(saved_head(folder))
+        encoder.selected_on = settings.get("selected_on")
         return encoder
 
     def load_weights(self, path: str | Path) -> None:

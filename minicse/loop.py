@@ -3,7 +3,7 @@
 :func:`train_step` is one SimCSE step (chapter 6 shows it verbatim):
 embed the views, gather them across processes, InfoNCE, backward, AdamW.
 :func:`fit` is the plain loop around it, over a small :class:`TrainState`:
-batches, loss logging, STS-B dev model selection and checkpoints. GradCache and
+batches, loss logging, model selection on the dev pairs and checkpoints. GradCache and
 length groups are two other ways of computing the same embeddings and
 gradients (:mod:`minicse.gradcache`, :mod:`minicse.batching`); the step only
 picks one. Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, section 3.
@@ -254,7 +254,7 @@ def _check_weights(state: TrainState) -> None:
 
 
 def evaluate(state: TrainState, dev: Any, bar: Any = None) -> None:
-    """STS-B dev Spearman x100 on rank 0, at the run's precision; keep the best."""
+    """Dev pairs' Spearman x100 on rank 0, at the run's precision; keep the best."""
     _flush(state, bar)
     encoder, cfg = state.encoder, state.cfg
     if state.info.is_main:

@@ -8,21 +8,23 @@ and appendix A. See chapters 6 and 7.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from . import checkpoint as ckpt
 from . import loop
 from .augment import set_dropout
 from .config import TrainConfig, _build, head_for
-from .data import load_corpus, load_nli_triplets, load_sts
+from .data import _checked, load_corpus, load_nli_triplets, load_sts
 from .distributed import cleanup_distributed, init_distributed, shard_sizes, wrap_ddp
 from .encoder import SentenceEncoder
 from .utils import amp_dtype, check_texts, set_seed
@@ -149,13 +151,15 @@ def train_unsup(
         sentences: a list/iterable of strings, ``"wiki1m"`` or a text file.
         config: a ``TrainConfig`` (its objective is ignored); default
             ``TrainConfig.unsup()``.
-        **overrides: any ``TrainConfig`` field, e.g. ``max_steps=200``.
+        **overrides: any ``TrainConfig`` field, e.g. ``max_steps=200``; ``dev``
+            also takes scored pairs (a DataFrame with ``sentence1``,
+            ``sentence2``, ``score`` or triples), checked before the model loads.
 
     Returns:
-        The trained encoder (best STS-B dev weights when evaluating), with
-        ``.history``: dicts ``{step, loss, lr}``, ``{step, dev, alignment,
-        uniformity}`` (STS-B dev Spearman x100 and Wang & Isola's metrics, see
-        ``sts_dev_metrics``) and ``{step, interrupted}`` after Ctrl-C.
+        The trained encoder (best dev weights when evaluating), with
+        ``.selected_on`` (saved with it) and ``.history``: dicts ``{step, loss,
+        lr}``, ``{step, dev, alignment, uniformity}`` (dev Spearman x100 and Wang
+        & Isola's metrics, see ``sts_dev_metrics``), ``{step, interrupted}``.
 
     Raises:
         ValueError, TypeError, FileNotFoundError: bad inputs, before training.
@@ -174,8 +178,9 @@ def train_unsup(
 
     See chapter 6.
     """
-    cfg = _config("unsup", config, overrides)
-    return _train(model, _as_sentences(sentences), cfg)
+    cfg, pairs = _config("unsup", config, overrides)
+    rows = _as_sentences(sentences)
+    return _train(model, rows, *_with_dev(cfg, pairs))
 
 
 def train_sup(
@@ -211,20 +216,32 @@ def train_sup(
 
     See chapter 7.
     """
-    cfg = _config("sup", config, overrides)
-    return _train(model, _as_rows(triplets), cfg)
+    cfg, pairs = _config("sup", config, overrides)
+    rows = _as_rows(triplets)
+    return _train(model, rows, *_with_dev(cfg, pairs))
 
 
-def _config(objective: str, config: TrainConfig | None, overrides: dict) -> TrainConfig:
+def _config(objective: str, config: TrainConfig | None, overrides: dict) -> tuple:
+    """The run's config, and the ``dev=`` pairs object kept out of it (or None)."""
+    pairs = overrides.get("dev")
+    if pairs is None or isinstance(pairs, (str, os.PathLike)):
+        pairs = None
+    else:
+        del overrides["dev"]
     if config is None:
-        return getattr(TrainConfig, objective)(**overrides)
+        return getattr(TrainConfig, objective)(**overrides), pairs
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    return _build(TrainConfig, {**asdict(config), **overrides, "objective": objective})
+    values = {**asdict(config), **overrides, "objective": objective}
+    return _build(TrainConfig, values), pairs
 
 
 def _train(
-    model: Any, rows: list[tuple[str, ...]], cfg: TrainConfig
+    model: Any,
+    rows: list[tuple[str, ...]],
+    cfg: TrainConfig,
+    selected_on: dict | None = None,
+    dev: tuple | None = None,
 ) -> SentenceEncoder:
     """Set up (checks first), resume if asked, train, select the best model."""
     found = ckpt.latest_checkpoint(cfg.output_dir) if cfg.resume else None
@@ -240,8 +257,8 @@ def _train(
         _check_sizes(rows, cfg, info.world_size)
         set_seed(cfg.seed)
         encoder = _as_encoder(model, cfg)
-        dev = _load_dev(cfg) if cfg.eval_steps and info.is_main else None
-        state = make_state(encoder, rows, cfg, info)
+        encoder.selected_on = selected_on or {"dev": None}  # saved with the model
+        state = make_state(encoder, rows, cfg, info, encoder.selected_on.get("sha256"))
         set_seed(cfg.seed + info.rank)  # different dropout masks on every rank
         if found is not None:  # the newest that loads (a damaged one is skipped)
             ckpt.resume(state, cfg.output_dir)
@@ -260,14 +277,19 @@ def _train(
 
 
 def make_state(
-    encoder: SentenceEncoder, rows: list, cfg: TrainConfig, info: Any = None
+    encoder: SentenceEncoder,
+    rows: list,
+    cfg: TrainConfig,
+    info: Any = None,
+    dev: str | None = None,
 ) -> loop.TrainState:
     """The :class:`~minicse.loop.TrainState` a run starts from (as ``train_unsup``'s).
 
     The encoder on its device in train mode (DDP-wrapped under a launcher), AdamW
     (no decay on biases and norms), the linear schedule over the run's steps and
     the gradient scaler (on for fp16 only). ``rows`` are the training rows (their
-    number sets the schedule); ``info`` defaults to ``init_distributed(cfg.device)``.
+    number sets the schedule); ``info`` defaults to ``init_distributed(cfg.device)``;
+    ``dev``, the dev pairs' digest, joins the run's identity (:func:`ckpt.identity`).
 
     Example:
         >>> from minicse.encoder import tiny_encoder
@@ -294,7 +316,7 @@ def make_state(
     state = loop.TrainState(
         cfg, encoder, model, optimizer, scheduler, scaler, info, total
     )
-    state.run = ckpt.identity(cfg, len(rows), info)
+    state.run = ckpt.identity(cfg, len(rows), info, dev)
     state.sizes = shard_sizes(cfg.batch_size, info.world_size)
     return state
 
@@ -314,13 +336,55 @@ def _optimizer(encoder: torch.nn.Module, cfg: TrainConfig, device: torch.device)
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, **fast)
 
 
-def _load_dev(cfg: TrainConfig) -> tuple[list[str], list[str], list[float]]:
-    """STS-B dev pairs for model selection (before training, so errors come first)."""
+def _with_dev(cfg: TrainConfig, pairs: Any = None) -> tuple:
+    """``(cfg, selected_on, (s1, s2, scores))`` of the run's checked dev pairs
+    (``pairs``, else ``cfg.dev``); no pairs: ``eval_steps=None``, ``(..., None)``."""
+    source = cfg.dev if pairs is None else pairs
+    if source is None or not cfg.eval_steps:
+        return replace(cfg, eval_steps=None), {"dev": None}, None
     try:
-        frame = load_sts("stsb", "dev", max_rows=cfg.dev_rows)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(
-            f"{err}\n(STS-B dev is needed for model selection every eval_steps; "
-            "pass eval_steps=None to train without it)"
-        ) from err
-    return tuple(frame[c].tolist() for c in ("sentence1", "sentence2", "score"))
+        frame = _dev_frame(source)
+        if len(frame) < 20 or frame.score.nunique() < 2:
+            raise ValueError(
+                f"dev has {len(frame)} pairs with {frame.score.nunique()} distinct "
+                "score(s); a Spearman to select on needs at least 20 pairs with "
+                "varied scores"
+            )
+    except ValueError as err:
+        raise ValueError(
+            f"{err} (dev= sets the model-selection pairs: 'stsb', 'stsb-de', a "
+            ".tsv/.csv file or a DataFrame with sentence1, sentence2, score; "
+            "dev=None trains without selection)"
+        ) from None
+    frame = frame.iloc[: cfg.dev_rows]
+    dev = tuple(frame[c].tolist() for c in ("sentence1", "sentence2", "score"))
+    digest = hashlib.sha256(repr(dev).encode("utf-8")).hexdigest()[:16]
+    name = source if isinstance(source, str) else "pairs"
+    return cfg, {"dev": name, "pairs": len(frame), "sha256": digest}, dev
+
+
+def _dev_frame(dev: Any) -> pd.DataFrame:
+    """The pairs ``dev`` names or holds, read and checked as ``load_sts`` does."""
+    columns = ["sentence1", "sentence2", "score"]
+    if isinstance(dev, str) and dev.lower().endswith((".tsv", ".csv")):
+        if not Path(dev).is_file():
+            raise FileNotFoundError(f"dev={dev!r}: no such .tsv/.csv file")
+        return load_sts("stsb", "dev", path=dev)
+    if isinstance(dev, str):  # "stsb" or "stsb-<language>", as TrainConfig checked
+        try:
+            return load_sts("stsb", "dev", language=dev[5:] or None)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"{err}\n(dev={dev!r} is needed for model selection every "
+                "eval_steps; pass dev=None or eval_steps=None to train without it)"
+            ) from err
+    if not isinstance(dev, pd.DataFrame):
+        if isinstance(dev, (dict, bytes)) or not isinstance(dev, Iterable):
+            raise TypeError(f"dev must be scored pairs, got {type(dev).__name__}")
+        dev = pd.DataFrame([tuple(row) for row in dev], columns=columns)
+    if missing := [c for c in columns if c not in dev.columns]:
+        raise ValueError(f"dev lacks column(s) {missing}: got {list(dev.columns)}")
+    frame = dev[columns].reset_index(drop=True)
+    for column in columns[:2]:
+        check_texts(frame[column], f"dev {column}")
+    return _checked(frame.copy(), "dev")

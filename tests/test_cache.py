@@ -55,6 +55,29 @@ def test_the_key_changes_with_settings_rows_model_and_objective(tmp_path):
     assert sorted(tmp_path.iterdir()) == sorted([base, *paths])  # no temp folders
 
 
+def test_the_key_changes_with_the_dev_pairs_content(tmp_path):
+    from minicse import load_sts
+
+    dev = load_sts("stsb", "dev", language="de", max_rows=30)
+    run = config(eval_steps=2)
+
+    def path(cfg=run, **kw):
+        return cached_train("tiny", TEXTS, cfg, cache=tmp_path, **kw).cache_path
+
+    pairs = path(dev=dev)
+    assert path(dev=list(dev.itertuples(index=False, name=None))) == pairs  # a hit
+    file = tmp_path / "dev.tsv"
+    dev.to_csv(file, sep="\t", index=False)
+    assert path(dev=str(file)) == pairs  # the same pairs from a file: the same run
+    rescored = dev.assign(score=[*dev.score[:-1], dev.score.iloc[-1] + 0.5])
+    others = {path(dev=rescored), path(), path(dev="stsb-de")}  # all 1,500 pairs
+    assert pairs not in others and len(others) == 3
+    # no selection is one run, however it is asked for
+    assert path(config(eval_steps=2, dev=None)) == path(config())
+    loaded = cached_train("tiny", TEXTS, run, cache=tmp_path, dev=str(file))
+    assert loaded.selected_on["dev"] == "pairs"  # the hit: as saved
+
+
 def test_an_interrupted_run_is_not_cached(tmp_path, monkeypatch):
     import minicse.loop as loop
 

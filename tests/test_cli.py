@@ -65,6 +65,8 @@ def test_top_level_help_runs_as_a_module():
         ),
         (["train-unsup", "tiny", "--data", "missing.txt"], "no such file"),
         (["train-unsup", "tiny", "--resume"], "resume=True needs output_dir"),
+        (["train-unsup", "tiny", "--dev", "stsb-xx"], "'stsb-<language>'"),
+        (["train-unsup", "tiny", "--dev", "no/dev.tsv"], "no such .tsv/.csv file"),
         (["export", "no/such/checkpoint", "out"], "does not exist"),
         (["export", "only-one-arg"], "the following arguments are required: OUTPUT"),
     ],
@@ -124,6 +126,30 @@ def test_train_export_evaluate(corpus, tmp_path, capsys):
         ]
     )
     assert code == 0 and "stsb" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dev", ["stsb-de", "file", "short"])
+def test_train_selects_on_the_dev_flag(dev, corpus, tmp_path, capsys):
+    import json
+
+    german = load_sts("stsb", "dev", language="de", max_rows=30)
+    file = tmp_path / "dev.csv"
+    german.head(10 if dev == "short" else 30).to_csv(file, index=False)
+    flag = "stsb-de" if dev == "stsb-de" else str(file)
+    argv = ["train-unsup", "tiny", "--data", str(corpus), "--batch-size", "8"]
+    argv += ["--max-steps", "2", "--eval-steps", "2", "--dev", flag]
+    argv += ["--dev-rows", "30", "--output-dir", str(tmp_path / "run")]
+    if dev == "short":
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert "dev has 10 pairs" in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()  # nothing was trained
+        return
+    assert main([*argv, "--no-progress"]) == 0
+    saved = json.loads((tmp_path / "run" / "minicse.json").read_text())
+    assert saved["selected_on"]["dev"] == flag
+    assert saved["selected_on"]["pairs"] == 30
 
 
 def test_only_rank_0_reports(monkeypatch, capsys):

@@ -7,7 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -17,6 +19,7 @@ from safetensors.torch import load_file
 import minicse.loop as loop
 import minicse.train as train_module
 from minicse import checkpoint as ckpt
+from minicse import score_sts_pairs
 from minicse.encoder import SentenceEncoder, tiny_encoder
 from minicse.train import TrainConfig, head_for, train_sup, train_unsup
 
@@ -1172,3 +1175,177 @@ def test_dev_evaluations_record_alignment_and_uniformity(sentences):
     uniform = torch.pdist(u).pow(2).mul(-2).exp().mean().log()
     assert best["alignment"] == pytest.approx(float(align), rel=1e-5)
     assert best["uniformity"] == pytest.approx(float(uniform), rel=1e-5)
+
+
+# ------------------------------------------ dev=: selection on any scored pairs
+
+
+@pytest.fixture(scope="module")
+def german_dev() -> pd.DataFrame:
+    from minicse.data import load_sts
+
+    frame = load_sts("stsb", "dev", language="de", max_rows=40)
+    frame.loc[0, "sentence1"] = 'Ein "Mann", zitiert.'  # read back unquoted, as TSV
+    return frame
+
+
+def _dev_forms(frame: pd.DataFrame, folder: Path) -> dict:
+    tsv, csv = folder / "dev.tsv", folder / "dev.csv"
+    lines = ["\t".join(map(str, row)) for row in frame.itertuples(index=False)]
+    tsv.write_text("\n".join(["sentence1\tsentence2\tscore", *lines]) + "\n")
+    frame.assign(extra=1).to_csv(csv, index=False)  # quoted where needed
+    rows = list(frame.itertuples(index=False, name=None))
+    return {"frame": frame, "triples": rows, "tsv": str(tsv), "csv": csv}
+
+
+@pytest.mark.parametrize("form", ["frame", "triples", "tsv", "csv"])
+def test_dev_pairs_select_the_model_on_those_pairs(
+    form, sentences, german_dev, tmp_path, monkeypatch
+):
+    """At every evaluation the history's dev score is the fp32 Spearman x100 of
+    the model on exactly these pairs, computed independently."""
+    dev = _dev_forms(german_dev, tmp_path)[form]
+    expected, real = {}, loop.evaluate
+
+    def evaluate(state, pairs, bar=None):
+        fp32 = SimpleNamespace(encode=partial(state.encoder.encode, precision="fp32"))
+        g = german_dev
+        expected[state.step] = score_sts_pairs(fp32, g.sentence1, g.sentence2, g.score)
+        state.encoder.train()
+        return real(state, pairs, bar)
+
+    monkeypatch.setattr(loop, "evaluate", evaluate)
+    encoder = train_unsup(
+        "tiny", sentences, **{**FAST, "eval_steps": 2}, precision="fp32", dev=dev
+    )
+    got = {r["step"]: r["dev"] for r in encoder.history if "dev" in r}
+    assert got.keys() == expected.keys() == {2, 4}
+    assert got == pytest.approx(expected, abs=1e-6)
+    name = str(dev) if form in ("tsv", "csv") else "pairs"
+    assert encoder.selected_on["dev"] == name and encoder.selected_on["pairs"] == 40
+
+
+def test_dev_stsb_de_selects_on_german_dev(sentences, german_dev, monkeypatch):
+    from minicse.data import load_sts
+
+    seen = []
+
+    def metrics(encoder, s1, s2, scores, **kwargs):
+        seen.append([list(s1), list(s2), list(scores)])
+        return {"dev": 50.0}
+
+    monkeypatch.setattr(loop, "sts_dev_metrics", metrics)
+    encoder = train_unsup(
+        "tiny", sentences, **{**FAST, "eval_steps": 4}, dev="stsb-de", dev_rows=30
+    )
+    german = load_sts("stsb", "dev", language="de", max_rows=30)
+    want = [german[c].tolist() for c in ("sentence1", "sentence2", "score")]
+    assert seen == [want]
+    assert encoder.selected_on["dev"] == "stsb-de"
+    assert encoder.selected_on["pairs"] == 30
+
+
+def test_dev_none_evaluates_nothing_and_keeps_the_last_weights(sentences, monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("dev=None evaluated")
+
+    monkeypatch.setattr(loop, "sts_dev_metrics", forbidden)
+    none = train_unsup("tiny", sentences, **{**FAST, "eval_steps": 2}, dev=None)
+    assert not [r for r in none.history if "dev" in r]
+    assert none.selected_on == {"dev": None}
+    plain = train_unsup("tiny", sentences, **FAST)  # eval_steps=None: the last
+    _assert_same(_weights(none), _weights(plain))
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (
+            lambda f: f.drop(columns="score"),
+            ValueError,
+            r"lacks column\(s\) \['score'\]",
+        ),
+        (lambda f: f.assign(score=[float("nan"), *f.score[1:]]), ValueError, "finite"),
+        (lambda f: f.head(19), ValueError, "19 pairs"),
+        (lambda f: f.assign(score=2.5), ValueError, "1 distinct score"),
+        (lambda f: f.assign(sentence2=[" ", *f.sentence2[1:]]), ValueError, "empty"),
+        (lambda f: [r[:2] for r in f.itertuples(index=False)], ValueError, "columns"),
+        (lambda f: 42, TypeError, "scored pairs"),
+        (lambda f: "stsb-xx", ValueError, "stsb-<language>"),
+        (lambda f: "no/such/dev.tsv", FileNotFoundError, "no such"),
+    ],
+)
+def test_bad_dev_pairs_error_before_the_model_loads(
+    change, error, message, german_dev, monkeypatch
+):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the model loaded despite bad dev pairs")
+
+    monkeypatch.setattr(train_module, "_as_encoder", forbidden)
+    texts = [f"sentence {i}" for i in range(16)]
+    run = {**FAST, "eval_steps": 2, "dev": change(german_dev.copy())}
+    with pytest.raises(error, match=message):
+        train_unsup("tiny", texts, **run)
+
+
+def test_bad_dev_file_names_the_missing_column(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "_as_encoder", None)  # never reached
+    file = tmp_path / "dev.tsv"
+    file.write_text("sentence1\tsentence2\nA.\tB.\n")
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['score'\].*dev=None"):
+        train_unsup("tiny", ["a", "b"], **{**FAST, "eval_steps": 2, "dev": str(file)})
+
+
+def test_dev_choice_is_saved_with_the_model_and_guards_resume(
+    sentences, german_dev, tmp_path
+):
+    import json
+
+    run = {**FAST, "eval_steps": 2, "output_dir": str(tmp_path)}
+    encoder = train_unsup("tiny", sentences, **run, dev=german_dev)
+    saved = json.loads((tmp_path / "minicse.json").read_text())["selected_on"]
+    assert saved == encoder.selected_on and saved["dev"] == "pairs"
+    assert SentenceEncoder.load(tmp_path).selected_on == saved
+    checkpoint = ckpt.latest_checkpoint(tmp_path)
+    assert SentenceEncoder.load(checkpoint).selected_on == saved
+    other = german_dev.assign(score=german_dev.score[::-1].to_numpy())
+    with pytest.raises(ValueError, match="processes and dev pairs"):
+        train_unsup("tiny", sentences, **run, resume=True, dev=other)
+    again = train_unsup("tiny", sentences, **run, resume=True, dev=german_dev)
+    assert again.selected_on == saved  # the same pairs continue the run
+
+
+def test_dev_config_field_accepts_names_paths_and_none(tmp_path):
+    assert TrainConfig().dev == "stsb"
+    assert TrainConfig(dev="stsb-zh").dev == "stsb-zh"
+    assert TrainConfig(dev=tmp_path / "dev.tsv").dev == str(tmp_path / "dev.tsv")
+    assert TrainConfig(dev=None).dev is None
+    with pytest.raises(TypeError, match="as dev="):
+        TrainConfig(dev=[("a", "b", 1.0)])
+
+
+@pytest.mark.parametrize("dev", ["stsb-de", "own"])
+def test_smoke_preset_selects_on_german_dev_or_own_pairs(dev, triplets, tmp_path):
+    from minicse.data import load_sts
+
+    if dev == "own":  # a user's pairs: the first 50 of the French dev, as a .tsv
+        own = load_sts("stsb", "dev", language="fr", max_rows=50)
+        dev = str(tmp_path / "mine.tsv")
+        own.to_csv(dev, sep="\t", index=False)
+    cfg = TrainConfig.from_preset("smoke", "sup", dev=dev, progress=False)
+    encoder = train_sup("tiny", triplets, cfg, precision="fp32")
+    scores = {r["step"]: r["dev"] for r in encoder.history if "dev" in r}
+    assert list(scores) == [5, 10]
+    best = max(scores, key=scores.get)
+    assert encoder.selected_on["dev"] == dev
+    assert encoder.selected_on["pairs"] == (200 if dev == "stsb-de" else 50)
+    fp32 = SimpleNamespace(encode=partial(encoder.encode, precision="fp32"))
+    pairs = load_sts(
+        "stsb",
+        "dev",
+        path=None if dev == "stsb-de" else dev,
+        language="de" if dev == "stsb-de" else None,
+        max_rows=200,
+    )
+    got = score_sts_pairs(fp32, pairs.sentence1, pairs.sentence2, pairs.score)
+    assert got == pytest.approx(scores[best], abs=1e-6)  # the best model returned
