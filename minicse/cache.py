@@ -26,7 +26,7 @@ from . import checkpoint as ckpt
 from ._export import DamagedFileError, check_files
 from .encoder import SentenceEncoder
 from .train import TrainConfig, _as_rows, _as_sentences, _config, _train, _with_dev
-from .utils import env_flag
+from .utils import amp_dtype, env_flag, pick_device
 
 __all__ = ["cached_train", "cache_dir"]
 
@@ -173,6 +173,10 @@ def _train_resumably(
 
 def _run_name(model: str, rows: list, config: TrainConfig, dev: str | None) -> str:
     settings = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_KEY}
+    device = pick_device(config.device)  # "auto" as this machine resolves it
+    settings.update(
+        device=device.type, precision=str(amp_dtype(device, config.precision))
+    )
     digest = hashlib.sha256()
     digest.update(
         json.dumps([_source_digest(), model, settings, dev], sort_keys=True).encode()

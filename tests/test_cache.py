@@ -55,6 +55,20 @@ def test_the_key_changes_with_settings_rows_model_and_objective(tmp_path):
     assert sorted(tmp_path.iterdir()) == sorted([base, *paths])  # no temp folders
 
 
+def test_the_key_holds_the_precision_auto_takes_here(tmp_path, monkeypatch):
+    # "auto" is bf16 on one CPU and fp32 on another: a model trained at one must not
+    # be served to a run at the other (MINICSE_CPU_BF16 flips what auto means).
+    names = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("MINICSE_CPU_BF16", flag)
+        auto = cached_train("tiny", TEXTS[:8], config(precision="auto"), cache=tmp_path)
+        names[flag] = auto.cache_path.name
+    assert names["0"] != names["1"]
+    monkeypatch.setenv("MINICSE_CPU_BF16", "0")  # auto is fp32: the same run as fp32
+    fp32 = cached_train("tiny", TEXTS[:8], config(precision="fp32"), cache=tmp_path)
+    assert fp32.cache_path.name == names["0"]
+
+
 def test_the_key_changes_with_the_dev_pairs_content(tmp_path):
     from minicse import load_sts
 
