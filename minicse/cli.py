@@ -91,7 +91,7 @@ def _add_train_parser(commands: Any, objective: str) -> None:
         "unsup": "Unsupervised SimCSE: dropout views of unlabelled sentences.",
         "sup": "Supervised SimCSE: NLI (sent0, sent1, hard_neg) triplets.",
     }[objective]
-    more = " Writes the best model (STS-B dev) to --output-dir."
+    more = " Writes the best model (on --dev, STS-B dev by default) to --output-dir."
     parser = _command(
         commands, f"train-{objective}", what, what + more, EPILOG, _train_command
     )
@@ -229,7 +229,8 @@ def _report(encoder: Any, output_dir: str | None) -> int:
         return 0
     devs = [r["dev"] for r in history if "dev" in r]
     if devs:
-        print(f"best STS-B dev Spearman x100: {max(devs):.2f}")
+        name = (getattr(encoder, "selected_on", None) or {}).get("dev") or "dev"
+        print(f"best {name} Spearman x100: {max(devs):.2f}")
     if history and "interrupted" in history[-1]:
         return 130  # the conventional exit status after Ctrl-C
     if output_dir:

@@ -107,7 +107,7 @@ def test_train_export_evaluate(corpus, tmp_path, capsys):
         ]
     )
     assert code == 0
-    assert "best STS-B dev Spearman x100" in capsys.readouterr().out
+    assert "best stsb Spearman x100" in capsys.readouterr().out
     exported = tmp_path / "exported"
     assert main(["export", str(out / "checkpoint-2"), str(exported)]) == 0
     assert (exported / "modules.json").is_file()
@@ -158,6 +158,7 @@ def test_only_rank_0_reports(monkeypatch, capsys):
 
     class Trained:
         history = [{"step": 3, "dev": 12.5}]
+        selected_on = {"dev": "stsb-de", "pairs": 1500}
 
     monkeypatch.setenv("RANK", "1")
     assert _report(Trained(), "out") == 0
@@ -165,7 +166,7 @@ def test_only_rank_0_reports(monkeypatch, capsys):
     monkeypatch.setenv("RANK", "0")
     assert _report(Trained(), "out") == 0
     assert capsys.readouterr().out.splitlines() == [
-        "best STS-B dev Spearman x100: 12.50",
+        "best stsb-de Spearman x100: 12.50",
         "model saved to out",
     ]
 
