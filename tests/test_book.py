@@ -227,7 +227,7 @@ GPU_RUNS = {
     "08": [("unsup", 3, {"max_steps": 500, "eval_steps": 50})],
     "09": [("unsup", 5, {"max_steps": 500, "eval_steps": 50})],
     "10": [
-        ("unsup", 1, {"max_steps": 150, "eval_steps": None}),
+        ("unsup", 1, {"max_steps": 150, "eval_steps": 30, "dev": "stsb-de"}),
         ("unsup", 2, {"max_steps": 50, "batch_size": 32, "eval_steps": None}),
     ],
 }
