@@ -637,7 +637,7 @@ def _train_two_ranks(launcher: list[str], sentences, tmp_path):
     result = _run_launcher(command)
     assert result.returncode == 0, result.stderr[-3000:]
     # Two 1-process runs would both evaluate and report; rank 0 of 2 alone does.
-    assert result.stdout.count("best STS-B dev") == 1, result.stdout
+    assert result.stdout.count("best stsb Spearman") == 1, result.stdout
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3"]
     assert len(list(out.rglob("modules.json"))) == 2  # the model + checkpoint copy
     SentenceEncoder.load(out).encode(["a sentence"])
