@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from minicse import _hub
+from minicse import hub
 
 CONFIG_FILE, MLP_FILE = "minicse.json", "mlp.safetensors"
 _ST_POOLING = {"cls": "cls", "cls_before_pooler": "cls", "mean": "mean"}
@@ -90,7 +90,7 @@ def save_encoder(encoder: Any, path: Path) -> Path:
             model.pooler = slot(model.config)  # (a resumed run would differ)
         model.pooler.dense.load_state_dict(head[0].state_dict())
     try:
-        with _hub.quiet_loading():
+        with hub.quiet_loading():
             model.save_pretrained(path)  # config.json + model.safetensors
             encoder.tokenizer.save_pretrained(path)
     finally:

@@ -293,7 +293,7 @@ def _hub_files(nli_rows: int, corpus_rows: int) -> dict[str, Any]:
     """{path in the data folder: its frame or lines}, read from the hub."""
     import numpy as np
 
-    from ._hub import hub_file
+    from .hub import hub_file
     from ._senteval import STS_SUBSETS, senteval_frame, senteval_meta
     from .data import _SPLITS, STS_TASKS, load_corpus, load_nli_triplets, load_sts
 

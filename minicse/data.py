@@ -18,7 +18,7 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from ._hub import hub_file, hub_sts, hub_sts_frame
+from .hub import hub_file, hub_sts, hub_sts_frame
 from ._senteval import STS_SUBSETS as _SENTEVAL_SUBSETS
 from ._senteval import senteval_frame
 from .utils import check_choice, check_int, env_flag

@@ -30,7 +30,7 @@ from minicse._export import (
     save_encoder,
     saved_head,
 )
-from minicse._hub import quiet_loading, resolve_source
+from minicse.hub import quiet_loading, resolve_source
 from minicse.batching import pad, tokenize
 from minicse.pooling import (
     MLP_MODES,

@@ -17,7 +17,7 @@ import hubcache
 import pandas as pd
 import pytest
 
-from minicse import _hub, _senteval, data
+from minicse import _senteval, data, hub
 from minicse.data import STS_TASKS, data_dir, load_corpus, load_nli_triplets, load_sts
 
 SPLITS = [(task, "test") for task in STS_TASKS] + [("stsb", "train"), ("stsb", "dev")]
@@ -312,7 +312,7 @@ def _isolated_hub(monkeypatch, tmp_path, offline: bool) -> None:
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)  # CI: no proxy, no network
-    if not offline and _hub.hub_reachable():
+    if not offline and hub.hub_reachable():
         pytest.skip("the hub is reachable here; this test is for machines without it")
 
 
@@ -341,21 +341,21 @@ def test_hub_miss_fails_fast_and_says_what_to_set(
 
 
 def test_hub_table_maps_splits_and_scales():
-    assert _hub.hub_sts("stsb", "dev") == (
+    assert hub.hub_sts("stsb", "dev") == (
         "sentence-transformers/stsb",
         None,
         "validation",
         "score",
         5.0,
     )
-    assert _hub.hub_sts("sts15", "test") == (
+    assert hub.hub_sts("sts15", "test") == (
         "mteb/sts15-sts",
         None,
         "test",
         "score",
         1.0,
     )
-    assert _hub.hub_sts("stsb", "dev", "de") == (
+    assert hub.hub_sts("stsb", "dev", "de") == (
         "PhilipMay/stsb_multi_mt",
         "de",
         "dev",

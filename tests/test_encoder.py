@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers.utils import logging as hf_logging
 
-from minicse import _hub
+from minicse import hub
 from minicse.encoder import SentenceEncoder, offline_model_path, tiny_encoder
 
 TEXTS = [
@@ -271,8 +271,8 @@ def test_offline_hub_miss_is_fast_and_clear(monkeypatch):
 
 
 def test_no_network_hub_miss(monkeypatch):
-    monkeypatch.setattr(_hub, "hub_offline", lambda: False)
-    monkeypatch.setattr(_hub, "hub_reachable", lambda timeout=1.0: False)
+    monkeypatch.setattr(hub, "hub_offline", lambda: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=1.0: False)
     with pytest.raises(OSError, match="no network.*local model folder"):
         SentenceEncoder.from_pretrained("minicse-tests/no-such-model")
 

@@ -17,7 +17,7 @@ import hubcache
 import pandas as pd
 import pytest
 
-from minicse import _hub
+from minicse import hub
 from minicse.data import STS_TASKS, load_corpus, load_nli_triplets, load_sts
 from minicse.encoder import SentenceEncoder
 
@@ -183,14 +183,14 @@ def _hub_copy(hub_home: Path, tmp_path: Path, monkeypatch, name: str) -> Path:
 def test_a_download_that_stopped_half_way_is_retried(hub_home, tmp_path, monkeypatch):
     name = hubcache.SIMCSE[1]
     folder = _hub_copy(hub_home, tmp_path, monkeypatch, name)
-    assert _hub.resolve_source(name) == (name, True)  # complete: from the cache
+    assert hub.resolve_source(name) == (name, True)  # complete: from the cache
     weights = next(folder.glob("snapshots/*/pytorch_model.bin"))
     weights.resolve().unlink()  # as after a stop: config.json there, weights not
     weights.unlink()
     with pytest.raises(OSError, match="part-way.*has no model.safetensors or .*bin"):
         SentenceEncoder.from_pretrained(name)  # offline: say what is missing
-    monkeypatch.setattr(_hub, "hub_status", lambda: None)  # online
-    assert _hub.resolve_source(name) == (name, False)  # the hub completes it
+    monkeypatch.setattr(hub, "hub_status", lambda: None)  # online
+    assert hub.resolve_source(name) == (name, False)  # the hub completes it
 
 
 def test_loading_a_bin_starts_no_conversion_download(monkeypatch, minilm_path):
