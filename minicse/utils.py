@@ -1,9 +1,4 @@
-"""Shared helpers: seeding, device and precision, and the checks at the door.
-
-Each ``check_*`` takes a value and the argument's name, and raises one
-``ValueError``/``TypeError`` that names the argument, what was given and what was
-expected. Public functions call them once per argument; internal code trusts them.
-"""
+"""Seeding, device and precision, and the checks at the door (one per argument)."""
 
 from __future__ import annotations
 
@@ -13,6 +8,7 @@ import os
 import random
 import warnings
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,16 +16,15 @@ import torch
 from torch import Tensor
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+_AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class NonFiniteError(ValueError, FloatingPointError):
+    """A NaN or inf where finite numbers are needed: inputs, outputs or a loss."""
 
 
 def set_seed(seed: int = 0) -> None:
-    """Seed Python, NumPy and torch (CPU and every GPU). See chapter 1.
-
-    Example:
-        >>> set_seed(0); a = torch.rand(2)
-        >>> set_seed(0); torch.equal(a, torch.rand(2))
-        True
-    """
+    """Seed Python, NumPy and torch (CPU and every GPU). See chapter 1."""
     check_int(seed, "seed", minimum=0)
     seed = int(seed)  # random.seed rejects NumPy integers
     random.seed(seed)
@@ -39,18 +34,12 @@ def set_seed(seed: int = 0) -> None:
 
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     """Resolve ``"auto"``/``None`` to cuda, then mps, then cpu. See chapter 1."""
-    if isinstance(device, torch.device):
-        return device
     if device is None or device == "auto":
         fallback = "mps" if torch.backends.mps.is_available() else "cpu"
         return torch.device("cuda" if torch.cuda.is_available() else fallback)
-    if not isinstance(device, str):
-        raise TypeError(
-            f"device must be 'auto', a string or a torch.device, got {device!r}"
-        )
     try:
         resolved = torch.device(device)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError) as err:
         raise ValueError(
             f"device={device!r} is not a device torch knows; use 'auto', 'cpu', "
             "'cuda', 'cuda:1' or 'mps'"
@@ -60,45 +49,29 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     return resolved
 
 
-def _cpu_has_fast_bf16() -> bool:
-    """Native oneDNN bf16 on this CPU; ``MINICSE_CPU_BF16=1``/``0`` overrides."""
-    override = env_flag("MINICSE_CPU_BF16")
-    if override is not None:
-        if override not in ("0", "1"):
-            raise ValueError(
-                f"MINICSE_CPU_BF16 must be '1' (treat the CPU as bf16-fast), '0' "
-                f"(treat it as not) or unset (detect), got {override!r}"
-            )
-        return override == "1"
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def amp_dtype(
     device: torch.device | str, precision: str = "auto"
 ) -> torch.dtype | None:
     """The autocast dtype for ``device``, or ``None`` for plain fp32. See chapter 6.
 
-    ``precision`` is one of :data:`PRECISIONS`. ``"auto"`` picks bf16 where it is
-    native (CUDA capability >= 8, CPUs with AVX512-BF16/AMX), fp16 on older GPUs
-    (a T4 only emulates bf16), else fp32.
-
-    Example:
-        >>> amp_dtype("cpu", "bf16")
-        torch.bfloat16
+    ``"auto"`` picks bf16 where it is native (CUDA capability >= 8, CPUs with
+    AVX512-BF16/AMX), fp16 on older GPUs (a T4 only emulates bf16), else fp32.
     """
     check_choice(precision, "precision", PRECISIONS)
     device = torch.device(device)
     if precision != "auto":
-        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        return _AMP_DTYPES[precision]
     if device.type == "cuda":  # native bf16 from Ampere (8.0) on
         major, _ = torch.cuda.get_device_capability(device)
         return torch.bfloat16 if major >= 8 else torch.float16
-    if device.type == "cpu" and _cpu_has_fast_bf16():
-        return torch.bfloat16
-    return None
+    if device.type != "cpu":
+        return None
+    fast = env_flag("MINICSE_CPU_BF16")  # "1"/"0" overrides oneDNN's answer
+    if fast is None:
+        with contextlib.suppress(AttributeError, RuntimeError):
+            fast = str(int(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
+    check_choice(fast, "MINICSE_CPU_BF16", ("1", "0", None))  # None: unset
+    return torch.bfloat16 if fast == "1" else None
 
 
 def autocast(device: torch.device | str, precision: str = "auto"):
@@ -110,74 +83,49 @@ def autocast(device: torch.device | str, precision: str = "auto"):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def _got(value: Any, typed: bool = True) -> str:
+def _got(value: Any) -> str:
     """``value``'s type and repr (cut to 60 characters), for an error message."""
-    text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    return f"{type(value).__name__} {text}" if typed else text
+    return f"{type(value).__name__} {value!r:.60}"
 
 
-def check_texts(
-    texts: Any, name: str = "texts", allow_empty: bool = False
-) -> list[str]:
+def check_texts(texts: Any, name: str = "texts") -> list[str]:
     """``texts`` (any iterable but a bare string) as a list of non-blank strings."""
     if isinstance(texts, str):
-        text = _got(texts, typed=False)
-        raise TypeError(
-            f"{name} must be a list of strings, got a single string {text}; "
-            f"wrap it in a list: [{text}]"
-        )
+        got = f"a single string {texts!r:.60}; wrap it in a list"
+        raise TypeError(f"{name} must be a list of strings, got {got}")
     if not isinstance(texts, Iterable):  # None too
         raise TypeError(f"{name} must be a list of strings, got {_got(texts)}")
     texts = list(texts)
-    if not texts and not allow_empty:
+    if not texts:
         raise ValueError(f"{name} is empty; pass at least one sentence")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"{name}[{i}] must be a string, got {_got(text)}")
         if not text.strip():
-            raise ValueError(
-                f"{name}[{i}] is empty or whitespace only ({text!r}); remove empty "
-                "sentences before encoding or training"
-            )
+            raise ValueError(f"{name}[{i}] is empty or whitespace only: remove it")
     return texts
 
 
 def check_same_length(a: Sequence, b: Sequence, name_a: str, name_b: str) -> None:
     """Raise ``ValueError`` unless ``len(a) == len(b)``."""
     if len(a) != len(b):
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same length, "
-            f"got {len(a)} and {len(b)}"
-        )
+        got = f"got {len(a)} and {len(b)}"
+        raise ValueError(f"{name_a} and {name_b} must have the same length, {got}")
 
 
 def check_finite(values: Any, name: str) -> None:
-    """Raise ``ValueError`` if ``values`` (tensor, array or list) holds NaN or inf."""
-    if isinstance(values, Tensor):
-        ok = bool(torch.isfinite(values).all())  # True when empty
-    else:
-        ok = bool(np.isfinite(np.asarray(values, dtype=float)).all())
-    if not ok:
-        raise ValueError(
-            f"{name} contains NaN or inf values; check the inputs that produced it"
-        )
+    """Raise :class:`NonFiniteError` if ``values`` (tensor, array, list) has NaN/inf."""
+    if not isinstance(values, Tensor):
+        values = torch.as_tensor(np.asarray(values, dtype=float))
+    if not torch.isfinite(values).all():  # True when empty
+        raise NonFiniteError(f"{name} contains NaN or inf values; check its inputs")
 
 
 def check_int(
     value: Any, name: str, minimum: int = 1, optional: bool = False, auto: bool = False
 ) -> None:
-    """Raise unless ``value`` is an int >= ``minimum`` (a NumPy int, not a bool).
-
-    ``optional`` also allows ``None``; ``auto`` the string ``"auto"``.
-
-    Example:
-        >>> check_int(0, "batch_size")
-        Traceback (most recent call last):
-        ...
-        ValueError: batch_size must be an int >= 1, got int 0
-    """
-    is_auto = auto and isinstance(value, str) and value == "auto"
-    if is_auto or (optional and value is None):
+    """Raise unless ``value`` is an int >= ``minimum`` (or ``None``/``"auto"``)."""
+    if (optional and value is None) or (auto and value == "auto"):
         return
     is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if not is_int or value < minimum:
@@ -187,7 +135,7 @@ def check_int(
 
 
 def check_number(value: Any, name: str, bound: str | None = None) -> None:
-    """Raise unless ``value`` is a finite number, within ``bound`` if given."""
+    """Raise unless ``value`` is a finite number, ``"> 0"`` or ``">= 0"`` if given."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {_got(value)}")
     low_ok = bound is None or value > 0 or (bound == ">= 0" and value == 0)
@@ -196,36 +144,22 @@ def check_number(value: Any, name: str, bound: str | None = None) -> None:
         raise ValueError(f"{name} must be {want}, got {value!r}")
 
 
-def check_positive(value: Any, name: str) -> None:
-    """Raise unless ``value`` is a finite number > 0."""
-    check_number(value, name, "> 0")
+check_positive = partial(check_number, bound="> 0")
+check_non_negative = partial(check_number, bound=">= 0")
 
 
-def check_non_negative(value: Any, name: str) -> None:
-    """Raise unless ``value`` is a finite number >= 0."""
-    check_number(value, name, ">= 0")
-
-
-def check_choice(value: Any, name: str, choices: Iterable[str]) -> None:
+def check_choice(value: Any, name: str, choices: Sequence) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
-    choices = tuple(choices)
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"unknown {name} {value!r}; choose one of {options}")
 
 
 def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
-    """Raise unless each tensor (``None`` skipped) is a finite ``(rows, dim)`` float.
+    """Raise unless each tensor (``None`` skipped) is a ``(rows, dim)`` float.
 
-    All share the first one's dtype and its ``same``: ``"shape"`` or ``"dim"``.
-    NaN/inf are looked for on the CPU only: on an accelerator the check would be
-    a host sync in every loss call (the training loop checks the loss instead).
-
-    Example:
-        >>> check_embeddings(anchors=torch.zeros(2, 3), positives=torch.zeros(1, 3))
-        Traceback (most recent call last):
-        ...
-        ValueError: anchors (2, 3) and positives (1, 3) must have the same shape
+    All share the first one's dtype and its ``same`` (``"shape"`` or ``"dim"``).
+    NaN/inf are looked for on the CPU only: elsewhere it would cost a host sync.
     """
     (first, ref), *_ = tensors.items()
     cut, want = (0, "shape") if same == "shape" else (1, "embedding dim")
@@ -235,12 +169,12 @@ def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
         if not isinstance(x, Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         shape = tuple(x.shape)
-        if x.dim() != 2:
+        if len(shape) != 2:
             raise ValueError(f"{name} must have shape (batch, dim), got {shape}")
-        if shape[0] == 0:
-            raise ValueError(f"{name} is empty (shape {shape}); pass at least one row")
-        if shape[1] == 0:
-            raise ValueError(f"{name} has no features (shape {shape})")
+        if 0 in shape:
+            raise ValueError(
+                f"{name} is empty (shape {shape}); pass rows with features"
+            )
         if not x.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
         if x.shape[cut:] != ref.shape[cut:]:
@@ -254,11 +188,7 @@ def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
 
 @contextlib.contextmanager
 def cpu_threads(count: int = 1):
-    """Run a block with ``count`` CPU threads, then restore the previous number.
-
-    Small networks (a 2-D toy, a linear head on cached vectors) run fastest on one
-    thread: their matrix products are too small to split.
-    """
+    """Run a block on ``count`` CPU threads (tiny networks run fastest on one)."""
     check_int(count, "count", minimum=1)
     before = torch.get_num_threads()
     torch.set_num_threads(int(count))
@@ -269,11 +199,7 @@ def cpu_threads(count: int = 1):
 
 
 def progress_bar_class() -> type:
-    """``tqdm.auto.tqdm``, without its warning where Jupyter lacks ipywidgets.
-
-    There it falls back to the text bar, which is what the book wants: a widget
-    would load its script from a CDN, and the built pages must read offline.
-    """
+    """``tqdm.auto.tqdm``, quiet where Jupyter lacks ipywidgets (the text bar)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="IProgress not found")
         from tqdm.auto import tqdm
@@ -286,16 +212,9 @@ def env_flag(name: str) -> str | None:
 
 
 def glue(name: str, value: Any) -> None:
-    """Put a run's ``value`` into the book's text as ``{glue:text}`name```.
-
-    Uses myst-nb's ``glue`` where the book is built, and does nothing elsewhere
-    (Colab, a bare kernel). NumPy and torch scalars become Python numbers, so
-    format specs such as ``:.1f`` work.
-    """
-    try:
+    """myst-nb's ``glue`` of ``value`` (as a Python number); a no-op without it."""
+    with contextlib.suppress(ImportError):
         from myst_nb import glue as myst_glue
-    except ImportError:
-        return
-    if hasattr(value, "item"):
-        value = value.item()
-    myst_glue(name, value, display=False)
+
+        value = value.item() if hasattr(value, "item") else value
+        myst_glue(name, value, display=False)

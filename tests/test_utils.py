@@ -11,6 +11,7 @@ import torch
 
 import minicse
 from minicse.utils import (
+    NonFiniteError,
     amp_dtype,
     check_choice,
     check_embeddings,
@@ -85,8 +86,9 @@ def test_numeric_checks():
         check_positive(0.0, "temperature")
     with pytest.raises(TypeError, match="margin must be a number"):
         check_positive("1", "margin")
-    with pytest.raises(ValueError, match="scores contains NaN"):
+    with pytest.raises(NonFiniteError, match="scores contains NaN"):
         check_finite([1.0, float("nan")], "scores")
+    assert issubclass(NonFiniteError, ValueError)  # old ``except ValueError`` holds
     with pytest.raises(ValueError, match="unknown pooler 'max'"):
         check_choice("max", "pooler", ("cls", "mean"))
 
@@ -129,7 +131,7 @@ def test_check_embeddings():
         check_embeddings(anchors=torch.zeros(3))
     with pytest.raises(ValueError, match="is empty"):
         check_embeddings(anchors=torch.zeros(0, 4))
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(NonFiniteError, match="NaN or inf"):
         check_embeddings(anchors=torch.tensor([[float("inf"), 0.0]]))
     with pytest.raises(TypeError, match="floating-point"):
         check_embeddings(anchors=torch.zeros(2, 2, dtype=torch.long))
@@ -154,25 +156,24 @@ def test_import_is_lazy():
 
 def test_cpu_bf16_override(monkeypatch):
     """``MINICSE_CPU_BF16`` forces the fast-bf16 CPU check, in subprocesses too."""
-    from minicse.utils import _cpu_has_fast_bf16
-
     monkeypatch.setenv("MINICSE_CPU_BF16", "1")
-    assert _cpu_has_fast_bf16() and amp_dtype("cpu", "auto") is torch.bfloat16
+    assert amp_dtype("cpu", "auto") is torch.bfloat16
     assert amp_dtype("cpu", "fp32") is None  # an explicit precision still wins
     code = "from minicse.utils import amp_dtype; print(amp_dtype('cpu'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "torch.bfloat16", out.stderr
     monkeypatch.setenv("MINICSE_CPU_BF16", "0")
-    assert not _cpu_has_fast_bf16() and amp_dtype("cpu", "auto") is None
+    assert amp_dtype("cpu", "auto") is None
     assert amp_dtype("cpu", "bf16") is torch.bfloat16
     detected = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    expected = torch.bfloat16 if detected else None
     for unset in ("", " "):  # empty is unset: ask oneDNN
         monkeypatch.setenv("MINICSE_CPU_BF16", unset)
-        assert _cpu_has_fast_bf16() is detected
+        assert amp_dtype("cpu", "auto") is expected
     monkeypatch.delenv("MINICSE_CPU_BF16")
-    assert _cpu_has_fast_bf16() is detected
+    assert amp_dtype("cpu", "auto") is expected
     monkeypatch.setenv("MINICSE_CPU_BF16", "yes")
-    with pytest.raises(ValueError, match="MINICSE_CPU_BF16 must be '1'.*got 'yes'"):
+    with pytest.raises(ValueError, match="unknown MINICSE_CPU_BF16 'yes'.*'1', '0'"):
         amp_dtype("cpu", "auto")
 
 
