@@ -1,8 +1,7 @@
 """Contrastive objectives: plain functions from embeddings to a scalar loss.
 
-Cosine distance is ``1 - cos``; euclidean distance is ``||x - y||_2`` (not
-squared). Each public function checks its inputs once; the private kernels below
-them trust their callers. See chapters 2 (pair and triplet losses) and 3 (InfoNCE).
+Cosine distance is ``1 - cos``, euclidean ``||x - y||_2`` (not squared). Public
+functions check their inputs once; the private kernels trust them. See chapters 2-3.
 """
 
 from __future__ import annotations
@@ -15,16 +14,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .utils import check_choice, check_embeddings, check_number
-
-__all__ = [
-    "cosine_similarity_matrix",
-    "pairwise_distance_matrix",
-    "contrastive_loss",
-    "triplet_loss",
-    "mine_triplets",
-    "mined_triplet_loss",
-    "info_nce_loss",
-]
 
 DISTANCES = ("cosine", "euclidean")
 MININGS = ("batch_hard", "batch_semi_hard", "all")
@@ -45,12 +34,6 @@ def _check_labels(labels: Tensor | Sequence, size: int, binary: bool) -> Tensor:
         found = sorted(set(labels.tolist()))[:5]
         raise ValueError(f"labels must be 0 (dissimilar) or 1 (similar), got {found}")
     return labels
-
-
-def _check_margin_distance(margin: float, distance: str) -> None:
-    """A margin >= 0 and a known distance."""
-    check_number(margin, "margin", ">= 0")
-    check_choice(distance, "distance", DISTANCES)
 
 
 def _cosines(x: Tensor, y: Tensor) -> Tensor:
@@ -83,9 +66,7 @@ def _triplet(a: Tensor, p: Tensor, n: Tensor, margin: float, distance: str) -> T
 def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
     """All-pairs cosine similarity ``out[i, j] = cos(x[i], y[j])``. See chapter 2.
 
-    ``x`` is ``(n, dim)``, ``y`` is ``(m, dim)``, the result ``(n, m)`` in
-    ``[-1, 1]`` (0 for an all-zero row).
-
+    ``(n, dim), (m, dim) -> (n, m)`` in ``[-1, 1]`` (0 for an all-zero row).
     Reference: Reimers & Gurevych, 2019, arXiv:1908.10084 (cosine scoring).
 
     Example:
@@ -100,15 +81,8 @@ def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
 def pairwise_distance_matrix(x: Tensor, y: Tensor, distance: str = "cosine") -> Tensor:
     """All-pairs ``1 - cos(x[i], y[j])`` or ``||x[i] - y[j]||_2``. See chapter 2.
 
-    ``x`` is ``(n, dim)``, ``y`` is ``(m, dim)``, the result ``(n, m)``; cosine
-    distances lie in ``[0, 2]``.
-
+    ``(n, dim), (m, dim) -> (n, m)``; cosine distances lie in ``[0, 2]``.
     Reference: Hermans, Beyer & Leibe, 2017, arXiv:1703.07737 (unsquared euclidean).
-
-    Example:
-        >>> pairwise_distance_matrix(torch.eye(2), torch.eye(2), "euclidean")
-        tensor([[0.0000, 1.4142],
-                [1.4142, 0.0000]])
     """
     check_choice(distance, "distance", DISTANCES)
     check_embeddings("dim", x=x, y=y)
@@ -128,9 +102,7 @@ def contrastive_loss(
 
     ``a``, ``b`` are ``(B, dim)``, ``d_i = d(a[i], b[i])``, ``labels`` ``(B,)``
     holds 1 (similar) or 0. The paper's ``1/2`` is dropped, and its ``Y = 0``
-    means similar. See chapter 2.
-
-    Reference: Hadsell, Chopra & LeCun, CVPR 2006.
+    means similar. See chapter 2. Reference: Hadsell, Chopra & LeCun, CVPR 2006.
 
     Example:
         >>> x = torch.eye(2)
@@ -139,7 +111,8 @@ def contrastive_loss(
     """
     check_embeddings(a=a, b=b)
     labels = _check_labels(labels, len(a), binary=True).to(a.device, a.dtype)
-    _check_margin_distance(margin, distance)
+    check_number(margin, "margin", ">= 0")
+    check_choice(distance, "distance", DISTANCES)
     d = _paired_distances(a, b, distance)  # (B,)
     per_pair = labels * d.pow(2) + (1 - labels) * F.relu(margin - d).pow(2)
     return per_pair.mean()
@@ -157,31 +130,17 @@ def triplet_loss(
         loss = mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)
 
     Distances are plain (as Hermans et al.), not squared (as FaceNet). See chapter 2.
-
     Reference: Schroff et al., 2015, arXiv:1503.03832 (FaceNet), sec. 3.1.
-
-    Example:
-        >>> a, n = torch.eye(2)
-        >>> triplet_loss(a[None], a[None], n[None], margin=0.2)  # d_an = 1
-        tensor(0.)
     """
     check_embeddings(anchors=anchors, positives=positives, negatives=negatives)
-    _check_margin_distance(margin, distance)
+    check_number(margin, "margin", ">= 0")
+    check_choice(distance, "distance", DISTANCES)
     return _triplet(anchors, positives, negatives, margin, distance)
-
-
-def _check_mining(embeddings, labels, mining, margin, distance) -> Tensor:
-    """The door check of :func:`mine_triplets`; returns ``labels`` as a tensor."""
-    check_embeddings(embeddings=embeddings)
-    labels = _check_labels(labels, len(embeddings), binary=False)
-    check_choice(mining, "mining", MININGS)
-    _check_margin_distance(margin, distance)
-    return labels.to(embeddings.device)
 
 
 @torch.no_grad()
 def _mine(embeddings: Tensor, labels: Tensor, mining: str, margin: float, distance):
-    """``(a_idx, p_idx, n_idx)`` of the mined triplets (see :func:`mine_triplets`)."""
+    """``(a_idx, p_idx, n_idx)`` of the triplets :func:`mine_triplets` describes."""
     dist = _distances(embeddings, embeddings, distance)  # (N, N)
     same = labels[:, None] == labels[None, :]  # (N, N)
     eye = torch.eye(len(labels), dtype=torch.bool, device=same.device)
@@ -212,7 +171,6 @@ def mine_triplets(
     nearest negative (lowest index on ties; anchors lacking either are left out).
     ``"batch_semi_hard"``: all with ``d_ap < d_an < d_ap + margin``. ``"all"``: all.
     Returns three equal-length LongTensors (maybe empty). See chapter 2.
-
     References: arXiv:1503.03832 sec. 3.2 (semi-hard); arXiv:1703.07737 (batch hard).
 
     Example:
@@ -220,8 +178,12 @@ def mine_triplets(
         >>> mine_triplets(emb, [0, 0, 1, 1])
         (tensor([0, 1, 2, 3]), tensor([1, 0, 3, 2]), tensor([2, 2, 1, 1]))
     """
-    labels = _check_mining(embeddings, labels, mining, margin, distance)
-    return _mine(embeddings, labels, mining, margin, distance)
+    check_embeddings(embeddings=embeddings)
+    labels = _check_labels(labels, len(embeddings), binary=False)
+    check_choice(mining, "mining", MININGS)
+    check_number(margin, "margin", ">= 0")
+    check_choice(distance, "distance", DISTANCES)
+    return _mine(embeddings, labels.to(embeddings.device), mining, margin, distance)
 
 
 def mined_triplet_loss(
@@ -237,17 +199,14 @@ def mined_triplet_loss(
 
     ``embeddings`` is ``(N, dim)``, ``labels`` ``(N,)`` class ids; ``margin`` is
     also the semi-hard window. ``0`` (with zero gradients, never NaN) if nothing
-    is mined. See chapter 2.
-
-    Reference: Hermans, Beyer & Leibe, 2017, arXiv:1703.07737 (batch hard).
+    is mined. See chapter 2. Reference: arXiv:1703.07737 (batch hard).
 
     Example:
         >>> emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
         >>> mined_triplet_loss(emb, [0, 0, 1, 1], margin=0.2)  # (0 + .36 + .36 + 0) / 4
         tensor(0.1800)
     """
-    labels = _check_mining(embeddings, labels, mining, margin, distance)
-    a_idx, p_idx, n_idx = _mine(embeddings, labels, mining, margin, distance)
+    a_idx, p_idx, n_idx = mine_triplets(embeddings, labels, mining, margin, distance)
     if len(a_idx) == 0:
         return embeddings.sum() * 0.0  # keeps the graph: backward() still works
     triplets = embeddings[a_idx], embeddings[p_idx], embeddings[n_idx]  # (T, dim) each
@@ -271,7 +230,6 @@ def info_nce_loss(
     all negatives; ``w = hard_negative_weight`` (SimCSE's ``log alpha``) is added to
     anchor ``i``'s own negative only. ``symmetric`` averages in the positive ->
     anchor loss (candidates: the anchors). Returns the mean over the batch.
-
     References: Oord et al., 2018, arXiv:1807.03748; Gao et al., 2021, arXiv:2104.08821.
 
     Example:

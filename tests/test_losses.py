@@ -25,6 +25,7 @@ from minicse.losses import (
     pairwise_distance_matrix,
     triplet_loss,
 )
+from minicse.utils import NonFiniteError
 
 DTYPE = torch.float64
 BATCH_SIZES = [1, 2, 5, 8]
@@ -577,13 +578,13 @@ def raises(fn, defaults, overrides, error, match):
         ({"positives": X[:2]}, ValueError, r"anchors \(3, 4\) and positives \(2, 4\)"),
         ({"negatives": torch.randn(3, 5)}, ValueError, r"negatives \(3, 5\) must"),
         ({"anchors": X[:0], "positives": X[:0]}, ValueError, "anchors is empty"),
-        ({"positives": NAN}, ValueError, "positives contains NaN or inf"),
+        ({"positives": NAN}, NonFiniteError, "positives contains NaN or inf"),
         ({"negatives": INF}, ValueError, "negatives contains NaN or inf"),
         ({"positives": X.double()}, TypeError, "anchors is torch.float32 but pos"),
         ({"anchors": X.numpy()}, TypeError, "anchors must be a torch.Tensor"),
         ({"anchors": X[0]}, ValueError, r"anchors must have shape \(batch, dim\)"),
         ({"anchors": X.long()}, TypeError, "anchors must be a floating-point"),
-        ({"anchors": X[:, :0]}, ValueError, "anchors has no features"),
+        ({"anchors": X[:, :0]}, ValueError, r"anchors is empty \(shape \(3, 0\)\)"),
         ({"temperature": 0}, ValueError, "temperature must be .*> 0, got 0"),
         ({"temperature": -0.1}, ValueError, "temperature must be .*> 0, got -0.1"),
         ({"temperature": "0.05"}, TypeError, "temperature must be a number"),
