@@ -1,6 +1,7 @@
 """Alignment and uniformity of an embedding space (Wang & Isola, 2020).
 
 Both L2-normalise their inputs first; lower is better for both. See chapter 9.
+Reference: Wang & Isola, 2020, arXiv:2005.10242.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from torch import Tensor
 
 from .utils import check_embeddings, check_number
 
-__all__ = ["alignment", "uniformity"]
-
 
 def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
     """Mean distance between positive pairs on the unit sphere. See chapter 9.
@@ -23,9 +22,7 @@ def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
 
     ``x`` and ``y`` are ``(N, dim)``, row ``i`` of each forming a positive pair;
     the paper and SimCSE use ``alpha = 2``. A differentiable scalar in
-    ``[0, 2 ** alpha]``.
-
-    Reference: Wang & Isola, 2020, arXiv:2005.10242, sec. 4 (``L_align``).
+    ``[0, 2 ** alpha]``. Reference: arXiv:2005.10242, sec. 4 (``L_align``).
 
     Example:
         >>> alignment(torch.eye(2), torch.eye(2).flip(0))  # orthogonal: |d|^2 = 2
@@ -44,8 +41,7 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
 
     ``x`` is ``(N, dim)``, ``N >= 2`` (e.g. all STS-B sentences); the paper and
     SimCSE use ``t = 2``. A differentiable scalar ``<= 0`` (0 when all coincide).
-
-    Reference: Wang & Isola, 2020, arXiv:2005.10242, sec. 4 (``L_uniform``).
+    Reference: arXiv:2005.10242, sec. 4 (``L_uniform``).
 
     Example:
         >>> uniformity(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))  # -t * 2^2
