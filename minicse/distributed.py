@@ -18,17 +18,6 @@ from torch import Tensor
 
 from .utils import check_int, pick_device
 
-__all__ = [
-    "DistInfo",
-    "init_distributed",
-    "gather_with_grad",
-    "barrier",
-    "cleanup_distributed",
-    "wrap_ddp",
-    "shard_batch",
-    "shard_sizes",
-]
-
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -47,41 +36,19 @@ class DistInfo:
         return self.world_size > 1
 
 
-def _env(name: str, default: Any = None, kind: type = int) -> Any:
-    """``kind(os.environ[name])``; ``default`` if unset, a launcher hint if none."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        if default is None:
-            raise ValueError(
-                f"environment variable {name} is not set but WORLD_SIZE > 1; start the"
-                " script with `torchrun --nproc_per_node N` or `accelerate launch`"
-            )
-        return default
-    try:
-        return kind(value)
-    except ValueError as err:
-        raise ValueError(
-            f"environment variable {name}={value!r} is not an integer"
-        ) from err
+def _env(name: str, default: int, minimum: int = 0) -> int:
+    """``int(os.environ[name])`` (``default`` if unset), at least ``minimum``."""
+    value = os.environ.get(name, "").strip() or str(default)
+    if not value.lstrip("-").isdigit() or int(value) < minimum:
+        raise ValueError(f"{name}={value!r} is not an int >= {minimum}")
+    return int(value)
 
 
 def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
-    """Join the launcher's group (nccl on CUDA, gloo on CPU), or run alone.
-
-    ``device`` is ``"auto"`` (CUDA, else CPU), ``"cpu"``, ``"cuda"`` or a device;
-    the result is this process's :class:`DistInfo`.
-
-    Example:
-        >>> info = init_distributed("cpu")  # no launcher: rank 0 of 1
-        >>> info.rank, info.world_size, info.is_main, info.device
-        (0, 1, True, device(type='cpu'))
+    """Join the launcher's group (nccl on CUDA, gloo on CPU), or run alone (rank 0
+    of 1). ``device``: ``"auto"`` (CUDA, else CPU), ``"cpu"``, ``"cuda"`` or a device.
     """
-    world_size = _env("WORLD_SIZE", 1)
-    if world_size < 1:
-        raise ValueError(
-            f"environment variable WORLD_SIZE must be >= 1, got {world_size}"
-        )
-    resolved = pick_device(device)
+    world_size, resolved = _env("WORLD_SIZE", 1, minimum=1), pick_device(device)
     if world_size == 1 and not dist.is_initialized():
         return DistInfo(device=resolved)
     local_rank = _env("LOCAL_RANK", 0)
@@ -91,11 +58,10 @@ def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
         resolved = torch.device("cuda", local_rank)
         torch.cuda.set_device(resolved)
     if not dist.is_initialized():
-        _env("RANK")
-        _env("MASTER_PORT")
-        _env("MASTER_ADDR", kind=str)
-        backend = "nccl" if resolved.type == "cuda" else "gloo"
-        dist.init_process_group(backend, init_method="env://")
+        for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+            if not os.environ.get(name):
+                raise ValueError(f"{name} is not set: launch with torchrun")
+        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
     rank = dist.get_rank()
     return DistInfo(rank, dist.get_world_size(), local_rank, rank == 0, resolved)
 
@@ -103,20 +69,6 @@ def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
 def _is_distributed() -> bool:
     """True inside a process group of more than one rank."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def _exchange_sizes(tensor: Tensor) -> list[int]:
-    """Every rank's row count (a small all-gather of shapes)."""
-    shape = torch.tensor(tensor.shape, device=tensor.device)
-    shapes = [torch.empty_like(shape) for _ in range(dist.get_world_size())]
-    dist.all_gather(shapes, shape)
-    shapes = [s.tolist() for s in shapes]
-    if any(s[1:] != shapes[0][1:] for s in shapes):
-        raise ValueError(
-            f"gather_with_grad: trailing dims differ across ranks: {shapes}; every "
-            "rank must pass (rows, dim) embeddings of the same dim"
-        )
-    return [s[0] for s in shapes]
 
 
 class _GatherWithGrad(torch.autograd.Function):
@@ -143,13 +95,10 @@ def gather_with_grad(tensor: Tensor, sizes: Sequence[int] | None = None) -> Tens
 
         Z = cat([z_0, ..., z_{N-1}]),  backward: dz_r = sum_k dL_k/dz_r = N dL/dz_r
 
-    (every rank's ``L_k`` is the same ``L``), so DDP's mean over ranks yields the
-    one-process gradient of the loss over the global batch. SimCSE's gather keeps
-    only the local slice's graph, ``1/N`` of it: AdamW cancels that scale, but
-    clipping does not (see ``TrainConfig.max_grad_norm``). ``sizes``, every
-    rank's ``n_r`` when known (:func:`shard_sizes`), saves an exchange. Returns
-    ``(sum_r n_r, ...)``, or ``tensor`` itself in one process.
-
+    so DDP's mean over ranks gives the one-process gradient of the global batch's
+    loss. (SimCSE keeps only the local slice's graph, ``1/N`` of it: AdamW cancels
+    that scale, clipping does not.) ``sizes``, every ``n_r`` (:func:`shard_sizes`),
+    saves an exchange. Returns ``(sum_r n_r, ...)``, or ``tensor`` in one process.
     Reference: Gao et al., 2021, arXiv:2104.08821 (``cl_forward``'s all-gather).
     """
     if not isinstance(tensor, Tensor):
@@ -159,12 +108,13 @@ def gather_with_grad(tensor: Tensor, sizes: Sequence[int] | None = None) -> Tens
     if not _is_distributed():
         return tensor
     rank, world = dist.get_rank(), dist.get_world_size()
-    sizes = [int(n) for n in (_exchange_sizes(tensor) if sizes is None else sizes)]
+    if sizes is None:  # every rank's row count, by a small all-gather
+        sizes = [tensor.new_zeros(1, dtype=torch.long) for _ in range(world)]
+        dist.all_gather(sizes, tensor.new_full((1,), len(tensor), dtype=torch.long))
+    sizes = [int(n) for n in sizes]
     if len(sizes) != world or sizes[rank] != len(tensor):
-        raise ValueError(
-            f"sizes={sizes} must list {world} row counts with "
-            f"sizes[{rank}] == {len(tensor)}, this rank's rows"
-        )
+        need = f"{world} row counts with sizes[{rank}] == {len(tensor)}"
+        raise ValueError(f"sizes={sizes} must list {need}, this rank's rows")
     return _GatherWithGrad.apply(tensor.contiguous(), sizes)
 
 
@@ -182,64 +132,38 @@ def cleanup_distributed() -> None:
 
 
 def wrap_ddp(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
-    """``DistributedDataParallel(module)`` when distributed, else ``module``.
-
-    ``module`` is already on ``info.device``. Buffers are not synced before each
-    forward: they are constants, and that collective would deadlock when ranks run
-    different numbers of forwards (GradCache over unequal shards).
-    """
+    """``DistributedDataParallel(module)`` when distributed. No buffer sync per
+    forward: buffers are constants, and ranks may run unequal numbers of forwards."""
     if not isinstance(module, torch.nn.Module):
-        raise TypeError(
-            f"module must be a torch.nn.Module, got {type(module).__name__}"
-        )
+        raise TypeError(f"module must be a torch.nn.Module, got {module!r:.40}")
     if not info.distributed:
         return module
-    ddp = torch.nn.parallel.DistributedDataParallel
-    # torch 2.13 deprecates broadcast_buffers for forward_sync_buffers
-    new = "forward_sync_buffers" in inspect.signature(ddp).parameters
-    flag = "forward_sync_buffers" if new else "broadcast_buffers"
+    ddp, flag = torch.nn.parallel.DistributedDataParallel, "forward_sync_buffers"
+    if flag not in inspect.signature(ddp).parameters:  # its name before torch 2.13
+        flag = "broadcast_buffers"
     device_ids = [info.device.index] if info.device.type == "cuda" else None
     return ddp(module, device_ids=device_ids, **{flag: False})
 
 
 def no_sync(module: torch.nn.Module) -> contextlib.AbstractContextManager:
     """``module.no_sync()`` for a DDP module, a null context otherwise."""
-    if isinstance(module, torch.nn.parallel.DistributedDataParallel):
-        return module.no_sync()
-    return contextlib.nullcontext()
+    return getattr(module, "no_sync", contextlib.nullcontext)()
 
 
 def shard_sizes(total: int, world_size: int) -> list[int]:
-    """Rows per rank: the first ``total % world_size`` ranks get one more.
-
-    Example:
-        >>> shard_sizes(7, 2)
-        [4, 3]
-    """
+    """Rows per rank, e.g. ``[4, 3]`` for 7 over 2: the first ranks get one more."""
     check_int(world_size, "world_size")
     check_int(total, "total", minimum=0)
     if total < world_size:
-        raise ValueError(
-            f"a global batch of {total} items cannot be split over "
-            f"world_size={world_size} ranks; use a batch size of at least world_size"
-        )
+        raise ValueError(f"{total} rows cannot be split over world_size={world_size}")
     base, extra = divmod(total, world_size)
     return [base + (rank < extra) for rank in range(world_size)]
 
 
 def shard_batch(items: Sequence | Tensor, info: DistInfo) -> Sequence | Tensor:
-    """This rank's slice of a list, tuple or tensor (dim 0) of ``>= world_size``.
-
-    In rank order the slices make up the batch again.
-
-    Example:
-        >>> shard_batch(list("abcde"), DistInfo(1, 2, 1, False))
-        ['d', 'e']
-    """
-    if not hasattr(items, "__len__") or not hasattr(items, "__getitem__"):
-        raise TypeError(
-            f"items must be a list, tuple or tensor, got {type(items).__name__}"
-        )
+    """This rank's slice (dim 0, :func:`shard_sizes`) of a list, tuple or tensor."""
+    if not hasattr(items, "__getitem__") or not hasattr(items, "__len__"):
+        raise TypeError(f"items must be a list, tuple or tensor, got {items!r:.40}")
     sizes = shard_sizes(len(items), info.world_size)
     start = sum(sizes[: info.rank])
     return items[start : start + sizes[info.rank]]

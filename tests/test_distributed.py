@@ -99,8 +99,8 @@ def test_gather_and_wrap_errors():
 @pytest.mark.parametrize(
     ("env", "match"),
     [
-        ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two' is not an integer"),
-        ({"WORLD_SIZE": "0"}, "WORLD_SIZE must be >= 1"),
+        ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two' is not an int >= 1"),
+        ({"WORLD_SIZE": "0"}, "WORLD_SIZE='0' is not an int >= 1"),
         ({"WORLD_SIZE": "2"}, "RANK is not set.*torchrun"),
         (
             {"WORLD_SIZE": "2", "RANK": "0", "MASTER_PORT": "1"},

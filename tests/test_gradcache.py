@@ -7,8 +7,9 @@ import contextlib
 import pytest
 import torch
 
+from minicse.batching import make_batch
 from minicse.encoder import tiny_encoder
-from minicse.gradcache import grad_cache_step, sort_by_length, split_batch, trim_padding
+from minicse.gradcache import grad_cache_step
 from minicse.losses import info_nce_loss
 
 SENTENCES = [
@@ -38,6 +39,20 @@ def views(encoder):
     """The unsup SimCSE batch: the sentences twice, ``(2B, T)`` tensors."""
     batch = encoder.tokenize(SENTENCES)
     return {k: torch.cat([v, v]) for k, v in batch.items()}
+
+
+def split_batch(batch: dict, size: int) -> list[dict]:
+    """The dict's ``(N, T)`` tensors cut into chunks of ``size`` rows, in order."""
+    keys, columns = list(batch), [v.split(size) for v in batch.values()]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def sorted_chunks(encoder, chunk: int):
+    """make_batch's GradCache pieces of ``[x; x]``: length-sorted, each padded to
+    its own longest row, with the order that restores the view order."""
+    rows = [(text,) for text in SENTENCES]
+    batch = make_batch(encoder.tokenizer, rows, max_length=128, chunk=chunk)
+    return batch.pieces, batch.restore
 
 
 def grads_of(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -112,8 +127,7 @@ def test_sorted_trimmed_chunks_give_the_same_embeddings_with_less_padding(
     encoder.eval()
     with torch.no_grad():
         reference = encoder(**views)
-        batch, restore = sort_by_length(views)
-        chunks = [trim_padding(c) for c in split_batch(batch, 4)]
+        chunks, restore = sorted_chunks(encoder, 2)  # 4 rows each
         embeddings = torch.cat([encoder(**c) for c in chunks])[restore]
     torch.testing.assert_close(embeddings, reference, rtol=1e-10, atol=1e-10)
     assert sum(c["input_ids"].numel() for c in chunks) < views["input_ids"].numel()
@@ -124,8 +138,7 @@ def test_grad_cache_over_sorted_chunks_matches_unchunked_step(encoder, views):
     encoder.mlp = "always"
     try:
         reference = plain_step(encoder, [views])
-        batch, restore = sort_by_length(views)
-        chunks = [trim_padding(c) for c in split_batch(batch, 5)]
+        chunks, restore = sorted_chunks(encoder, 3)  # 6 rows each
         encoder.zero_grad()
         loss = grad_cache_step(
             lambda c: encoder(**c), chunks, lambda e: simcse_loss(e[restore])
@@ -133,13 +146,6 @@ def test_grad_cache_over_sorted_chunks_matches_unchunked_step(encoder, views):
     finally:
         encoder.mlp = "train"
     assert_same((loss, grads_of(encoder)), reference)
-
-
-def test_sort_and_trim_errors():
-    with pytest.raises(ValueError, match="attention_mask"):
-        sort_by_length({"input_ids": torch.zeros(2, 2)})
-    with pytest.raises(ValueError, match="right padding"):
-        trim_padding({"attention_mask": torch.tensor([[0, 1, 1], [0, 0, 1]])})
 
 
 def test_bf16_autocast_inside_forward():
@@ -251,20 +257,6 @@ def test_errors():
         grad_cache_step(lambda c: net(next(calls)), [x], lambda e: e.sum())
 
 
-def test_split_batch():
-    assert [len(c) for c in split_batch(torch.zeros(7, 2), 3)] == [3, 3, 1]
-    chunks = split_batch({"a": torch.arange(5), "b": torch.arange(5) * 2}, 2)
-    assert [c["b"].tolist() for c in chunks] == [[0, 2], [4, 6], [8]]
-    with pytest.raises(ValueError, match="chunk_size must be an int >= 1, got int 0"):
-        split_batch([1, 2], 0)
-    with pytest.raises(TypeError, match="chunk_size must be an int >= 1, got float"):
-        split_batch([1, 2], 1.0)
-    with pytest.raises(ValueError, match="same number of rows"):
-        split_batch({"a": torch.zeros(2), "b": torch.zeros(3)}, 1)
-    with pytest.raises(TypeError, match="batch must be"):
-        split_batch(3, 1)
-
-
 # -- under bf16 autocast: bf16 tolerances (8 mantissa bits: 2**-8 ~ 4e-3 a rounding)
 
 
@@ -278,8 +270,7 @@ def test_grad_cache_under_bf16_is_close_to_the_plain_step(spread_tiny):
     """Sorted, trimmed chunks (other shapes than one big forward) under bf16."""
     encoder = spread_tiny(mlp="always", hidden_size=32).eval()
     views = {k: torch.cat([v, v]) for k, v in encoder.tokenize(SENTENCES).items()}
-    batch, restore = sort_by_length(views)
-    chunks = [trim_padding(c) for c in split_batch(batch, 5)]
+    chunks, restore = sorted_chunks(encoder, 2)
 
     def forward(bf16):
         def run(chunk):
