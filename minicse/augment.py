@@ -13,28 +13,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from minicse.utils import check_texts
-
-__all__ = ["dropout_views", "set_dropout", "word_deletion", "random_crop"]
+from .utils import check_texts
 
 # config fields of a dropout rate: BERT/RoBERTa/MiniLM's, then DistilBERT's and others'
 _DROPOUT_FIELDS = (
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "dropout",
-    "attention_dropout",
+    "hidden_dropout_prob attention_probs_dropout_prob dropout attention_dropout"
 )
 
 
 def _as_batch(encoder: Any, batch: Any) -> dict[str, Tensor]:
-    """Tokenize a list of sentences, or check a tokenized dict; move to device."""
+    """A list of sentences tokenized, or a tokenized dict checked; on the device."""
     if isinstance(batch, dict):
         missing = {"input_ids", "attention_mask"} - set(batch)
         if missing:
-            raise ValueError(
-                "batch must hold input_ids and attention_mask (as returned by "
-                f"encoder.tokenize), missing {sorted(missing)}"
-            )
+            raise ValueError(f"batch missing {sorted(missing)}: use encoder.tokenize")
     else:
         batch = encoder.tokenize(check_texts(batch, "batch"))
     return {k: v.to(encoder.device) for k, v in batch.items()}
@@ -45,16 +37,9 @@ def dropout_views(encoder: torch.nn.Module, batch: Any) -> tuple[Tensor, Tensor]
 
         anchors = f(x; z),  positives = f(x; z')  (z, z' independent masks)
 
-    ``batch`` is a list of ``B`` sentences or the dict from ``encoder.tokenize``;
-    both views are ``(B, D)``, with gradients. In eval mode they are identical.
-    See chapter 5. Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, sec. 3.
-
-    Example:
-        >>> from minicse.encoder import tiny_encoder
-        >>> enc = tiny_encoder().train()
-        >>> a, p = dropout_views(enc, ["a cat sits", "dogs bark"])
-        >>> a.shape, bool(torch.allclose(a, p))
-        (torch.Size([2, 64]), False)
+    ``batch``: ``B`` sentences or ``encoder.tokenize``'s dict; both views are
+    ``(B, D)``, with gradients (identical in eval mode). See chapter 5.
+    Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, sec. 3.
     """
     batch = _as_batch(encoder, batch)
     return encoder(**batch), encoder(**batch)
@@ -67,9 +52,7 @@ def _words_and_rng(sentence: Any, rng: Any) -> tuple[list[str], random.Random]:
     if not sentence.split():
         raise ValueError(f"sentence is empty or whitespace only ({sentence!r})")
     if rng is not None and not isinstance(rng, random.Random):
-        raise TypeError(
-            f"rng must be a random.Random or None, got {type(rng).__name__}"
-        )
+        raise TypeError(f"rng must be a random.Random or None, got {rng!r:.40}")
     return sentence.split(), random.Random() if rng is None else rng
 
 
@@ -82,24 +65,17 @@ def _check_fraction(value: Any, name: str) -> None:
 
 
 def set_dropout(encoder: Any, p: float) -> Any:
-    """Set every dropout rate of the transformer to ``p``; returns ``encoder``.
-
-    The config fields and the live ``nn.Dropout`` modules (the attention's too) are
-    changed, so the next forward pass uses ``p`` everywhere. ``p = 0`` is the
-    paper's "no dropout" control (its Table 3). See chapter 5.
-
-    Example:
-        >>> from minicse.encoder import tiny_encoder
-        >>> enc = set_dropout(tiny_encoder(), 0.0)
-        >>> {m.p for m in enc.modules() if isinstance(m, torch.nn.Dropout)}
-        {0.0}
+    """Set every dropout rate of the transformer to ``p`` in ``[0, 1)``; returns
+    ``encoder``. The config fields and the live ``nn.Dropout`` modules (the
+    attention's too) change, so the next forward uses ``p`` everywhere. ``p = 0``
+    is SimCSE's "no dropout" control (Table 3, arXiv:2104.08821). See chapter 5.
     """
     _check_fraction(p, "p")
     if p == 1:
         raise ValueError("p=1 would drop every unit; dropout rates lie in [0, 1)")
     model = getattr(encoder, "model", encoder)  # a SentenceEncoder or an HF model
     config = getattr(model, "config", None)
-    for name in _DROPOUT_FIELDS:
+    for name in _DROPOUT_FIELDS.split():
         if isinstance(getattr(config, name, None), float):
             setattr(config, name, float(p))
     for module in model.modules():
@@ -113,16 +89,10 @@ def set_dropout(encoder: Any, p: float) -> Any:
 def word_deletion(
     sentence: str, p: float = 0.1, rng: random.Random | None = None
 ) -> str:
-    """Drop each word with probability ``p``, keeping one if all go. See chapter 5.
+    """Drop each word with probability ``p`` in ``[0, 1]``, keeping one if all go.
 
-    ``p`` lies in ``[0, 1]``; ``rng`` (a ``random.Random``, fresh when ``None``)
-    makes it repeatable. The words left are joined by single spaces.
-
-    Reference: SimCSE Table 1 ("word deletion"); Wu et al., 2020, arXiv:2012.15466.
-
-    Example:
-        >>> word_deletion("a b c d e f", p=0.5, rng=random.Random(0))
-        'a b e'
+    ``rng`` (a ``random.Random``, fresh when ``None``) makes it repeatable. See
+    chapter 5. Reference: SimCSE Table 1; Wu et al., 2020, arXiv:2012.15466.
     """
     words, rng = _words_and_rng(sentence, rng)
     _check_fraction(p, "p")
@@ -136,13 +106,7 @@ def random_crop(
     """A random span of ``max(1, round((1 - ratio) * n))`` of ``n`` words.
 
     ``ratio``, the fraction cut away, lies in ``[0, 1]``; ``rng`` as in
-    :func:`word_deletion`. See chapter 5.
-
-    Reference: SimCSE (arXiv:2104.08821) Table 1 ("crop k%").
-
-    Example:
-        >>> random_crop("a b c d e f g h i j", ratio=0.3, rng=random.Random(0))
-        'd e f g h i j'
+    :func:`word_deletion`. See chapter 5. Reference: SimCSE Table 1 ("crop k%").
     """
     words, rng = _words_and_rng(sentence, rng)
     _check_fraction(ratio, "ratio")
