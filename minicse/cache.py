@@ -23,8 +23,7 @@ from typing import Any
 
 from . import __version__
 from . import checkpoint as ckpt
-from ._export import DamagedFileError, check_files
-from .encoder import SentenceEncoder
+from .encoder import DamagedFileError, SentenceEncoder, check_files
 from .train import TrainConfig, _as_rows, _as_sentences, _config, _train, _with_dev
 from .utils import amp_dtype, env_flag, pick_device
 

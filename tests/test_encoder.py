@@ -37,7 +37,10 @@ def test_encode_shape_dtype_and_input_order(tiny):
     # fp32 explicitly: "auto" is bf16 on bf16 CPUs, and other batch shapes round
     # differently there (the bf16 path has its own tests at the end).
     vectors = tiny.encode(TEXTS, batch_size=2, precision="fp32")
-    assert vectors.shape == (len(TEXTS), tiny.dim) and vectors.dtype == torch.float32
+    assert (
+        vectors.shape == (len(TEXTS), tiny.hidden_size)
+        and vectors.dtype == torch.float32
+    )
     assert vectors.device.type == "cpu"
     one_by_one = torch.cat([tiny.encode([t], precision="fp32") for t in TEXTS])
     torch.testing.assert_close(vectors, one_by_one, atol=1e-5, rtol=1e-5)
@@ -147,7 +150,7 @@ def test_tiny_encoder_deterministic_and_leaves_global_rng(tiny):
 def test_tiny_encoder_has_real_vocab_and_sizes(tiny):
     ids = tiny.tokenizer("guitar onion")["input_ids"]
     assert tiny.tokenizer.unk_token_id not in ids and len(ids) == 4
-    assert tiny.dim == 64 and tiny.device.type == "cpu"
+    assert tiny.hidden_size == 64 and tiny.device.type == "cpu"
     assert tiny.model.config.num_hidden_layers == 2
 
 
@@ -167,7 +170,11 @@ def test_offline_model_path_missing_package(monkeypatch):
 
 def test_from_pretrained_tiny_alias():
     encoder = SentenceEncoder.from_pretrained("tiny", pooling="mean", max_length=16)
-    assert (encoder.pooling, encoder.max_length, encoder.dim) == ("mean", 16, 64)
+    assert (encoder.pooling, encoder.max_length, encoder.hidden_size) == (
+        "mean",
+        16,
+        64,
+    )
 
 
 def test_from_pretrained_safe_defaults_and_quiet(tiny, tmp_path, monkeypatch, capfd):
@@ -554,7 +561,7 @@ def test_a_truncated_file_is_named_before_loading(tmp_path, name):
 
 
 def test_safetensors_size_check_reads_only_the_header(tmp_path):
-    from minicse._export import _safetensors_size
+    from minicse.encoder import _safetensors_size
 
     tiny_encoder().save(tmp_path)
     file = tmp_path / "model.safetensors"
