@@ -115,7 +115,9 @@ def test_layer_pooler_without_hidden_states():
 
 
 def test_layer_pooler_with_too_few_layers():
-    with pytest.raises(ValueError, match="at least 3 entries"):
+    with pytest.raises(
+        ValueError, match="at least 3 layers; run the model with output_hidden_states"
+    ):
         last2_mean_pooling(_layers(2), MASK)
 
 
