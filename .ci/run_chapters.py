@@ -30,7 +30,7 @@ SAW = """\
 import json, os, sys
 import torch
 import minicse
-from minicse.presets import get_preset
+from minicse.config import get_preset
 from minicse.utils import amp_dtype, pick_device
 _preset, _device = get_preset(), pick_device()
 print("RUN_CHAPTERS " + json.dumps({

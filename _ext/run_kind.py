@@ -39,7 +39,7 @@ def run_kind() -> str:
         import torch
 
         import minicse
-        from minicse.presets import get_preset
+        from minicse.config import get_preset
         from minicse.utils import amp_dtype
     except ImportError:  # no minicse to ask: the variables themselves
         names = ("MINICSE_PRESET", "MINICSE_SIZES", "MINICSE_CPU_BF16")

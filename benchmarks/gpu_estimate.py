@@ -1,7 +1,7 @@
 """The gpu preset's training runs on a T4, estimated from FLOPs; and the padding
-that :data:`minicse.presets.TOKENS_PER_ROW` assumes, measured on the data folder.
+that :data:`minicse.config.TOKENS_PER_ROW` assumes, measured on the data folder.
 
-The method is :func:`minicse.presets.estimate_minutes`; this script prints its
+The method is :func:`minicse.config.estimate_minutes`; this script prints its
 numbers for each chapter's training runs (as the chapters set them up today) and
 re-measures the padded positions per row with bert-base-uncased's WordPiece (the
 offline MiniLM's tokenizer) through minicse's own batching.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from statistics import mean
 
-from minicse.presets import TOKENS_PER_ROW, estimate_minutes
+from minicse.config import TOKENS_PER_ROW, estimate_minutes
 
 # (chapter, run, objective, runs, overrides): the gpu preset's trainings
 RUNS = [

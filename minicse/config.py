@@ -1,129 +1,68 @@
-"""``TrainConfig``: every setting of a SimCSE run, with the paper's values as defaults.
+"""``TrainConfig``, every setting of a SimCSE run, and the presets that size one.
 
-Each default is commented with its source in the official code (princeton-nlp/SimCSE,
-``run_unsup_example.sh``, ``run_sup_example.sh``); every field is checked when the
-config is made, before anything is loaded. See chapters 6 and 7.
+Defaults are the paper's unsupervised values (Gao et al., 2021, arXiv:2104.08821,
+appendix A); ``sh:`` marks SimCSE's ``run_unsup_example.sh``. Presets: ``smoke`` (CI,
+seconds), ``cpu`` (a laptop, minutes), ``gpu`` (the paper's setup, about 16 T4
+minutes a run). See chapters 1, 6 and 7.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .pooling import MLP_MODES, check_head
-from .presets import Preset, get_preset
-from .utils import (
-    PRECISIONS,
-    check_choice,
-    check_int,
-    check_non_negative,
-    check_positive,
-)
+import torch
 
-__all__ = ["TrainConfig", "head_for"]
+from .pooling import MLP_MODES, POOLERS, check_head
+from .utils import PRECISIONS, check_choice, check_int, env_flag
 
-_MLP_MODES = ("auto", *MLP_MODES)  # "auto": SimCSE's pairs, see head_for
+T = TypeVar("T")
 _OBJECTIVES = ("unsup", "sup")
-# Supervised SimCSE differs from the unsupervised defaults only in these fields
-# (paper appendix A; SimCSE run_sup_example.sh).
-_SUP_DEFAULTS = dict(
-    batch_size=512,  # run_sup_example.sh: --per_device_train_batch_size 128 x 4 GPUs
-    learning_rate=5e-5,  # run_sup_example.sh: --learning_rate 5e-5
-    num_epochs=3,  # run_sup_example.sh: --num_train_epochs 3
-)
+# supervised SimCSE differs only here (run_sup_example.sh: batch 128 x 4 GPUs)
+_SUP_DEFAULTS = dict(batch_size=512, learning_rate=5e-5, num_epochs=3)
 
 
 @dataclass
 class TrainConfig:
-    """Everything a SimCSE run needs; the defaults are the paper's unsup values.
+    """Every setting of a SimCSE run, checked when made; the defaults are the paper's.
 
-    Use ``TrainConfig.unsup(**kw)``, ``TrainConfig.sup(**kw)`` (batch 512, lr 5e-5,
-    3 epochs, MLP kept) or ``TrainConfig.from_preset("smoke"|"cpu"|"gpu", ...)``.
-
-    Attributes:
-        objective: ``"unsup"`` (dropout views) or ``"sup"`` (NLI triplets).
-        batch_size: global batch, split over processes (all see every candidate).
-        learning_rate: AdamW peak learning rate, decayed linearly to 0.
-        num_epochs: passes over the data (ignored when ``max_steps`` is set).
-        max_length: truncation of *training* inputs; evaluation never truncates.
-        temperature: InfoNCE temperature tau.
-        pooling, mlp: the encoder built when ``model`` is a name. ``mlp="auto"``:
-            SimCSE's combinations (``cls``: ``"train"`` unsup, ``"always"`` sup;
-            no head on other poolers); ``cls_before_pooler`` takes no head.
-        hard_negative_weight: SimCSE's ``log(alpha)`` for hard negatives (sup).
-        symmetric: also score positives -> anchors (not in SimCSE).
-        dropout: set every dropout rate of the transformer (hidden and
-            attention) for training; ``None`` keeps the model's (the paper's
-            0.1 for BERT; its Table 3 sweeps it). See ``minicse.set_dropout``.
-        fixed_mask: unsup only: one forward pass per batch, so both views share
-            one dropout mask (the paper's Table 3 "fixed 0.1" control).
-        max_steps: optimizer steps; ``None`` = ``num_epochs`` epochs.
-        warmup_ratio, warmup_steps: linear warm-up (the larger one wins).
-        weight_decay: AdamW decay (not on biases and LayerNorm weights).
-        max_grad_norm: clip the global gradient norm (``None``: no clipping).
-            SimCSE's official code computes 1/N of the exact gradient on N GPUs
-            and clips that at 1.0; AdamW cancels the scale but not the clip, so
-            pass ``max_grad_norm=N`` to match an official N-GPU run.
-        eval_steps: dev evaluation period in steps, also at the end;
-            ``None`` = no evaluation (the last weights are kept).
-        dev: the scored pairs the best model is selected on: ``"stsb"``
-            (STS-B dev), ``"stsb-<lang>"`` (its ``STSB_LANGUAGES`` translation),
-            a .tsv/.csv file (``sentence1``, ``sentence2``, ``score``) or ``None``
-            (no evaluation). ``train_*(dev=...)`` also takes a DataFrame or
-            triples, kept out of the config: see chapter 10.
-        dev_rows: evaluate on the first ``dev_rows`` dev pairs (None: all).
-        seed: seeds Python, NumPy, torch and the data order.
-        precision: ``"auto"`` (see :func:`minicse.utils.amp_dtype`), ``"bf16"``,
-            ``"fp16"`` (with a gradient scaler) or ``"fp32"``.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
-        output_dir: folder for the best model and checkpoints (None: memory only).
-        save_steps: checkpoint period; ``None`` = at every evaluation.
-        resume: continue from the newest checkpoint in ``output_dir``.
-        grad_cache_chunk: rows per GradCache chunk (a big batch in little memory,
-            the same gradients); ``None``: one plain forward.
-        length_groups: at most this many length-sorted forwards per step, each
-            padded to its own longest row (same batch, same negatives).
-            ``"auto"``: 8 on CPU, 1 on CUDA/mps; 1 with GradCache and DDP.
-        num_workers: batches tokenized ahead in a thread (``"auto"``: 0 on CPU,
-            where it slowed 2-core steps, 1 on CUDA/mps).
-        log_every: steps between loss records (and host syncs).
-        progress: show a tqdm progress bar.
+    ``TrainConfig.unsup(**kw)``, ``TrainConfig.sup(**kw)`` (batch 512, lr 5e-5, 3
+    epochs) or ``TrainConfig.from_preset(name, objective, **kw)``. Each field's
+    comment is its documentation (and its ``--flag``'s help). See chapters 6 and 7.
     """
 
-    objective: str = "unsup"
-    batch_size: int = 64  # run_unsup_example.sh: --per_device_train_batch_size 64
-    learning_rate: float = 3e-5  # run_unsup_example.sh: --learning_rate 3e-5
-    num_epochs: int = 1  # run_unsup_example.sh: --num_train_epochs 1
-    max_length: int = 32  # run_unsup_example.sh: --max_seq_length 32
-    temperature: float = 0.05  # run_unsup_example.sh: --temp 0.05
-    pooling: str = "cls"  # run_unsup_example.sh: --pooler_type cls
-    mlp: str | None = "auto"  # cls: unsup "train" (--mlp_only_train), sup "always"
-    hard_negative_weight: float = 0.0  # SimCSE train.py: hard_negative_weight=0
-    symmetric: bool = False  # SimCSE's loss is anchor -> candidates only
-    dropout: float | None = None  # None: the model's own (BERT: 0.1, as SimCSE)
-    fixed_mask: bool = False  # not SimCSE's method: its Table 3 control
-    max_steps: int | None = None  # HF TrainingArguments: max_steps=-1 (use epochs)
-    warmup_ratio: float = 0.0  # HF default: no warm-up, linear decay (paper)
-    warmup_steps: int = 0  # HF default
-    weight_decay: float = 0.0  # HF default, which SimCSE keeps
-    max_grad_norm: float | None = 1.0  # HF default: SimCSE's Trainer clips at 1.0
-    eval_steps: int | None = 125  # run_unsup_example.sh: --eval_steps 125
-    dev: str | None = "stsb"  # SimCSE selects on STS-B dev (SentEval)
-    dev_rows: int | None = None  # all 1,500 STS-B dev pairs (SimCSE: SentEval dev)
-    seed: int = 42  # run_unsup_example.sh: --seed 42
-    precision: str = "auto"  # run_unsup_example.sh: --fp16 (on GPU)
-    device: str = "auto"
-    output_dir: str | None = None
-    save_steps: int | None = None
-    resume: bool = False
-    grad_cache_chunk: int | None = None
-    length_groups: int | str = "auto"  # CPU: <= 8 length-sorted forwards
-    num_workers: int | str = "auto"  # CPU: 0, CUDA/mps: 1 thread ahead
-    log_every: int = 10
-    progress: bool = True
+    objective: str = "unsup"  # "unsup": dropout views, "sup": NLI triplets
+    batch_size: int = 64  # global, split over processes; sh: 64
+    learning_rate: float = 3e-5  # AdamW peak, decayed linearly to 0; sh: 3e-5
+    num_epochs: int = 1  # passes over the data (unless max_steps); sh: 1
+    max_length: int = 32  # truncation of training rows (never in evaluation); sh: 32
+    temperature: float = 0.05  # InfoNCE temperature tau; sh: 0.05
+    pooling: str = "cls"  # the pooler of a model given by name; sh: cls
+    mlp: str | None = "auto"  # auto: unsup cls "train", sup cls "always" (head_for)
+    hard_negative_weight: float = 0.0  # log(alpha) on hard negatives (sup); SimCSE: 0
+    dropout: float | None = None  # every dropout rate; None: the model's (BERT: 0.1)
+    fixed_mask: bool = False  # unsup: both views share one dropout mask (Table 3)
+    max_steps: int | None = None  # optimizer steps; None: num_epochs epochs
+    warmup_ratio: float = 0.0  # share of the steps of linear warm-up; HF: 0
+    weight_decay: float = 0.0  # AdamW's, not on biases and LayerNorm; HF: 0
+    max_grad_norm: float | None = 1.0  # clip the gradient norm; HF: 1.0
+    eval_steps: int | None = 125  # dev evaluation period (and at the end); sh: 125
+    dev: str | None = "stsb"  # select on stsb, stsb-<language>, a .tsv/.csv or None
+    dev_rows: int | None = None  # only the first N dev pairs; None: all
+    seed: int = 42  # Python, NumPy, torch and the data order; sh: 42
+    precision: str = "auto"  # auto: bf16/fp16 where fast, else fp32; sh: --fp16
+    device: str = "auto"  # auto, cpu, cuda, cuda:1 or mps
+    output_dir: str | None = None  # best model and checkpoints; None: memory only
+    save_steps: int | None = None  # checkpoint period; None: at each evaluation
+    resume: bool = False  # continue from the newest checkpoint in output_dir
+    grad_cache_chunk: int | None = None  # GradCache rows per chunk; same gradients
+    length_groups: int | str = "auto"  # length-sorted forwards; auto: 8 CPU, else 1
+    num_workers: int | str = "auto"  # batches tokenized ahead; auto: 0 CPU, else 1
+    log_every: int = 10  # steps between loss records (host syncs)
+    progress: bool = True  # show a tqdm progress bar
 
     def __post_init__(self) -> None:
         _check_config(self)
@@ -135,137 +74,115 @@ class TrainConfig:
 
     @classmethod
     def sup(cls, **overrides: Any) -> TrainConfig:
-        """Supervised SimCSE defaults (batch 512, lr 5e-5, 3 epochs, MLP kept)."""
+        """Supervised SimCSE defaults plus ``overrides``."""
         return _build(cls, {**_SUP_DEFAULTS, **overrides, "objective": "sup"})
 
     @classmethod
     def from_preset(
-        cls,
-        name: str | Preset | None = None,
-        objective: str = "unsup",
-        **overrides: Any,
+        cls, name: str | Preset | None = None, objective: str = "unsup", **kw: Any
     ) -> TrainConfig:
-        """The paper's defaults resized by preset ``name`` (``smoke``/``cpu``/``gpu``;
-        ``None``: ``$MINICSE_PRESET`` or auto; at ``$MINICSE_SIZES`` if set, see
-        :func:`~minicse.presets.get_preset`; or a ``Preset``), then ``overrides``.
+        """:func:`get_preset` ``(name)``'s sizes for ``objective``, then ``kw``.
 
         Example:
             >>> TrainConfig.from_preset("smoke").max_steps
             20
         """
-        if objective not in _OBJECTIVES:
-            raise ValueError(
-                f"unknown objective {objective!r}; choose 'unsup' or 'sup'"
-            )
+        check_choice(objective, "objective", _OBJECTIVES)
         preset = name if isinstance(name, Preset) else get_preset(name)
-        sizes = dict(preset.unsup if objective == "unsup" else preset.sup)
-        sizes["dev_rows"] = preset.sts_rows
-        factory = cls.unsup if objective == "unsup" else cls.sup
-        return factory(**{**sizes, **overrides})
+        sizes = {**getattr(preset, objective), "dev_rows": preset.sts_rows}
+        return getattr(cls, objective)(**{**sizes, **kw})
 
 
 def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        hint = ""
-        if "preset" in unknown:
-            hint = (
-                "; for a preset's sizes pass config=TrainConfig.from_preset("
-                f"{values['preset']!r}, {values.get('objective', 'unsup')!r})"
-            )
-        raise TypeError(
-            f"unknown TrainConfig field(s) {unknown}; valid fields: "
-            f"{sorted(known)}{hint}"
-        )
-    return cls(**values)
+    """``cls(**values)``, or a TypeError that lists the valid fields."""
+    known = sorted(f.name for f in fields(cls))
+    unknown = sorted(set(values) - set(known))
+    if not unknown:
+        return cls(**values)
+    hint = ""
+    if "preset" in unknown:  # train_sup(..., preset="cpu")
+        args = f"{values['preset']!r}, {values.get('objective', 'unsup')!r}"
+        hint = f"; for a preset's sizes pass config=TrainConfig.from_preset({args})"
+    raise TypeError(f"unknown TrainConfig field(s) {unknown}; valid: {known}{hint}")
+
+
+# (fields, kind, range): "?" also allows None; the CLI takes its choices from here
+CHECKS = [
+    ("objective", "choice", _OBJECTIVES),
+    ("pooling", "choice", POOLERS),
+    ("mlp", "choice", ("auto", *MLP_MODES)),
+    ("precision", "choice", PRECISIONS),
+    ("fixed_mask resume progress", "bool", None),
+    ("batch_size num_epochs max_length log_every", "int", 1),
+    ("max_steps eval_steps save_steps grad_cache_chunk dev_rows", "int?", 1),
+    ("seed", "int", 0),
+    ("length_groups", "int|auto", 1),
+    ("num_workers", "int|auto", 0),
+    ("learning_rate temperature", "float", "> 0"),
+    ("max_grad_norm", "float?", "> 0"),
+    ("weight_decay", "float", ">= 0"),
+    ("warmup_ratio", "float", "in [0, 1)"),
+    ("dropout", "float?", "in [0, 1)"),
+    ("hard_negative_weight", "float", "finite"),
+]
+_RANGES = {  # a float field's range, as its error message spells it
+    "> 0": lambda x: x > 0,
+    ">= 0": lambda x: x >= 0,
+    "in [0, 1)": lambda x: 0 <= x < 1,
+    "finite": lambda x: True,
+}
 
 
 def _check_config(cfg: TrainConfig) -> None:
-    """Raise a clear error for any invalid field, before anything is loaded."""
-    from .pooling import POOLERS
-
-    check_choice(cfg.objective, "objective", _OBJECTIVES)
-    check_choice(cfg.pooling, "pooling", POOLERS)
-    check_choice(cfg.mlp, "mlp", _MLP_MODES)
+    """Raise a clear error for an invalid field, before anything is loaded."""
+    for names, kind, arg in CHECKS:
+        for name in names.split():
+            value = getattr(cfg, name)
+            if kind == "choice":
+                check_choice(value, name, arg)
+            elif kind == "bool" and not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
+            elif kind.startswith("int"):
+                check_int(value, name, arg, optional="?" in kind, auto="auto" in kind)
+            elif kind.startswith("float") and not (
+                (value is None and "?" in kind)
+                or (type(value) in (int, float) and math.isfinite(value))
+                and _RANGES[arg](value)
+            ):
+                none = "None or " if "?" in kind else ""
+                raise ValueError(f"{name} must be {none}{arg}, got {value!r}")
     check_head(cfg.pooling, None if cfg.mlp == "auto" else cfg.mlp)
-    check_choice(cfg.precision, "precision", PRECISIONS)
-    for name in ("batch_size", "num_epochs", "max_length", "log_every"):
-        check_int(getattr(cfg, name), name)
-    for name in ("max_steps", "eval_steps", "save_steps", "grad_cache_chunk"):
-        check_int(getattr(cfg, name), name, optional=True)
-    check_int(cfg.dev_rows, "dev_rows", optional=True)
-    check_int(cfg.length_groups, "length_groups", auto=True)
-    check_int(cfg.num_workers, "num_workers", minimum=0, auto=True)
-    for name in ("warmup_steps", "seed"):
-        check_int(getattr(cfg, name), name, minimum=0)
-    check_positive(cfg.learning_rate, "learning_rate")
-    check_positive(cfg.temperature, "temperature")
-    check_non_negative(cfg.weight_decay, "weight_decay")
-    check_non_negative(cfg.warmup_ratio, "warmup_ratio")
-    if cfg.warmup_ratio >= 1:
-        raise ValueError(f"warmup_ratio must be < 1, got {cfg.warmup_ratio}")
-    if cfg.dropout is not None and (
-        isinstance(cfg.dropout, bool)
-        or not isinstance(cfg.dropout, (int, float))
-        or not 0 <= cfg.dropout < 1
-    ):
-        raise ValueError(f"dropout must be None or in [0, 1), got {cfg.dropout!r}")
-    if not isinstance(cfg.fixed_mask, bool):
-        raise TypeError(f"fixed_mask must be True or False, got {cfg.fixed_mask!r}")
     if cfg.fixed_mask and cfg.objective != "unsup":
         raise ValueError(
             "fixed_mask=True is an unsupervised control (both views of a sentence "
             "share one dropout mask); supervised SimCSE's views are other sentences"
         )
-    weight = cfg.hard_negative_weight
-    if not isinstance(weight, (int, float)) or not math.isfinite(weight):
-        raise ValueError(
-            f"hard_negative_weight (log alpha) must be finite, got {weight!r}"
-        )
-    if cfg.max_grad_norm is not None:
-        check_positive(cfg.max_grad_norm, "max_grad_norm")
     if (cfg.resume or cfg.save_steps) and not cfg.output_dir:
         what = "resume=True" if cfg.resume else f"save_steps={cfg.save_steps}"
         raise ValueError(f"{what} needs output_dir, the folder that holds checkpoints")
-    _check_output_dir(cfg)
-    _check_dev(cfg)
+    _check_paths(cfg)
 
 
-def _check_dev(cfg: TrainConfig) -> None:
-    """``dev``: ``None``, ``"stsb"``, ``"stsb-<language>"`` or a .tsv/.csv path."""
+def _check_paths(cfg: TrainConfig) -> None:
+    """``dev``: a named set or a .tsv/.csv path; ``output_dir``: not a file."""
     from .data import STSB_LANGUAGES
 
     if isinstance(cfg.dev, os.PathLike):
         cfg.dev = os.fspath(cfg.dev)  # a string: the config stays JSON, as keys need
     named = ("stsb", *(f"stsb-{language}" for language in STSB_LANGUAGES))
-    if cfg.dev is None or (
-        isinstance(cfg.dev, str)
-        and (cfg.dev in named or Path(cfg.dev).suffix.lower() in (".tsv", ".csv"))
+    dev = cfg.dev if isinstance(cfg.dev, str) else ""
+    if cfg.dev is not None and not (
+        dev in named or Path(dev).suffix.lower() in (".tsv", ".csv")
     ):
-        return
-    raise (ValueError if isinstance(cfg.dev, str) else TypeError)(
-        f"dev={cfg.dev!r} in a TrainConfig must be 'stsb', 'stsb-<language>' "
-        f"(language in {STSB_LANGUAGES}), a .tsv/.csv file or None; pass a "
-        "DataFrame or (sentence1, sentence2, score) triples to train_unsup/"
-        "train_sup as dev=..."
-    )
-
-
-def _check_output_dir(cfg: TrainConfig) -> None:
-    """``output_dir`` must be a folder, or not exist yet."""
-    if cfg.output_dir is None:
-        return
-    if not isinstance(cfg.output_dir, (str, os.PathLike)):
-        raise TypeError(
-            f"output_dir must be a folder path, got {type(cfg.output_dir).__name__}"
+        raise (ValueError if dev else TypeError)(
+            f"dev={cfg.dev!r} must be 'stsb', 'stsb-<language>' (language in "
+            f"{STSB_LANGUAGES}), a .tsv/.csv file or None; pass pairs as dev=..."
         )
-    folder = Path(cfg.output_dir).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(
-            f"output_dir={str(cfg.output_dir)!r} is an existing file, not a folder; "
-            "pass a folder path (it is created if missing)"
-        )
+    out = cfg.output_dir
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"output_dir must be a folder path, got {type(out).__name__}")
+    if out is not None and Path(out).expanduser().is_file():
+        raise ValueError(f"output_dir={str(out)!r} is an existing file, not a folder")
 
 
 def head_for(cfg: TrainConfig) -> str | None:
@@ -275,3 +192,187 @@ def head_for(cfg: TrainConfig) -> str | None:
     if cfg.pooling != "cls":
         return None
     return "train" if cfg.objective == "unsup" else "always"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A run's size: model, rows (``None``: all) and TrainConfig fields per objective.
+
+    ``sizes`` names the preset whose counts these are (see :func:`get_preset`).
+    """
+
+    name: str  # "smoke", "cpu" or "gpu"
+    model: str  # for from_pretrained: "tiny", "offline-minilm" or a hub name
+    corpus_rows: int | None  # sentences of the unsupervised corpus to train on
+    triplet_rows: int | None  # NLI triplets to train on
+    sts_rows: int | None  # rows of each STS file used in evaluation
+    unsup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.unsup(**unsup)
+    sup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.sup(**sup)
+    sizes: str = ""  # "": name
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", self.sizes or self.name)
+
+    def size(self, *, smoke: T, cpu: T, gpu: T) -> T:
+        """The value for this preset's sizes: ``smoke`` under ``MINICSE_SIZES=smoke``.
+
+        Example:
+            >>> get_preset("gpu", sizes="smoke").size(smoke=20, cpu=30, gpu=500)
+            20
+        """
+        return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[self.sizes]
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        name="smoke",
+        model="tiny",
+        corpus_rows=640,
+        triplet_rows=320,
+        sts_rows=200,
+        unsup=dict(batch_size=32, max_steps=20, eval_steps=10, learning_rate=3e-4),
+        sup=dict(batch_size=32, max_steps=10, eval_steps=5, learning_rate=3e-4),
+    ),
+    "cpu": Preset(
+        name="cpu",
+        model="offline-minilm",
+        # the data folder's counts, which are the hub files' first rows
+        corpus_rows=11_914,
+        triplet_rows=5_881,
+        sts_rows=None,
+        unsup=dict(batch_size=64, max_steps=200, eval_steps=50),
+        sup=dict(batch_size=64, num_epochs=1, eval_steps=15),
+    ),
+    "gpu": Preset(
+        name="gpu",
+        model="bert-base-uncased",  # the paper's main encoder
+        corpus_rows=None,  # all of wiki1m
+        triplet_rows=None,  # all 275,601 SNLI+MNLI triplets from the hub
+        sts_rows=None,
+        # each about 16 T4 minutes; max_steps=None: the paper's 15,625 and 1,614 steps
+        unsup=dict(batch_size=64, max_steps=3_500, eval_steps=125),
+        # batch 512 in a 16 GB GPU: GradCache, 128 rows at a time (same gradients)
+        sup=dict(
+            batch_size=512,
+            max_steps=375,
+            num_epochs=3,
+            eval_steps=125,
+            grad_cache_chunk=128,
+        ),
+    ),
+}
+# what MINICSE_SIZES takes from the sizes preset: steps and the rate they need
+SIZE_FIELDS = ("batch_size", "max_steps", "num_epochs", "eval_steps", "learning_rate")
+
+
+def resolve_preset_name(name: str | None = None) -> str:
+    """``name``, else ``$MINICSE_PRESET``, else auto: ``gpu`` with CUDA, else ``cpu``.
+
+    Example:
+        >>> resolve_preset_name("smoke")
+        'smoke'
+    """
+    name = name if name is not None else env_flag("MINICSE_PRESET") or "auto"
+    check_choice(name, "preset", ("auto", *PRESETS))
+    if name == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def get_preset(name: str | None = None, sizes: str | None = None) -> Preset:
+    """Preset ``name`` (see :func:`resolve_preset_name`) at the counts of ``sizes``.
+
+    ``sizes`` (None: ``$MINICSE_SIZES``, else ``name``) gives the rows and
+    ``SIZE_FIELDS``; the model and code paths stay ``name``'s, GradCache in as many
+    chunks per batch. See chapter 1.
+
+    Example:
+        >>> small = get_preset("gpu", sizes="smoke")
+        >>> small.name, small.model, small.sizes, small.unsup["max_steps"]
+        ('gpu', 'bert-base-uncased', 'smoke', 20)
+    """
+    preset = PRESETS[resolve_preset_name(name)]
+    sizes = sizes if sizes is not None else env_flag("MINICSE_SIZES") or preset.name
+    check_choice(sizes, "sizes (MINICSE_SIZES)", tuple(PRESETS))
+    if sizes == preset.name:
+        return preset
+    small = PRESETS[sizes]
+    rows = {k: getattr(small, k) for k in ("corpus_rows", "triplet_rows", "sts_rows")}
+    resized = {k: _resized(getattr(preset, k), getattr(small, k)) for k in _OBJECTIVES}
+    return replace(preset, **rows, **resized, sizes=sizes)
+
+
+def _resized(own: dict[str, Any], small: dict[str, Any]) -> dict[str, Any]:
+    """``own`` settings at ``small``'s sizes (the GradCache chunk scaled along)."""
+    out = {k: v for k, v in own.items() if k not in SIZE_FIELDS}
+    out.update({k: v for k, v in small.items() if k in SIZE_FIELDS})
+    if own.get("grad_cache_chunk"):  # the same chunks per batch, at least two
+        chunks = max(2, own["batch_size"] // own["grad_cache_chunk"])
+        out["grad_cache_chunk"] = max(1, out["batch_size"] // chunks)
+    return out
+
+
+T4_TFLOPS = 8.0  # assumed sustained on Colab's T4 (benchmarks/README.md, section 6)
+_SHAPES = {  # (layers, hidden, intermediate) of each preset's model
+    "bert-base-uncased": (12, 768, 3072),
+    "offline-minilm": (6, 384, 1536),
+    "tiny": (2, 64, 256),
+}
+# padded positions per row (measured: benchmarks/gpu_estimate.py)
+TOKENS_PER_ROW = {"unsup": 32.0, "sup": 20.0, "dev": 17.0}
+_HUB_ROWS = {"unsup": 1_000_000, "sup": 275_601}  # wiki1m, nli_for_simcse.csv
+
+
+def matmul_params(layers: int, hidden: int, intermediate: int) -> int:
+    """Weights a BERT multiplies every token by: ``L (4 H^2 + 2 H I)``.
+
+    Example:
+        >>> matmul_params(12, 768, 3072)  # of bert-base's 109.5M
+        84934656
+    """
+    return layers * (4 * hidden**2 + 2 * hidden * intermediate)
+
+
+def step_flops(shape: tuple[int, int, int], rows: int, tokens: float) -> float:
+    """FLOPs of a forward and backward of ``rows`` rows of ``tokens`` positions:
+    ``6 N`` per position, attention's ``12 L T H``, the head's ``6 H^2`` per row."""
+    layers, hidden, intermediate = shape
+    per_token = 6 * matmul_params(*shape) + 12 * layers * tokens * hidden
+    return rows * (tokens * per_token + 6 * hidden**2)
+
+
+def estimate_minutes(
+    preset: str | Preset = "gpu",
+    objective: str = "unsup",
+    *,
+    tflops: float = T4_TFLOPS,
+    **overrides: Any,
+) -> float:
+    """Minutes of ``TrainConfig.from_preset(preset, objective, **overrides)`` at
+    ``tflops`` (a name: that preset at its own sizes): its steps' :func:`step_flops`
+    (GradCache x 4/3) and its STS-B dev forwards. The method and its figures:
+    benchmarks/README.md, section 6. See chapter 6.
+
+    Example:
+        >>> round(estimate_minutes("gpu", "sup"), 1)  # 375 steps of batch 512
+        16.4
+    """
+    chosen = preset if isinstance(preset, Preset) else get_preset(preset, preset)
+    if not _RANGES["> 0"](tflops):
+        raise ValueError(f"tflops must be > 0, got {tflops!r}")
+    if chosen.model not in _SHAPES:
+        raise ValueError(f"no FLOP count for model {chosen.model!r}; known: {_SHAPES}")
+    cfg = TrainConfig.from_preset(chosen, objective, **overrides)
+    rows = getattr(chosen, "corpus_rows" if objective == "unsup" else "triplet_rows")
+    rows = rows or _HUB_ROWS[objective]
+    steps = cfg.max_steps or cfg.num_epochs * (rows // cfg.batch_size)
+    views = 3 if objective == "sup" else (1 if cfg.fixed_mask else 2)
+    shape = _SHAPES[chosen.model]
+    flops = steps * step_flops(shape, views * cfg.batch_size, TOKENS_PER_ROW[objective])
+    if cfg.grad_cache_chunk:
+        flops *= 4 / 3  # a forward without a graph
+    if cfg.eval_steps:
+        evals = -(-steps // cfg.eval_steps)  # every eval_steps, and at the end
+        sentences = 2 * (cfg.dev_rows or 1_500)
+        flops += evals * step_flops(shape, sentences, TOKENS_PER_ROW["dev"]) / 3
+    return flops / (tflops * 1e12) / 60

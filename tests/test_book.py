@@ -235,7 +235,7 @@ GPU_RUNS = {
 
 @pytest.mark.parametrize("entry", CHAPTERS)
 def test_header_gpu_time_is_the_flops_estimate(entry):
-    from minicse.presets import estimate_minutes
+    from minicse.config import estimate_minutes
 
     header = _notebook(entry).cells[2].source.split("**Time to run this chapter**")[1]
     gpu = re.search(r"^\| `gpu`.*$", header, flags=re.M).group(0)

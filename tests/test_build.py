@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """\
 import uuid
 import torch
-from minicse.presets import get_preset
+from minicse.config import get_preset
 from minicse.utils import amp_dtype
 preset = get_preset()
 dtype = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[amp_dtype("cpu")]
@@ -172,7 +172,7 @@ def test_run_kind_names_minicse_code(tmp_path):
     before = run_kind.code_digest(copy)
     assert before == run_kind.code_digest(package)
     assert run_kind.run_kind().endswith(f"-{before}"), run_kind.run_kind()
-    with open(copy / "presets.py", "a", encoding="utf-8") as module:
+    with open(copy / "config.py", "a", encoding="utf-8") as module:
         module.write("\n# one more line\n")
     assert run_kind.code_digest(copy) != before
 

@@ -1,11 +1,11 @@
-"""Presets: names, environment override, auto choice."""
+"""Presets: names, environment override, auto choice, the T4 estimate."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from minicse.presets import PRESETS, get_preset, resolve_preset_name
+from minicse.config import PRESETS, get_preset, resolve_preset_name
 
 
 def test_every_preset_is_complete():
@@ -104,10 +104,10 @@ def test_step_flops_is_what_a_training_step_computes():
     # FLOPs counted in a real step (forward, backward; GradCache: + a forward)
     from torch.utils.flop_counter import FlopCounterMode
 
-    from minicse import TrainConfig, loop
+    from minicse import TrainConfig, train_step
     from minicse.batching import make_batch
     from minicse.encoder import tiny_encoder
-    from minicse.presets import step_flops
+    from minicse.config import step_flops
     from minicse.train import make_state
 
     rows = [("alpha beta gamma delta",)] * 8  # no padding: 6 positions each
@@ -119,14 +119,14 @@ def test_step_flops_is_what_a_training_step_computes():
         state = make_state(encoder, rows, cfg)
         batch = make_batch(encoder.tokenizer, rows, 32, chunk=chunk)
         with FlopCounterMode(display=False) as counter:
-            loop.train_step(state, batch)
+            train_step(state, batch)
         expected = extra * step_flops((2, 64, 256), rows=16, tokens=6)
         # the rest is the loss's (16, 16) similarity matrix
         assert 0 < counter.get_total_flops() - expected < 1e-3 * expected
 
 
 def test_gpu_runs_fit_the_t4_budget_and_the_full_run_is_one_switch():
-    from minicse.presets import estimate_minutes, matmul_params
+    from minicse.config import estimate_minutes, matmul_params
 
     assert matmul_params(12, 768, 3072) == 84_934_656  # not bert-base's 110M
     for objective in ("unsup", "sup"):
@@ -142,7 +142,7 @@ def test_gpu_runs_fit_the_t4_budget_and_the_full_run_is_one_switch():
 
 
 def test_estimate_of_a_name_ignores_minicse_sizes(monkeypatch):
-    from minicse.presets import estimate_minutes
+    from minicse.config import estimate_minutes
 
     own = estimate_minutes("gpu", "unsup")
     monkeypatch.setenv("MINICSE_SIZES", "smoke")
@@ -154,7 +154,7 @@ def test_tokens_per_row_match_the_data(data_path):
     import importlib.util
     from pathlib import Path
 
-    from minicse.presets import TOKENS_PER_ROW
+    from minicse.config import TOKENS_PER_ROW
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_estimate.py"
     spec = importlib.util.spec_from_file_location("gpu_estimate", script)
@@ -213,7 +213,7 @@ def test_cpu_preset_takes_the_same_rows_from_the_hub(tmp_path, data_path):
 def test_estimate_rejects_bad_input_before_counting():
     from dataclasses import replace
 
-    from minicse.presets import estimate_minutes
+    from minicse.config import estimate_minutes
 
     with pytest.raises(ValueError, match="tflops"):
         estimate_minutes("gpu", "unsup", tflops=0)
