@@ -23,9 +23,9 @@ _MODULES = {
     "evaluate": "spearman pearson evaluate_sts score_sts_pairs sts_dev_metrics "
     "sts_positive_pairs",
     "metrics": "alignment uniformity",
-    "presets": "Preset PRESETS get_preset resolve_preset_name estimate_minutes",
     "_export": "DamagedFileError",
-    "config": "TrainConfig",
+    "config": "TrainConfig Preset PRESETS get_preset resolve_preset_name "
+    "estimate_minutes",
     "train": "train_unsup train_sup make_state",
     "cache": "cached_train cache_dir",
     "loop": "train_step TrainState",
