@@ -9,48 +9,55 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
+import hashlib
+import io
 import os
+import re
+import tarfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 
-from .hub import hub_file, hub_sts, hub_sts_frame
-from ._senteval import STS_SUBSETS as _SENTEVAL_SUBSETS
-from ._senteval import senteval_frame
+from .hub import hub_offline, hub_status
 from .utils import check_choice, check_int, env_flag
-
-__all__ = [
-    "STS_TASKS",
-    "STSB_LANGUAGES",
-    "data_dir",
-    "load_sts",
-    "load_nli_triplets",
-    "load_corpus",
-]
 
 STS_TASKS = ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr")
 _SPLITS = {task: ("test",) for task in STS_TASKS} | {"stsb": ("train", "dev", "test")}
 # PhilipMay/stsb_multi_mt: STS-B dev/test machine-translated (train too on the hub)
 STSB_LANGUAGES = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
 _CORPORA = {"wiki1m": ("corpus/wiki1m_head.txt", "wiki1m_for_simcse.txt")}
+MULTI_MT = "PhilipMay/stsb_multi_mt"  # STS-B dev/test, machine-translated
+SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"  # SentEval, NLI, wiki1m
+# SentEval's subset order (senteval/sts.py); STS13 has no SMT (LDC license)
+_SUBSETS = {
+    "sts12": "MSRpar MSRvid SMTeuroparl surprise.OnWN surprise.SMTnews".split(),
+    "sts13": "FNWN headlines OnWN".split(),
+    "sts14": "deft-forum deft-news headlines images OnWN tweet-news".split(),
+    "sts15": "answers-forums answers-students belief headlines images".split(),
+    "sts16": "answer-answer headlines plagiarism postediting question-question".split(),
+}
+# senteval.tar: task -> (member, sentence1/sentence2/score columns, header lines)
+_TABLES = {
+    "stsb": ("STS/STSBenchmark/sts-{split}.csv", (5, 6, 4), 0),
+    "sickr": ("SICK/SICK_test_annotated.txt", (1, 2, 3), 1),
+}
+_META = {  # the other columns of those rows (the data folder's sts/meta/ files)
+    "stsb": {"genre": 0, "filename": 1, "year": 2, "sid": 3},
+    "sickr": {"pair_ID": 0, "entailment_judgment": 4},
+}
+_KEY = re.compile(r"(?:^|/)((?:STS|SICK)/.+)$")  # a tar member's name from STS/ on
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path | None:
-    """The local data folder: ``path`` if given, else ``$MINICSE_DATA``, else None.
+    """The local data folder (or file): ``path``, else ``$MINICSE_DATA``, else None.
 
-    Args:
-        path: a folder laid out like ``shared/data``, or a single file.
-
-    Returns:
-        The existing path, or ``None`` for "no local data: use the hub". See chapter 1.
-
-    Example:
-        >>> data_dir(".") == Path(".")
-        True
+    None means "no local data: use the hub". See chapter 1.
     """
     name, value = "path", path
     if path is None:
@@ -112,8 +119,8 @@ def _open_text(file: Path) -> Iterator[TextIO]:
         ) from None
 
 
-def _read_table(file: Path, columns: tuple[str, ...], max_rows: int | None, hub=False):
-    """Checked ``columns`` of a ``.tsv``/``.csv``; ``hub``: skip rows with a blank."""
+def _read_table(file: Path, columns: tuple, max_rows, hub=False, extra=None):
+    """Checked ``columns`` (``extra`` too, if there); ``hub``: skip blank rows."""
     is_csv = file.suffix.lower() == ".csv"
     quoting = csv.QUOTE_MINIMAL if is_csv else csv.QUOTE_NONE
     with _open_text(file) as handle:
@@ -124,6 +131,7 @@ def _read_table(file: Path, columns: tuple[str, ...], max_rows: int | None, hub=
                 f"{file} lacks column(s) {missing}: its header is {header}, "
                 f"expected {list(columns)}"
             )
+        columns = (*columns, extra) if extra in header else columns
         keep, rows, skipped = [header.index(c) for c in columns], [], 0
         for fields in reader:
             if max_rows is not None and len(rows) == max_rows:
@@ -135,28 +143,14 @@ def _read_table(file: Path, columns: tuple[str, ...], max_rows: int | None, hub=
                 )
             row = [fields[i] for i in keep]
             if hub and not all(field.strip() for field in row):
-                skipped += 1
+                skipped += 1  # SimCSE's hub files have some
                 continue
             rows.append(row)
-    if skipped:  # SimCSE's hub files have some
+    if skipped:
         warnings.warn(
             f"{file}: skipped {skipped} rows with an empty field", stacklevel=3
         )
     return _checked(pd.DataFrame(rows, columns=list(columns), dtype=object), str(file))
-
-
-def _local_subsets(path, file: Path, task: str, split: str, rows: int) -> list[str]:
-    """Subset names of a local STS file, from ``sts/meta``; a single set: ``task``."""
-    if task not in _SENTEVAL_SUBSETS:
-        return [task] * rows
-    folder = data_dir(path)
-    if folder.is_file():
-        raise ValueError(
-            f"{file} has no 'subset' column and is a single file, so the subsets of "
-            f"{task} are unknown; pass the data folder (with sts/meta/) as path="
-        )
-    meta = _local_file(path, f"sts/meta/{task}.{split}.meta.tsv")
-    return _read_table(meta, ("subset",), rows)["subset"].tolist()
 
 
 def load_sts(
@@ -170,41 +164,23 @@ def load_sts(
 ) -> pd.DataFrame:
     """Sentence pairs with gold similarity scores (0-5; SICK-R 1-5) for one STS task.
 
-    Local: ``sts/<task>.<split>.tsv``, or ``sts/senteval/`` for SentEval's tokenized
-    text (the SimCSE paper's). Hub: SimCSE's ``senteval.tar`` (``text="senteval"``
-    and SICK-R), else ``mteb/<task>-sts`` and ``sentence-transformers/stsb`` (x 5).
-    ``language``: the machine-translated STS-B, ``sts/stsb_multi_mt/<lang>.<split>.tsv``
-    or the hub's ``PhilipMay/stsb_multi_mt`` (May, 2021).
+    ``task``: one of ``STS_TASKS``; ``split``: ``"test"`` (STS-B also ``"train"``,
+    ``"dev"``); ``text``: ``"raw"`` (the organisers') or ``"senteval"`` (SentEval's
+    tokens, as in the SimCSE paper); ``language``: one of ``STSB_LANGUAGES``, the
+    machine-translated STS-B (May, 2021); ``subsets``: add a ``subset`` column
+    (SentEval's subset of each STS12-16 pair, else the task). Local files:
+    ``sts/[senteval/]<task>.<split>.tsv``, ``sts/stsb_multi_mt/<lang>.<split>.tsv``.
+    Hub: ``mteb/<task>-sts``, ``sentence-transformers/stsb`` (x 5), ``MULTI_MT``,
+    and SimCSE's ``senteval.tar`` for SentEval's text and SICK-R.
 
-    Args:
-        task: one of ``STS_TASKS``.
-        split: ``"test"``; STS-B also has ``"train"`` and ``"dev"``.
-        text: ``"raw"`` (the organisers' text) or ``"senteval"``.
-        path: a data folder or a ``.tsv`` file (read as given).
-        max_rows: read only the first ``max_rows`` pairs (None: all).
-        language: one of ``STSB_LANGUAGES`` (task ``"stsb"``, raw text); None: the
-            original English STS-B.
-        subsets: add a ``subset`` column: SentEval's subset of each pair in
-            STS12-16 (from ``sts/meta/`` or the tar), the task name otherwise.
-
-    Returns:
-        Columns ``sentence1``, ``sentence2`` (str) and ``score`` (float), in file order
-        (and ``subset`` when asked).
-
+    Returns ``sentence1``, ``sentence2`` (str) and ``score`` (float), in file order.
     Reference: Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval). See chapter 1.
-
-    Example:
-        >>> import tempfile
-        >>> tsv = Path(tempfile.mkdtemp()) / "toy.tsv"
-        >>> _ = tsv.write_text('sentence1\\tsentence2\\tscore\\n'
-        ...                    'A "cat" sits.\\tA cat is sitting.\\t4.8\\n')
-        >>> load_sts("stsb", path=tsv).to_dict("records")
-        [{'sentence1': 'A "cat" sits.', 'sentence2': 'A cat is sitting.', 'score': 4.8}]
     """
     check_choice(task, "task", STS_TASKS)
     check_choice(split, f"split for task {task!r}", _SPLITS[task])
     check_choice(text, "text", ("raw", "senteval"))
     check_int(max_rows, "max_rows", optional=True)
+    name = f"sts/{'senteval/' * (text == 'senteval')}{task}.{split}.tsv"
     if language is not None:
         check_choice(language, "language", STSB_LANGUAGES)
         if task != "stsb" or text != "raw":
@@ -212,69 +188,61 @@ def load_sts(
                 f"language={language!r} reads the multilingual STS-B: pass "
                 f"task='stsb' and text='raw' (got task={task!r}, text={text!r})"
             )
-    subdir = "sts/senteval" if text == "senteval" else "sts"
-    name = f"{subdir}/{task}.{split}.tsv"
-    if language is not None:
         name = f"sts/stsb_multi_mt/{language}.{split}.tsv"
-    file = _local_file(path, name)
-    columns = ("sentence1", "sentence2", "score")
     label = f"stsb-{language}" if language else task  # the subset of a single set
-    if file is not None:
-        if subsets and _has_column(file, "subset"):
-            return _read_table(file, (*columns, "subset"), max_rows)
-        frame = _read_table(file, columns, max_rows)
-        if subsets:
-            frame["subset"] = _local_subsets(path, file, label, split, len(frame))
-        return frame
-    if text == "senteval" or (task == "sickr" and language is None):
+    file, columns = _local_file(path, name), ("sentence1", "sentence2", "score")
+    if file is None:
+        frame, source = _hub_pairs(task, split, text, language, label, subsets)
+        frame = frame.iloc[:max_rows].reset_index(drop=True)
+        frame = _checked(frame, f"{source} ({task}, {split})")
+        return frame if subsets else frame.drop(columns="subset")
+    frame = _read_table(file, columns, max_rows, extra="subset" if subsets else None)
+    if subsets and "subset" not in frame:
+        frame["subset"] = _local_subsets(path, file, label, split, len(frame))
+    return frame
+
+
+def _local_subsets(path, file: Path, task: str, split: str, rows: int) -> list[str]:
+    """Subset names of a local STS file, from ``sts/meta``; a single set: ``task``."""
+    if task not in _SUBSETS:
+        return [task] * rows
+    if data_dir(path).is_file():
+        raise ValueError(
+            f"{file} has no 'subset' column and is a single file, so the subsets of "
+            f"{task} are unknown; pass the data folder (with sts/meta/) as path="
+        )
+    meta = _local_file(path, f"sts/meta/{task}.{split}.meta.tsv")
+    return _read_table(meta, ("subset",), rows)["subset"].tolist()
+
+
+def _hub_pairs(task, split, text, language, label, subsets) -> tuple:
+    """``load_sts``'s str frame from the hub, with a subset column, and its source."""
+    if text == "senteval" or task == "sickr":
         tar = hub_file("senteval.tar", f"senteval.tar (STS task {task!r})")
-        frame, source = senteval_frame(tar, task, split, text), "senteval.tar"
+        frame, source = _senteval_frame(tar, task, split, text), "senteval.tar"
     else:
         frame = hub_sts_frame(task, split, language)
         source = hub_sts(task, split, language)[0]
-        if subsets and task in _SENTEVAL_SUBSETS:
+        if subsets and task in _SUBSETS:
             raise ValueError(
                 f"{source} does not name the subsets of {task}: pass text='senteval' "
                 "(SentEval's files name them) or a data folder with sts/meta/"
             )
         frame["subset"] = label
-    frame = frame.iloc[:max_rows].reset_index(drop=True)
-    frame = _checked(frame, f"{source} ({task}, {split})")
-    return frame if subsets else frame.drop(columns="subset")
-
-
-def _has_column(file: Path, column: str) -> bool:
-    """Whether the header line of a ``.tsv``/``.csv`` file names ``column``."""
-    with _open_text(file) as handle:
-        header = handle.readline().rstrip("\r\n")
-    return column in header.split("," if file.suffix.lower() == ".csv" else "\t")
+    return frame, source
 
 
 def load_nli_triplets(
     path: str | os.PathLike | None = None, max_rows: int | None = None
 ) -> pd.DataFrame:
-    """NLI triplets for supervised SimCSE: premise, entailment, contradiction.
+    """NLI triplets for supervised SimCSE: ``sent0``, ``sent1``, ``hard_neg`` (str).
 
-    Local: ``nli/triplets.tsv`` (5,881 SNLI dev+test triplets). Hub: SimCSE's
-    ``nli_for_simcse.csv`` (275,601 SNLI+MNLI train triplets), less the rows with
-    an empty field (a warning counts them); in a local file they are an error.
-
-    Args:
-        path: a data folder, or a ``.tsv`` (no quoting) / ``.csv`` file.
-        max_rows: read only the first ``max_rows`` triplets (None: all).
-
-    Returns:
-        String columns ``sent0`` (anchor), ``sent1`` (positive), ``hard_neg``.
+    Local: ``nli/triplets.tsv`` (5,881 SNLI dev+test triplets), or a ``.tsv`` /
+    ``.csv`` file. Hub: SimCSE's ``nli_for_simcse.csv`` (275,601 SNLI+MNLI train
+    triplets), less the rows with an empty field (a warning counts them; in a
+    local file they are an error). ``max_rows``: the first rows only.
 
     Reference: Gao et al., 2021, arXiv:2104.08821, section 4. See chapter 7.
-
-    Example:
-        >>> import tempfile
-        >>> tsv = Path(tempfile.mkdtemp()) / "nli.tsv"
-        >>> _ = tsv.write_text("sent0\\tsent1\\thard_neg\\n"
-        ...                    "A dog runs.\\tAn animal moves.\\tThey nap.\\n")
-        >>> load_nli_triplets(tsv).loc[0, "hard_neg"]
-        'They nap.'
     """
     check_int(max_rows, "max_rows", optional=True)
     columns = ("sent0", "sent1", "hard_neg")
@@ -313,36 +281,20 @@ def load_corpus(
     path: str | os.PathLike | None = None,
     max_rows: int | None = None,
 ) -> list[str]:
-    """Unlabelled sentences, one per line, for unsupervised SimCSE.
+    """Unlabelled sentences, one per line without its ending, for unsupervised SimCSE.
 
-    Local: ``corpus/wiki1m_head.txt`` (the first 11,914 lines of wiki1m). Hub:
-    SimCSE's ``wiki1m_for_simcse.txt`` (1M Wikipedia sentences), less its blank
-    lines (a warning counts them; in a local file they are an error). A ``name``
-    that looks like a path (a path object, a ``/``, a suffix) is read like ``path=``.
-
-    Args:
-        name: ``"wiki1m"``, or a text file with one sentence per line.
-        path: a data folder, or a text file with one sentence per line.
-        max_rows: read only the first ``max_rows`` sentences (None: all).
-
-    Returns:
-        The sentences, without their line endings.
+    Local: ``corpus/wiki1m_head.txt`` (the first 11,914 lines of wiki1m), or a text
+    file as ``path=`` or as ``name`` (a path object, or a string with a ``/`` or a
+    suffix). Hub: SimCSE's ``wiki1m_for_simcse.txt`` (1M Wikipedia sentences), less
+    its blank lines (a warning counts them; in a local file they are an error).
 
     Reference: Gao et al., 2021, arXiv:2104.08821, section 3. See chapter 6.
-
-    Example:
-        >>> import tempfile
-        >>> txt = Path(tempfile.mkdtemp()) / "corpus.txt"
-        >>> _ = txt.write_text("YMCA in South Australia\\nA second line.\\n")
-        >>> load_corpus(path=txt, max_rows=1)
-        ['YMCA in South Australia']
     """
     check_int(max_rows, "max_rows", optional=True)
     file, hub = _named_file(name, path), False
     if file is None:
         local, remote = _CORPORA[name]
-        file = _local_file(path, local)
-        if file is None:
+        if (file := _local_file(path, local)) is None:
             file, hub = hub_file(remote, f"corpus {name!r}"), True
     lines, blank = [], 0
     with _open_text(file) as handle:
@@ -359,3 +311,204 @@ def load_corpus(
         if not line.strip():
             raise ValueError(f"{file}, line {number} is empty; remove empty lines")
     return lines
+
+
+def hub_sts(task: str, split: str, language: str | None = None) -> tuple:
+    """(repo id, config, hub split, score column, factor to 0-5) of a raw STS set."""
+    if language is not None:  # scores already 0-5
+        return MULTI_MT, language, split, "similarity_score", 1.0
+    if task == "stsb":  # scores in [0, 1]
+        hub_split = "validation" if split == "dev" else split
+        return "sentence-transformers/stsb", None, hub_split, "score", 5.0
+    return f"mteb/{task}-sts", None, split, "score", 1.0  # scores already 0-5
+
+
+def hub_error(what: str, repo_id: str, why: str) -> FileNotFoundError:
+    """The error of a hub miss: what is missing, why, and what to set instead."""
+    return FileNotFoundError(
+        f"{what} is not available locally and {why}, so {repo_id!r} cannot be "
+        "downloaded from the Hugging Face hub. Set MINICSE_DATA to a data folder "
+        "(the layout of shared/data) or pass path= (that folder or a file)."
+    )
+
+
+def hub_file(filename: str, what: str) -> Path:
+    """A file of SimCSE's hub dataset: downloaded, or (offline) from the cache."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    why = hub_status()  # offline: the cache only, failing in milliseconds
+    try:
+        kwargs = {"repo_type": "dataset", "local_files_only": bool(why)}
+        return Path(hf_hub_download(SIMCSE_REPO, filename, **kwargs))
+    except LocalEntryNotFoundError as err:
+        raise hub_error(what, SIMCSE_REPO, why or "it is not cached") from err
+
+
+def hub_sts_frame(task: str, split: str, language: str | None) -> pd.DataFrame:
+    """Raw STS12-16 / STS-B through ``datasets``, scores on the 0-5 scale."""
+    from huggingface_hub import constants
+
+    repo_id, config, hub_split, score, factor = hub_sts(task, split, language)
+    what, why = f"STS task {task!r} (split {split!r})", hub_status()
+    cache = env_flag("HF_DATASETS_CACHE") or os.path.join(constants.HF_HOME, "datasets")
+    cached = (Path(cache).expanduser() / repo_id.replace("/", "___")).is_dir()
+    if why and not (hub_offline() and cached):
+        raise hub_error(what, repo_id, why)
+    try:
+        from datasets import load_dataset  # optional dependency (minicse[hub])
+    except ImportError as err:
+        hint = "needs `pip install datasets`, or set MINICSE_DATA or pass path="
+        raise ImportError(f"loading {what} from the hub {hint}") from err
+    frame = load_dataset(repo_id, config, split=hub_split).to_pandas()
+    frame = frame[["sentence1", "sentence2", score]].rename(columns={score: "score"})
+    texts = frame[["sentence1", "sentence2"]].astype(object)  # as local files give
+    return texts.assign(score=frame["score"].astype(float) * factor)
+
+
+@functools.lru_cache(maxsize=4)
+def _members(path: str, size: int, mtime_ns: int) -> dict[str, bytes]:
+    """{name from ``STS/``/``SICK/`` on: content} of a (compressed) tar, one pass."""
+    try:
+        with tarfile.open(path, mode="r:*") as tar:  # compression detected
+            found = ((_KEY.search(m.name), m) for m in tar if m.isfile())
+            return {key[1]: tar.extractfile(m).read() for key, m in found if key}
+    except tarfile.ReadError as err:
+        raise ValueError(
+            f"{path} is not a tar file (plain, gzip, bz2 or xz): delete it to "
+            "download it again"
+        ) from err
+
+
+def _lines(tar: Path, member: str) -> list[str]:
+    """The lines of ``member`` (e.g. ``SICK/SICK_train.txt``), as ``io.open`` splits."""
+    stat = tar.stat()  # the cache key: a new download is read again
+    members = _members(str(tar), stat.st_size, stat.st_mtime_ns)
+    if member not in members:
+        raise FileNotFoundError(
+            f"{tar} has no member downstream/{member}, which SentEval reads; the "
+            "download is incomplete or not SimCSE's senteval.tar: delete it to "
+            "download it again, or set MINICSE_DATA / pass path= to a data folder"
+        )
+    text = io.TextIOWrapper(io.BytesIO(members[member]), "utf-8")  # \r\n, \r: \n
+    return [line.rstrip("\n") for line in text]
+
+
+def _fields(tar: Path, member: str, columns, header: int = 0) -> list[tuple]:
+    """The tab-separated ``columns`` of each line of ``member`` after its header."""
+    rows = [line.split("\t") for line in _lines(tar, member)[header:]]
+    for number, fields in enumerate(rows, header + 1):
+        if len(fields) <= max(columns):
+            raise ValueError(
+                f"{tar}: {member}, line {number}: expected at least "
+                f"{max(columns) + 1} tab-separated fields, got {len(fields)}"
+            )
+    return [tuple(fields[c] for c in columns) for fields in rows]
+
+
+def _senteval_frame(tar: Path, task: str, split: str, text: str) -> pd.DataFrame:
+    """SentEval's pairs of a task: str ``sentence1 sentence2 score subset``."""
+    if task in _SUBSETS:  # subsets pooled in SentEval's order, unscored pairs dropped
+        rows, folder = [], f"STS/{task.upper()}-en-test"
+        for subset in _SUBSETS[task]:
+            inputs = f"{folder}/STS.input.{subset}.txt"
+            gold = f"{folder}/STS.gs.{subset}.txt"
+            pairs, scores = _fields(tar, inputs, (0, 1)), _lines(tar, gold)
+            if len(pairs) != len(scores):
+                raise ValueError(
+                    f"{tar}: {inputs} has {len(pairs)} lines but {gold} has "
+                    f"{len(scores)}; line i of one must score line i of the other"
+                )
+            pairs = zip(pairs, scores, strict=True)
+            rows += [(a, b, s, subset) for (a, b), s in pairs if s.strip()]
+    else:
+        member, columns, header = _TABLES[task]
+        rows = _fields(tar, member.format(split=split), columns, header)
+        rows = [(*row, task) for row in rows]
+    columns = ["sentence1", "sentence2", "score", "subset"]
+    frame = pd.DataFrame(rows, columns=columns)
+    if text == "senteval":  # SentEval's s.split(), then SimCSE's " ".join
+        for column in columns[:2]:
+            frame[column] = [" ".join(s.split()) for s in frame[column]]
+    return frame.astype(object)
+
+
+def _senteval_meta(tar: Path, task: str, split: str) -> pd.DataFrame:
+    """STS-B's genre, filename, year, sid or SICK-R's pair_ID, label, per pair."""
+    member, _, header = _TABLES[task]
+    names, columns = zip(*_META[task].items(), strict=True)
+    rows = _fields(tar, member.format(split=split), columns, header)
+    return pd.DataFrame(rows, columns=list(names), dtype=object)
+
+
+# the data folder's STS14 subset order (SentEval's tar has images before OnWN)
+_STS14 = "deft-forum deft-news headlines OnWN images tweet-news".split()
+_NOTES = """Written by `python -m minicse data` from the hub sources of `load_sts`
+(SentEval's text, subsets and SICK-R from SimCSE's `senteval.tar`), the first {nli}
+rows of `nli_for_simcse.csv` (SNLI+MNLI train, not the book folder's SNLI dev+test)
+and {corpus} lines of `wiki1m_for_simcse.txt`. Licenses: each dataset's hub page
+(SICK-R: non-commercial).
+"""
+
+
+def _hub_files(nli_rows: int, corpus_rows: int) -> dict[str, Any]:
+    """{path in the data folder: its frame or lines}, read from the hub."""
+    tar, files = hub_file("senteval.tar", "SentEval's STS files"), {}
+    for task in STS_TASKS:
+        for split in _SPLITS[task]:
+            name, raw = f"{task}.{split}", load_sts(task, split)
+            frame = _senteval_frame(tar, task, split, "senteval")  # scores as written
+            if task == "sts14":
+                order = frame.subset.map(_STS14.index).argsort(kind="stable")
+                frame = frame.iloc[order].reset_index(drop=True)
+            subsets = task in _SUBSETS
+            meta = frame[["subset"]] if subsets else _senteval_meta(tar, task, split)
+            scores = frame.score.astype(float).to_numpy()  # STS-B's: 0-1 x 5 on the hub
+            if len(raw) == len(frame) and np.allclose(raw.score, scores, atol=1e-9):
+                meta.insert(0, "row", range(1, len(meta) + 1))  # one for both texts
+                files[f"sts/meta/{name}.meta.tsv"] = meta
+                frame = frame.drop(columns="subset")
+            else:  # SentEval's file keeps its subset column
+                print(f"{name}: the hub's raw rows are not in senteval.tar's order")
+                frame = frame if subsets else frame.drop(columns="subset")
+            files[f"sts/{name}.tsv"], files[f"sts/senteval/{name}.tsv"] = raw, frame
+    for lang in ("de", "en", "es", "fr", "zh"):
+        for split in ("train", "dev", "test"):
+            frame = load_sts("stsb", split, language=lang)
+            files[f"sts/stsb_multi_mt/{lang}.{split}.tsv"] = frame
+    files["nli/triplets.tsv"] = load_nli_triplets(max_rows=nli_rows)
+    files["corpus/wiki1m_head.txt"] = load_corpus(max_rows=corpus_rows)
+    return files
+
+
+def _cell(value: Any) -> str:
+    """A TSV field; floats at 15 digits, which drops the noise of STS-B's x 5."""
+    return repr(float(f"{value:.15g}")) if isinstance(value, float) else str(value)
+
+
+def write_data_folder(
+    folder: str | os.PathLike, nli_rows: int = 5881, corpus_rows: int = 11914
+) -> None:
+    """Write ``folder`` in the data folder's layout from the hub, as ``data`` does.
+
+    Frames become TSV (a header, no quoting), lists lines; ``README.md`` lists each
+    file's rows and sha256, and the sources. See chapter 1.
+    """
+    with mock.patch.dict(os.environ):
+        os.environ.pop("MINICSE_DATA", None)  # every file from the hub
+        files, root, table = _hub_files(nli_rows, corpus_rows), Path(folder), []
+    for name, content in files.items():
+        if isinstance(content, pd.DataFrame):
+            cells = content.map(_cell).to_numpy()
+            if any("\t" in cell or "\n" in cell for cell in cells.ravel()):
+                raise ValueError(f"{name}: a field holds a tab or a newline")
+            content = ["\t".join(content.columns), *map("\t".join, cells)]
+        payload = "".join(line + "\n" for line in content).encode("utf-8")
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(payload)
+        sha = hashlib.sha256(payload).hexdigest()
+        table.append(f"| {name} | {len(files[name])} | {sha} |")
+    notes = _NOTES.format(nli=nli_rows, corpus=corpus_rows)
+    head = ["# Data folder\n", notes, "| file | rows | sha256 |", "|---|---:|---|"]
+    (root / "README.md").write_text("\n".join(head + table) + "\n", encoding="utf-8")
+    print(f"wrote {len(files)} files to {root}; set MINICSE_DATA={root.resolve()}")

@@ -14,13 +14,9 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .utils import env_flag
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -137,60 +133,3 @@ def _cached(repo_id: str, filename: str) -> bool:
 
     found = try_to_load_from_cache(repo_id, filename)
     return isinstance(found, str) and os.path.isfile(found)
-
-
-# the datasets minicse.data reads from the hub when no local file has them
-MULTI_MT = "PhilipMay/stsb_multi_mt"  # STS-B dev/test, machine-translated
-SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"  # SentEval, NLI, wiki1m
-
-
-def hub_sts(task: str, split: str, language: str | None = None) -> tuple:
-    """(repo id, config, hub split, score column, factor to 0-5) of a raw STS set."""
-    if language is not None:  # scores already 0-5
-        return MULTI_MT, language, split, "similarity_score", 1.0
-    if task == "stsb":  # scores in [0, 1]
-        hub_split = "validation" if split == "dev" else split
-        return "sentence-transformers/stsb", None, hub_split, "score", 5.0
-    return f"mteb/{task}-sts", None, split, "score", 1.0  # scores already 0-5
-
-
-def hub_error(what: str, repo_id: str, why: str) -> FileNotFoundError:
-    return FileNotFoundError(
-        f"{what} is not available locally and {why}, so {repo_id!r} cannot be "
-        "downloaded from the Hugging Face hub. Set MINICSE_DATA to a data folder "
-        "(the layout of shared/data) or pass path= (that folder or a file)."
-    )
-
-
-def hub_file(filename: str, what: str) -> Path:
-    """A file of SimCSE's hub dataset: downloaded, or (offline) from the cache."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    why = hub_status()  # offline: the cache only, failing in milliseconds
-    try:
-        kwargs = {"repo_type": "dataset", "local_files_only": bool(why)}
-        return Path(hf_hub_download(SIMCSE_REPO, filename, **kwargs))
-    except LocalEntryNotFoundError as err:
-        raise hub_error(what, SIMCSE_REPO, why or "it is not cached") from err
-
-
-def hub_sts_frame(task: str, split: str, language: str | None) -> pd.DataFrame:
-    """Raw STS12-16 / STS-B through ``datasets``, scores on the 0-5 scale."""
-    from huggingface_hub import constants
-
-    repo_id, config, hub_split, score, factor = hub_sts(task, split, language)
-    what, why = f"STS task {task!r} (split {split!r})", hub_status()
-    cache = env_flag("HF_DATASETS_CACHE") or os.path.join(constants.HF_HOME, "datasets")
-    cached = (Path(cache).expanduser() / repo_id.replace("/", "___")).is_dir()
-    if why and not (hub_offline() and cached):
-        raise hub_error(what, repo_id, why)
-    try:
-        from datasets import load_dataset  # optional dependency (minicse[hub])
-    except ImportError as err:
-        hint = "needs `pip install datasets`, or set MINICSE_DATA or pass path="
-        raise ImportError(f"loading {what} from the hub {hint}") from err
-    frame = load_dataset(repo_id, config, split=hub_split).to_pandas()
-    frame = frame[["sentence1", "sentence2", score]].rename(columns={score: "score"})
-    texts = frame[["sentence1", "sentence2"]].astype(object)  # as local files give
-    return texts.assign(score=frame["score"].astype(float) * factor)

@@ -17,7 +17,7 @@ import hubcache
 import pandas as pd
 import pytest
 
-from minicse import _senteval, data, hub
+from minicse import data, hub
 from minicse.data import STS_TASKS, data_dir, load_corpus, load_nli_triplets, load_sts
 
 SPLITS = [(task, "test") for task in STS_TASKS] + [("stsb", "train"), ("stsb", "dev")]
@@ -341,21 +341,21 @@ def test_hub_miss_fails_fast_and_says_what_to_set(
 
 
 def test_hub_table_maps_splits_and_scales():
-    assert hub.hub_sts("stsb", "dev") == (
+    assert data.hub_sts("stsb", "dev") == (
         "sentence-transformers/stsb",
         None,
         "validation",
         "score",
         5.0,
     )
-    assert hub.hub_sts("sts15", "test") == (
+    assert data.hub_sts("sts15", "test") == (
         "mteb/sts15-sts",
         None,
         "test",
         "score",
         1.0,
     )
-    assert hub.hub_sts("stsb", "dev", "de") == (
+    assert data.hub_sts("stsb", "dev", "de") == (
         "PhilipMay/stsb_multi_mt",
         "de",
         "dev",
@@ -470,7 +470,7 @@ def test_senteval_tar_is_indexed_once(monkeypatch, tmp_path):
         opened.append(args)
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(_senteval.tarfile, "open", counting_open)
+    monkeypatch.setattr(data.tarfile, "open", counting_open)
     for task in STS_TASKS:
         load_sts(task, text="senteval")
     assert len(opened) == 1  # one scan of the member list, then seek + read
