@@ -1,8 +1,7 @@
 """Plots the book draws again and again: loss curves, similarity maps, embeddings.
 
-Each function draws on the given matplotlib ``Axes`` (or a new figure's when
-``ax=None``) and returns it; none calls ``plt.show()``. matplotlib is imported
-lazily, so ``import minicse`` works without it.
+Each draws on ``ax`` (a new figure's if ``None``) and returns it, without
+``plt.show()``. matplotlib is imported lazily: ``import minicse`` works without it.
 """
 
 from __future__ import annotations
@@ -37,8 +36,9 @@ def _records(data: Any, name: str, need: Sequence[str]) -> list[dict[str, Any]]:
     if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a DataFrame
         data = data.to_dict("records")
     if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Sequence):
-        kind = type(data).__name__
-        raise TypeError(f"{name} must be a list of dicts or a DataFrame, got {kind}")
+        raise TypeError(
+            f"{name} must be a list of dicts or DataFrame, got {data!r:.30}"
+        )
     if len(data) == 0:
         raise ValueError(f"{name} is empty: nothing to plot")
     for i, row in enumerate(data):
@@ -61,11 +61,6 @@ def plot_history(history: Any, ax: Axes | None = None) -> Axes:
 
     ``history`` is ``model.history``: dicts (or a DataFrame) with ``step``, ``loss``
     and ``dev``. Returns the axes of the loss line; the dev line is on a twin.
-
-    Example:
-        >>> import matplotlib; matplotlib.use("Agg")
-        >>> len(plot_history([{"step": 0, "loss": 2.0}, {"step": 1, "loss": 1}]).lines)
-        1
     """
     rows = _records(history, "history", need=["step"])
     (steps, losses), (dev_steps, devs) = _series(rows, "loss"), _series(rows, "dev")
@@ -98,25 +93,6 @@ def _as_matrix(values: Any, name: str) -> np.ndarray:
     return array
 
 
-def _split_labels(labels: Any, n: int, m: int) -> tuple[list, list]:
-    """(row_labels, col_labels), each shortened, from one list or a pair of lists."""
-    if (
-        isinstance(labels, tuple)
-        and len(labels) == 2
-        and not isinstance(labels[0], str)
-    ):
-        rows, cols = list(labels[0]), list(labels[1])
-    else:
-        rows = cols = list(labels)
-    if len(rows) != n or len(cols) != m:
-        raise ValueError(
-            f"labels must give {n} row and {m} column labels for a {n}x{m} matrix, "
-            f"got {len(rows)} and {len(cols)}"
-        )
-    short = [t if len(t) <= 30 else t[:29] + "…" for t in map(str, [*rows, *cols])]
-    return short[:n], short[n:]
-
-
 def plot_similarity_matrix(
     sim: Any, labels: Sequence[str] | None = None, ax: Axes | None = None
 ) -> Axes:
@@ -124,21 +100,22 @@ def plot_similarity_matrix(
 
     ``sim`` is an ``(n, m)`` tensor or array; ``labels`` are ``n`` labels of a
     square matrix, or ``(row_labels, col_labels)``. The image is ``ax.images[0]``.
-
-    Example:
-        >>> import matplotlib; matplotlib.use("Agg")
-        >>> len(plot_similarity_matrix(torch.eye(3), labels=["a", "b", "c"]).texts)
-        9
     """
     matrix = _as_matrix(sim, "sim")
     n, m = matrix.shape
-    rows, cols = (None, None) if labels is None else _split_labels(labels, n, m)
+    if labels is not None:  # one list (square), or a pair (rows, columns)
+        pair = isinstance(labels, tuple) and len(labels) == 2
+        rows, cols = labels if pair and not isinstance(labels[0], str) else [labels] * 2
+        if len(rows) != n or len(cols) != m:
+            got = f"got {len(rows)} and {len(cols)}"
+            raise ValueError(f"labels must give {n} row and {m} column labels, {got}")
+        short = [t if len(t) <= 30 else t[:29] + "…" for t in map(str, [*rows, *cols])]
     ax = _new_axes(ax, figsize=(1.2 + 0.5 * m, 0.9 + 0.45 * n) if m <= 16 else (6, 5))
     image = ax.imshow(matrix, cmap="viridis", aspect="auto")
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    if rows is not None:
-        ax.set_yticks(range(n), rows)
-        ax.set_xticks(range(m), cols, rotation=45, ha="right")
+    if labels is not None:
+        ax.set_yticks(range(n), short[:n])
+        ax.set_xticks(range(m), short[n:], rotation=45, ha="right")
     if n * m <= 144:  # write the numbers when they can be read
         middle = (matrix.max() + matrix.min()) / 2
         for (i, j), value in np.ndenumerate(matrix):
@@ -152,22 +129,12 @@ def plot_alignment_uniformity(points: Any, ax: Axes | None = None) -> Axes:
 
     ``points`` are dicts (or a DataFrame) with ``alignment``, ``uniformity`` and
     optionally ``label``; with a ``step`` in every row they are joined in step
-    order (a trajectory).
-
-    Reference: Wang & Isola, 2020, arXiv:2005.10242; SimCSE's Figure 2.
-
-    Example:
-        >>> import matplotlib; matplotlib.use("Agg")
-        >>> points = [{"alignment": 0.2, "uniformity": -2.0}]
-        >>> plot_alignment_uniformity(points).get_xlabel()
-        'uniformity (lower is better)'
+    order. Reference: Wang & Isola, 2020, arXiv:2005.10242; SimCSE's Figure 2.
     """
     rows = _records(points, "points", need=["alignment", "uniformity"])
     trajectory = all("step" in r for r in rows)
-    if trajectory:
-        rows = sorted(rows, key=lambda r: r["step"])
-    xs = [float(r["uniformity"]) for r in rows]
-    ys = [float(r["alignment"]) for r in rows]
+    rows = sorted(rows, key=lambda r: r["step"]) if trajectory else rows
+    xs, ys = ([float(r[k]) for r in rows] for k in ("uniformity", "alignment"))
     ax = _new_axes(ax, figsize=(4.5, 4.0))
     if trajectory and len(rows) > 1:
         ax.plot(xs, ys, "-", color="0.6", zorder=1)
@@ -180,27 +147,9 @@ def plot_alignment_uniformity(points: Any, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def _project_2d(array: np.ndarray, method: str) -> np.ndarray:
-    """``(n, d)`` -> ``(n, 2)`` by PCA (SVD of the centred data), t-SNE or nothing."""
-    if method == "none":
-        if array.shape[1] != 2:
-            raise ValueError(f"method='none' needs 2-D points, got {array.shape[1]}-D")
-        return array
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        perplexity = max(1.0, min(30.0, (len(array) - 1) / 3))
-        tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=0)
-        return tsne.fit_transform(array)
-    centred = array - array.mean(axis=0, keepdims=True)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)  # rows of vt: directions
-    projected = centred @ vt[:2].T  # (n, <=2)
-    return np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))  # 1-D input: pad
-
-
 def plot_embeddings_2d(
     embeddings: Any,
-    labels: Sequence[Any] | None = None,
+    labels: Sequence | None = None,
     ax: Axes | None = None,
     method: str = "pca",
 ) -> Axes:
@@ -209,19 +158,25 @@ def plot_embeddings_2d(
     ``labels``: ``n`` class labels (one colour and legend entry each) or ``None``;
     ``method``: ``"pca"``, ``"tsne"`` (needs scikit-learn) or ``"none"`` (2-D input).
     Each class is one ``PathCollection`` in ``ax.collections``.
-
-    Example:
-        >>> import matplotlib; matplotlib.use("Agg")
-        >>> len(plot_embeddings_2d(torch.randn(10, 5), labels=[0, 1] * 5).collections)
-        2
     """
     check_choice(method, "method", ("pca", "tsne", "none"))
     array = _as_matrix(embeddings, "embeddings")
     if labels is not None and len(labels) != len(array):
-        raise ValueError(
-            f"labels has {len(labels)} entries but embeddings has {len(array)} rows"
-        )
-    xy = _project_2d(array, method)
+        raise ValueError(f"labels has {len(labels)} entries, embeddings {len(array)}")
+    if method == "none" and array.shape[1] != 2:
+        raise ValueError(f"method='none' needs 2-D points, got {array.shape[1]}-D")
+    xy = array
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = max(1.0, min(30.0, (len(array) - 1) / 3))
+        tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=0)
+        xy = tsne.fit_transform(array)
+    elif method == "pca":  # the SVD of the centred data: rows of vt are directions
+        centred = array - array.mean(axis=0, keepdims=True)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        xy = centred @ vt[:2].T  # (n, <=2)
+        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))  # 1-D input: pad
     ax = _new_axes(ax, figsize=(4.5, 4.0))
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=18)
