@@ -36,22 +36,17 @@ class DistInfo:
         return self.world_size > 1
 
 
-def _env(name: str, default: int, minimum: int = 0) -> int:
-    """``int(os.environ[name])`` (``default`` if unset), at least ``minimum``."""
-    value = os.environ.get(name, "").strip() or str(default)
-    if not value.lstrip("-").isdigit() or int(value) < minimum:
-        raise ValueError(f"{name}={value!r} is not an int >= {minimum}")
-    return int(value)
-
-
 def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
     """Join the launcher's group (nccl on CUDA, gloo on CPU), or run alone (rank 0
     of 1). ``device``: ``"auto"`` (CUDA, else CPU), ``"cpu"``, ``"cuda"`` or a device.
     """
-    world_size, resolved = _env("WORLD_SIZE", 1, minimum=1), pick_device(device)
-    if world_size == 1 and not dist.is_initialized():
+    size = os.environ.get("WORLD_SIZE", "").strip() or "1"
+    if not size.isdigit() or int(size) < 1:
+        raise ValueError(f"WORLD_SIZE={size!r} is not an int >= 1")
+    resolved = pick_device(device)
+    if int(size) == 1 and not dist.is_initialized():
         return DistInfo(device=resolved)
-    local_rank = _env("LOCAL_RANK", 0)
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))  # set by every launcher
     if device in (None, "auto") and resolved.type == "mps":
         resolved = torch.device("cpu")  # no multi-process MPS backend
     if resolved.type == "cuda":
