@@ -1,14 +1,12 @@
 """STS evaluation: rank correlation between cosine similarity and gold scores.
 
-``evaluate_sts`` uses SentEval's "all" setting, as the SimCSE paper does: one
-Spearman over every pair of a task, not a mean over its subsets. See chapters 1, 8.
-
-References: Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval); Gao et al.,
-2021, arXiv:2104.08821, Appendix B ("all").
+``evaluate_sts`` uses SentEval's "all" setting, as SimCSE does (arXiv:2104.08821,
+Appendix B): one Spearman over every pair of a task. See chapters 1 and 8.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -31,15 +29,6 @@ from .utils import (
     check_same_length,
     check_texts,
 )
-
-__all__ = [
-    "spearman",
-    "pearson",
-    "sts_positive_pairs",
-    "score_sts_pairs",
-    "sts_dev_metrics",
-    "evaluate_sts",
-]
 
 STS_COLUMNS = ("sentence1", "sentence2", "score")
 
@@ -75,9 +64,7 @@ def pearson(x: Any, y: Any) -> float:
 
         r = sum(dx * dy) / sqrt(sum(dx ** 2) * sum(dy ** 2)),  dx = x - mean(x)
 
-    Lists, arrays or tensors, ``n >= 2``; a constant input raises ``ValueError``.
-    Computed by ``scipy.stats.pearsonr``; chapter 1 builds it by hand.
-
+    Lists, arrays or tensors, ``n >= 2``, not constant; by ``scipy.stats.pearsonr``.
     Reference: Pearson, 1895, Proc. R. Soc. Lond. 58, 240-242.
     """
     return float(stats.pearsonr(*_check_pair(x, y)).statistic)
@@ -86,10 +73,8 @@ def pearson(x: Any, y: Any) -> float:
 def spearman(x: Any, y: Any) -> float:
     """Spearman's rank correlation: Pearson's ``r`` of the ranks. See chapter 1.
 
-    Tied values share the mean of the ranks they span. Inputs as :func:`pearson`;
-    computed by ``scipy.stats.spearmanr``.
-
-    Reference: Spearman, 1904, Am. J. Psychol. 15(1), 72-101.
+    Ties share the mean of their ranks; inputs as :func:`pearson`; computed by
+    ``scipy.stats.spearmanr``. Reference: Spearman, 1904, Am. J. Psychol. 15(1).
 
     Example:
         >>> spearman([1, 2, 3, 4], [1, 8, 27, 64])   # monotonic, not linear
@@ -98,26 +83,18 @@ def spearman(x: Any, y: Any) -> float:
     return float(stats.spearmanr(*_check_pair(x, y)).statistic)
 
 
-def sts_positive_pairs(
-    df: pd.DataFrame, threshold: float = 4.0
-) -> tuple[list[str], list[str]]:
-    """The pairs of an STS table with ``score > threshold`` (strict; NaN dropped).
+def sts_positive_pairs(df: pd.DataFrame, threshold: float = 4.0) -> tuple[list, list]:
+    """Two row-aligned sentence lists: the pairs of ``df`` with ``score > threshold``.
 
-    ``df`` has columns ``sentence1``, ``sentence2`` and a numeric ``score`` (as
-    ``load_sts`` gives); the result is two row-aligned lists of sentences. SimCSE's
-    Figure 2 takes the STS-B pairs above 4 as the positive pairs of ``alignment``.
-    See chapter 9.
-
-    Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, Figure 2.
+    ``df`` is an STS table as ``load_sts`` gives; NaN scores are dropped. SimCSE's
+    Figure 2 (arXiv:2104.08821) takes the STS-B pairs above 4 as the positive pairs
+    of ``alignment``. See chapter 9.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in STS_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(
-            f"df is missing column(s) {missing}; expected {list(STS_COLUMNS)}, "
-            f"got {list(df.columns)}"
-        )
+        raise ValueError(f"df is missing column(s) {missing}; has {list(df.columns)}")
     check_number(threshold, "threshold")
     try:
         scores = pd.to_numeric(df["score"]).to_numpy(dtype=float)
@@ -125,55 +102,38 @@ def sts_positive_pairs(
         raise ValueError(f"df['score'] must be numeric: {err}") from err
     keep = scores > threshold  # NaN scores compare False and are dropped
     if not keep.any():
-        raise ValueError(
-            f"no pair in df has score > threshold={threshold} "
-            f"(max score {scores.max() if len(scores) else 'n/a'}); lower threshold"
-        )
+        top = f"max score {scores.max() if len(scores) else 'n/a'}"
+        raise ValueError(f"no pair has score > threshold={threshold} ({top}); lower it")
     return df["sentence1"][keep].tolist(), df["sentence2"][keep].tolist()
 
 
 def _check_encoder(encoder: Any) -> None:
     """Raise ``TypeError`` unless ``encoder`` has ``encode`` (and is not a name)."""
+    want = "a SentenceEncoder: it must have an encode(texts, batch_size) method"
     if isinstance(encoder, (str, bytes, os.PathLike)):
         name = os.fsdecode(encoder)
-        raise TypeError(
-            "encoder must be a SentenceEncoder (or any object with encode(texts, "
-            f"batch_size) -> (n, d) tensor), got the {type(encoder).__name__} "
-            f"{name!r}; build one first: SentenceEncoder.from_pretrained({name!r})"
-        )
+        fix = f"build one first: SentenceEncoder.from_pretrained({name!r})"
+        raise TypeError(f"encoder must be {want}, got the name {name!r}; {fix}")
     if not callable(getattr(encoder, "encode", None)):
-        raise TypeError(
-            "encoder must have an encode(texts, batch_size) method returning an "
-            f"(n, d) tensor, e.g. a SentenceEncoder; got {type(encoder).__name__}"
-        )
+        raise TypeError(f"encoder must be {want}, got {type(encoder).__name__}")
 
 
-def _distinct_vectors(
-    encoder: Any, texts: Sequence[str], batch_size: int, **options: Any
-) -> tuple[Tensor, dict[str, int]]:
-    """Unit float64 vectors ``(u, d)`` of the distinct ``texts`` (one encode call)."""
-    unique = list(dict.fromkeys(texts))
-    embeddings = torch.as_tensor(
-        encoder.encode(unique, batch_size=batch_size, **options)
-    )
-    check_embeddings(**{"encoder.encode(...) output": embeddings})
-    if len(embeddings) != len(unique):
-        raise ValueError(
-            f"encoder.encode returned {len(embeddings)} rows for {len(unique)} texts"
-        )
-    unit = F.normalize(embeddings.detach().cpu().double(), dim=-1)  # (u, d)
-    return unit, {s: i for i, s in enumerate(unique)}
-
-
-def _cosines(encoder: Any, pair_sets: dict, batch_size: int, **options: Any) -> dict:
-    """{key: ``(n,)`` cos(s1_i, s2_i)} per ``(s1, s2)`` pair set, encoded once."""
-    texts = [s for s1, s2 in pair_sets.values() for s in (*s1, *s2)]
-    unit, row = _distinct_vectors(encoder, texts, batch_size, **options)
-    result = {}
-    for key, (s1, s2) in pair_sets.items():
-        a, b = unit[[row[s] for s in s1]], unit[[row[s] for s in s2]]  # (n, d)
-        result[key] = (a * b).sum(dim=-1).numpy()
-    return result
+def _unit_pairs(
+    encoder: Any, pair_sets: dict, batch_size: int, **options: Any
+) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor]:
+    """Unit float64 ``(n, d)`` pairs per ``(s1, s2)`` set, and all distinct ones."""
+    unique = list(dict.fromkeys(s for s1, s2 in pair_sets.values() for s in (*s1, *s2)))
+    out = torch.as_tensor(encoder.encode(unique, batch_size=batch_size, **options))
+    check_embeddings(**{"encoder.encode(...) output": out})
+    if len(out) != len(unique):
+        raise ValueError(f"encode() returned {len(out)} rows for {len(unique)} texts")
+    unit = F.normalize(out.detach().cpu().double(), dim=-1)  # (u, d)
+    row = {s: i for i, s in enumerate(unique)}
+    pairs = {
+        key: (unit[[row[s] for s in s1]], unit[[row[s] for s in s2]])  # (n, d) each
+        for key, (s1, s2) in pair_sets.items()
+    }
+    return pairs, unit
 
 
 def sts_dev_metrics(
@@ -184,34 +144,22 @@ def sts_dev_metrics(
     batch_size: int = 128,
     **options: Any,
 ) -> dict[str, float]:
-    """Spearman x 100, alignment and uniformity of STS pairs, from one encoding.
+    """``{"dev", "alignment", "uniformity"}`` of STS pairs, from one encoding.
 
-    Alignment is over the pairs scored above 4, uniformity over all distinct
-    sentences (``alpha = t = 2``), as SimCSE's Figure 2. Returns ``{"dev",
-    "alignment", "uniformity"}``, NaN where there is no pair above 4. See chapter 9.
-
-    References: arXiv:2005.10242 (Wang & Isola); arXiv:2104.08821, section 5.
-
-    Example:
-        >>> import types  # toy: an encoder counting a, b, c
-        >>> toy = types.SimpleNamespace(encode=lambda texts, batch_size: torch.tensor(
-        ...     [[t.count(c) for c in "abc"] for t in texts], dtype=torch.float))
-        >>> m = sts_dev_metrics(toy, ["a", "b"], ["a", "c"], [5, 1])  # a, b, c: axes
-        >>> round(m["dev"], 6), m["alignment"], round(m["uniformity"], 6)  # log e^-4
-        (100.0, 0.0, -4.0)
+    ``dev`` is Spearman x 100; alignment is over the pairs scored above 4 (NaN if
+    none), uniformity over all distinct sentences (``alpha = t = 2``), as SimCSE's
+    Figure 2 (arXiv:2104.08821, section 5; arXiv:2005.10242). See chapter 9.
     """
-    texts = [*sentences1, *sentences2]
-    unit, row = _distinct_vectors(encoder, texts, batch_size, **options)
-    a, b = unit[[row[s] for s in sentences1]], unit[[row[s] for s in sentences2]]
+    pairs, unit = _unit_pairs(
+        encoder, {"dev": (sentences1, sentences2)}, batch_size, **options
+    )
+    a, b = pairs["dev"]
     gold = np.asarray(scores, dtype=float)
     positive = torch.from_numpy(gold > 4)
-    return {
-        "dev": 100.0 * spearman((a * b).sum(dim=-1).numpy(), gold),
-        "alignment": float(alignment(a[positive], b[positive]))
-        if bool(positive.any())
-        else float("nan"),
-        "uniformity": float(uniformity(unit)) if len(unit) > 1 else float("nan"),
-    }
+    aligned = alignment(a[positive], b[positive]) if positive.any() else math.nan
+    uniform = uniformity(unit) if len(unit) > 1 else math.nan
+    dev = 100.0 * spearman((a * b).sum(-1), gold)  # (n,) cosines of unit vectors
+    return {"dev": dev, "alignment": float(aligned), "uniformity": float(uniform)}
 
 
 def score_sts_pairs(
@@ -225,11 +173,9 @@ def score_sts_pairs(
 
         result = 100 * spearman([cos(f(a_i), f(b_i)) for i], scores)
 
-    ``encoder`` is any object with ``encode(texts, batch_size) -> (n, d)``;
-    ``sentences1``, ``sentences2`` and ``scores`` have ``n`` entries each (any score
-    scale: only ranks count). Each distinct sentence is encoded once. See chapter 1.
-
-    Reference: Reimers et al., 2016, COLING (Spearman for STS).
+    ``encoder`` is any object with ``encode(texts, batch_size) -> (n, d)``; each
+    distinct sentence is encoded once. Any score scale: only ranks count. See
+    chapter 1. Reference: Reimers et al., 2016, COLING (Spearman for STS).
     """
     _check_encoder(encoder)
     sentences1 = check_texts(sentences1, "sentences1")
@@ -238,8 +184,9 @@ def score_sts_pairs(
     scores = _as_vector(scores, "scores")
     check_same_length(sentences1, scores, "sentences1", "scores")
     check_int(batch_size, "batch_size")
-    cosines = _cosines(encoder, {"pairs": (sentences1, sentences2)}, batch_size)
-    return 100.0 * spearman(cosines["pairs"], scores)
+    pairs, _ = _unit_pairs(encoder, {"pairs": (sentences1, sentences2)}, batch_size)
+    a, b = pairs["pairs"]  # (n, d) unit vectors each
+    return 100.0 * spearman((a * b).sum(-1), scores)
 
 
 def evaluate_sts(
@@ -262,13 +209,10 @@ def evaluate_sts(
         mean  = mean_k spearman(subset k)
         wmean = sum_k n_k spearman(subset k) / sum_k n_k
 
-    ``encoder`` is as :func:`score_sts_pairs`; every task's sentences are encoded in
-    one call. ``tasks``, ``split``, ``text``, ``max_rows``, ``path`` and ``language``
-    choose the data as ``load_sts`` does. Sentences are never truncated unless
-    ``max_length`` says so (a training length here changes the scores). Returns
-    ``spearman`` and ``n_pairs`` by task, with their mean and sum as ``"avg"``.
-
-    Reference: Gao et al., 2021, arXiv:2104.08821, Table 5 and Appendix B.
+    ``encoder`` as :func:`score_sts_pairs`, one encode call for all tasks; the data
+    arguments as ``load_sts``. Sentences are truncated only to ``max_length`` (a
+    training length here changes the scores). Returns ``spearman`` and ``n_pairs``
+    by task, and their mean and sum as ``"avg"``. Reference: arXiv:2104.08821.
     """
     _check_encoder(encoder)  # before any data is loaded
     check_int(batch_size, "batch_size")
@@ -287,8 +231,8 @@ def evaluate_sts(
     }
     pairs = {t: (f.sentence1, f.sentence2) for t, f in frames.items()}
     options = {} if max_length is None else {"max_length": max_length}
-    cosines = _cosines(encoder, pairs, batch_size, **options)
-    rho = {t: _aggregate(cosines[t], f, aggregate) for t, f in frames.items()}
+    pairs, _ = _unit_pairs(encoder, pairs, batch_size, **options)
+    rho = {t: _aggregate(*pairs[t], f, aggregate) for t, f in frames.items()}
     rows = {t: (rho[t], len(f)) for t, f in frames.items()}
     table = pd.DataFrame.from_dict(
         rows, orient="index", columns=["spearman", "n_pairs"]
@@ -298,8 +242,9 @@ def evaluate_sts(
     return table.astype({"n_pairs": int})
 
 
-def _aggregate(cosines: np.ndarray, frame: pd.DataFrame, how: str) -> float:
-    """SentEval's "all", "mean" or "wmean" Spearman x 100 of one task."""
+def _aggregate(a: Tensor, b: Tensor, frame: pd.DataFrame, how: str) -> float:
+    """SentEval's "all", "mean" or "wmean" Spearman x 100 of one task's pairs."""
+    cosines = (a * b).sum(-1)  # (n,): a and b are unit vectors
     if how == "all":
         return 100.0 * spearman(cosines, frame.score)
     groups = frame.groupby("subset", sort=False).indices.values()  # row positions

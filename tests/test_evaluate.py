@@ -22,6 +22,7 @@ from minicse.evaluate import (
     pearson,
     score_sts_pairs,
     spearman,
+    sts_dev_metrics,
     sts_positive_pairs,
 )
 
@@ -188,6 +189,21 @@ def test_encoder_returning_wrong_rows_is_caught():
 
     with pytest.raises(ValueError, match="returned 2 rows for 3 texts"):
         score_sts_pairs(Broken(), ["a", "b"], ["c", "a"], [1, 2])
+
+
+def test_sts_dev_metrics_on_axes():
+    """Moved from the docstring: a, b, c are the axes; the two pairs hold one
+    identical pair (score 5) and one orthogonal pair (score 1)."""
+
+    class Axes:
+        def encode(self, texts, batch_size):
+            return torch.tensor([[t.count(c) for c in "abc"] for t in texts]).float()
+
+    m = sts_dev_metrics(Axes(), ["a", "b"], ["a", "c"], [5, 1])
+    assert round(m["dev"], 6) == 100.0 and m["alignment"] == 0.0
+    assert round(m["uniformity"], 6) == -4.0  # log e^-4: every distinct pair at |d|^2 2
+    none_above_4 = sts_dev_metrics(Axes(), ["a", "b"], ["a", "c"], [3, 1])
+    assert math.isnan(none_above_4["alignment"])
 
 
 # ------------------------------------------------------------------ the STS table
