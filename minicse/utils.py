@@ -115,9 +115,11 @@ def check_same_length(a: Sequence, b: Sequence, name_a: str, name_b: str) -> Non
 
 def check_finite(values: Any, name: str) -> None:
     """Raise :class:`NonFiniteError` if ``values`` (tensor, array, list) has NaN/inf."""
-    if not isinstance(values, Tensor):
-        values = torch.as_tensor(np.asarray(values, dtype=float))
-    if not torch.isfinite(values).all():  # True when empty
+    if isinstance(values, Tensor):
+        finite = torch.isfinite(values)
+    else:  # a list, or a read-only array (torch.as_tensor would warn)
+        finite = np.isfinite(np.asarray(values, dtype=float))
+    if not finite.all():  # True when empty
         raise NonFiniteError(f"{name} contains NaN or inf values; check its inputs")
 
 
