@@ -1,7 +1,6 @@
 """Several processes (``torchrun``, ``accelerate launch``): DDP, and a gather with
 gradients so that every rank's loss sees all ``N * b`` in-batch candidates, as in
-SimCSE's ``cl_forward``. Without a launcher all of it is a no-op. See chapter 6.
-"""
+SimCSE's ``cl_forward``. Without a launcher all of it is a no-op. See chapter 6."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ from .utils import check_int, pick_device
 @dataclass(frozen=True)
 class DistInfo:
     """This process: ``rank`` of ``world_size``, ``local_rank`` (its GPU), ``is_main``
-    (rank 0 logs, evaluates and saves) and ``device``."""
+    (rank 0 logs, evaluates and saves), ``device``; ``distributed``: several ranks."""
 
     rank: int = 0
     world_size: int = 1
@@ -32,7 +31,6 @@ class DistInfo:
 
     @property
     def distributed(self) -> bool:
-        """True when more than one process takes part."""
         return self.world_size > 1
 
 
