@@ -1,7 +1,7 @@
 """STS evaluation: rank correlation between cosine similarity and gold scores.
 
-``evaluate_sts`` uses SentEval's "all" setting, as SimCSE does (arXiv:2104.08821,
-Appendix B): one Spearman over every pair of a task. See chapters 1 and 8.
+``evaluate_sts`` takes one Spearman over all pairs of a task (SentEval's "all"), as
+SimCSE does (arXiv:2104.08821, Appendix B). See chapters 1 and 8.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from .utils import (
     check_same_length,
     check_texts,
 )
-
-STS_COLUMNS = ("sentence1", "sentence2", "score")
 
 
 def _as_vector(values: Any, name: str) -> np.ndarray:
@@ -92,7 +90,7 @@ def sts_positive_pairs(df: pd.DataFrame, threshold: float = 4.0) -> tuple[list, 
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in STS_COLUMNS if c not in df.columns]
+    missing = [c for c in ("sentence1", "sentence2", "score") if c not in df.columns]
     if missing:
         raise ValueError(f"df is missing column(s) {missing}; has {list(df.columns)}")
     check_number(threshold, "threshold")
@@ -118,21 +116,19 @@ def _check_encoder(encoder: Any) -> None:
         raise TypeError(f"encoder must be {want}, got {type(encoder).__name__}")
 
 
-def _unit_pairs(
-    encoder: Any, pair_sets: dict, batch_size: int, **options: Any
-) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor]:
+def _unit_pairs(encoder: Any, pair_sets: list, batch_size: int, **options) -> tuple:
     """Unit float64 ``(n, d)`` pairs per ``(s1, s2)`` set, and all distinct ones."""
-    unique = list(dict.fromkeys(s for s1, s2 in pair_sets.values() for s in (*s1, *s2)))
+    unique = list(dict.fromkeys(s for s1, s2 in pair_sets for s in (*s1, *s2)))
     out = torch.as_tensor(encoder.encode(unique, batch_size=batch_size, **options))
     check_embeddings(**{"encoder.encode(...) output": out})
     if len(out) != len(unique):
         raise ValueError(f"encode() returned {len(out)} rows for {len(unique)} texts")
     unit = F.normalize(out.detach().cpu().double(), dim=-1)  # (u, d)
     row = {s: i for i, s in enumerate(unique)}
-    pairs = {
-        key: (unit[[row[s] for s in s1]], unit[[row[s] for s in s2]])  # (n, d) each
-        for key, (s1, s2) in pair_sets.items()
-    }
+    pairs = [
+        (unit[[row[s] for s in s1]], unit[[row[s] for s in s2]])  # (n, d) each
+        for s1, s2 in pair_sets
+    ]
     return pairs, unit
 
 
@@ -150,10 +146,8 @@ def sts_dev_metrics(
     none), uniformity over all distinct sentences (``alpha = t = 2``), as SimCSE's
     Figure 2 (arXiv:2104.08821, section 5; arXiv:2005.10242). See chapter 9.
     """
-    pairs, unit = _unit_pairs(
-        encoder, {"dev": (sentences1, sentences2)}, batch_size, **options
-    )
-    a, b = pairs["dev"]
+    texts = (sentences1, sentences2)
+    [(a, b)], unit = _unit_pairs(encoder, [texts], batch_size, **options)
     gold = np.asarray(scores, dtype=float)
     positive = torch.from_numpy(gold > 4)
     aligned = alignment(a[positive], b[positive]) if positive.any() else math.nan
@@ -184,9 +178,8 @@ def score_sts_pairs(
     scores = _as_vector(scores, "scores")
     check_same_length(sentences1, scores, "sentences1", "scores")
     check_int(batch_size, "batch_size")
-    pairs, _ = _unit_pairs(encoder, {"pairs": (sentences1, sentences2)}, batch_size)
-    a, b = pairs["pairs"]  # (n, d) unit vectors each
-    return 100.0 * spearman((a * b).sum(-1), scores)
+    [(a, b)], _ = _unit_pairs(encoder, [(sentences1, sentences2)], batch_size)
+    return 100.0 * spearman((a * b).sum(-1), scores)  # (n,) cosines of unit vectors
 
 
 def evaluate_sts(
@@ -209,10 +202,9 @@ def evaluate_sts(
         mean  = mean_k spearman(subset k)
         wmean = sum_k n_k spearman(subset k) / sum_k n_k
 
-    ``encoder`` as :func:`score_sts_pairs`, one encode call for all tasks; the data
-    arguments as ``load_sts``. Sentences are truncated only to ``max_length`` (a
-    training length here changes the scores). Returns ``spearman`` and ``n_pairs``
-    by task, and their mean and sum as ``"avg"``. Reference: arXiv:2104.08821.
+    ``encoder`` as :func:`score_sts_pairs`; the data arguments as ``load_sts``; no
+    truncation unless ``max_length``. Returns ``spearman`` and ``n_pairs`` by task,
+    with their mean and sum as ``"avg"``. Reference: arXiv:2104.08821, Table 5.
     """
     _check_encoder(encoder)  # before any data is loaded
     check_int(batch_size, "batch_size")
@@ -222,21 +214,16 @@ def evaluate_sts(
     if not tasks or len(set(tasks)) != len(tasks):
         raise ValueError(f"tasks must be distinct names from {STS_TASKS}, got {tasks}")
     if language is not None and tasks != ["stsb"]:
-        raise ValueError(
-            f"language={language!r} is the multilingual STS-B: pass tasks='stsb'"
-        )
-    subsets = aggregate != "all"
-    frames = {
-        t: load_sts(t, split, text, path, max_rows, language, subsets) for t in tasks
-    }
-    pairs = {t: (f.sentence1, f.sentence2) for t, f in frames.items()}
+        raise ValueError(f"language={language!r} is STS-B's: pass tasks='stsb'")
+    load = (split, text, path, max_rows, language, aggregate != "all")
+    frames = {t: load_sts(t, *load) for t in tasks}
+    texts = [(f.sentence1, f.sentence2) for f in frames.values()]
     options = {} if max_length is None else {"max_length": max_length}
-    pairs, _ = _unit_pairs(encoder, pairs, batch_size, **options)
-    rho = {t: _aggregate(*pairs[t], f, aggregate) for t, f in frames.items()}
-    rows = {t: (rho[t], len(f)) for t, f in frames.items()}
-    table = pd.DataFrame.from_dict(
-        rows, orient="index", columns=["spearman", "n_pairs"]
-    )
+    pairs, _ = _unit_pairs(encoder, texts, batch_size, **options)
+    scored = zip(pairs, frames.values(), strict=True)
+    rho = [_aggregate(a, b, frame, aggregate) for (a, b), frame in scored]
+    n_pairs = [len(f) for f in frames.values()]
+    table = pd.DataFrame({"spearman": rho, "n_pairs": n_pairs}, index=list(frames))
     table.loc["avg"] = [table["spearman"].mean(), table["n_pairs"].sum()]
     table.index.name = "task"
     return table.astype({"n_pairs": int})
