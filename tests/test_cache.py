@@ -93,7 +93,7 @@ def test_the_key_changes_with_the_dev_pairs_content(tmp_path):
 
 
 def test_an_interrupted_run_is_not_cached(tmp_path, monkeypatch):
-    import minicse.loop as loop
+    import minicse.train as loop
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
@@ -154,8 +154,8 @@ def _weights(encoder):
 
 
 def _crash_after_checkpoint(monkeypatch, step):
-    """Make loop.save raise (a lost runtime) right after it wrote ``step``'s."""
-    import minicse.loop as loop
+    """Make checkpoint.save raise (a lost runtime) right after it wrote ``step``'s."""
+    import minicse.checkpoint as loop
 
     real = loop.save
 
