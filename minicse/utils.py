@@ -64,14 +64,12 @@ def amp_dtype(
     if device.type == "cuda":  # native bf16 from Ampere (8.0) on
         major, _ = torch.cuda.get_device_capability(device)
         return torch.bfloat16 if major >= 8 else torch.float16
-    if device.type != "cpu":
-        return None
     fast = env_flag("MINICSE_CPU_BF16")  # "1"/"0" overrides oneDNN's answer
     if fast is None:
         with contextlib.suppress(AttributeError, RuntimeError):
             fast = str(int(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
     check_choice(fast, "MINICSE_CPU_BF16", ("1", "0", None))  # None: unset
-    return torch.bfloat16 if fast == "1" else None
+    return torch.bfloat16 if device.type == "cpu" and fast == "1" else None
 
 
 def autocast(device: torch.device | str, precision: str = "auto"):
@@ -158,11 +156,8 @@ def check_choice(value: Any, name: str, choices: Sequence) -> None:
 
 
 def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
-    """Raise unless each tensor (``None`` skipped) is a ``(rows, dim)`` float.
-
-    All share the first one's dtype and its ``same`` (``"shape"`` or ``"dim"``).
-    NaN/inf are looked for on the CPU only: elsewhere it would cost a host sync.
-    """
+    """Raise unless each tensor (``None`` skipped) is a finite ``(rows, dim)`` float
+    with the first one's dtype and ``same`` (``"shape"`` or ``"dim"``)."""
     (first, ref), *_ = tensors.items()
     cut, want = (0, "shape") if same == "shape" else (1, "embedding dim")
     for name, x in tensors.items():
@@ -174,9 +169,7 @@ def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
         if len(shape) != 2:
             raise ValueError(f"{name} must have shape (batch, dim), got {shape}")
         if 0 in shape:
-            raise ValueError(
-                f"{name} is empty (shape {shape}); pass rows with features"
-            )
+            raise ValueError(f"{name} is empty (shape {shape}): nothing to compare")
         if not x.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
         if x.shape[cut:] != ref.shape[cut:]:
@@ -184,7 +177,7 @@ def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
             raise ValueError(f"{got} must have the same {want}")
         if x.dtype != ref.dtype:
             raise TypeError(f"{first} is {ref.dtype} but {name} is {x.dtype}; use one")
-        if x.device.type == "cpu":
+        if x.device.type == "cpu":  # elsewhere a host sync: the loop checks the loss
             check_finite(x.detach(), name)
 
 
