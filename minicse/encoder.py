@@ -12,7 +12,7 @@ from typing import Any
 from unittest import mock
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
@@ -32,28 +32,16 @@ class DamagedFileError(OSError):
 
 def check_files(folder: Path, advice: str) -> None:
     """Raise :class:`DamagedFileError` for a truncated or unreadable file there."""
-    for file in sorted(folder.glob("*.json")):
+    for file in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
         try:
-            json.loads(file.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as err:
-            raise DamagedFileError(f"{file} is damaged ({err}); {advice}") from err
-    for file in sorted(folder.glob("*.safetensors")):
-        size, expected = file.stat().st_size, _safetensors_size(file)
-        if size != expected:
-            got = "unreadable" if expected < 0 else f"{size:,} of {expected:,} bytes"
-            raise DamagedFileError(f"{file} is truncated ({got}); {advice}")
-
-
-def _safetensors_size(file: Path) -> int:
-    """The size a safetensors file's header promises (-1: no readable header)."""
-    with open(file, "rb") as handle:
-        length = int.from_bytes(handle.read(8), "little")
-        try:
-            header = json.loads(handle.read(min(length, 100_000_000)))
-            ends = [v["data_offsets"][1] for k, v in header.items() if k[:2] != "__"]
-        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
-            return -1
-    return 8 + length + max(ends, default=0)
+            if file.suffix == ".json":
+                json.loads(file.read_text(encoding="utf-8"))
+            else:  # safetensors checks that its header's tensors fill the file
+                with safe_open(str(file), "pt"):
+                    pass
+        except (ValueError, UnicodeDecodeError, SafetensorError) as err:
+            message = f"{file} is truncated or damaged ({err}); {advice}"
+            raise DamagedFileError(message) from err
 
 
 def offline_model_path() -> Path:
@@ -95,13 +83,12 @@ def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
 
 
 class SentenceEncoder(nn.Module):
-    """Sentence embeddings ``(B, H)``: ``mlp(pool(model(tokens)))``.
+    """Sentence embeddings ``(B, H)``: ``mlp(pool(model(tokens)))``, SimCSE section 3.
 
     ``mlp = tanh(W x + b)`` (``W: (H, H)``) applies when ``mlp="always"``, or in
-    train mode only when ``mlp="train"`` (SimCSE's ``mlp_only_train``). The
-    model's own pooler layer is removed (SimCSE: ``add_pooling_layer=False``);
-    ``save`` writes the head into that slot. ``max_length`` truncates at
-    inference (``None``: the model's limit, as SimCSE evaluates). See chapter 4.
+    train mode only when ``mlp="train"`` (SimCSE's ``mlp_only_train``). The model's
+    own pooler layer is removed (SimCSE: ``add_pooling_layer=False``). ``max_length``
+    truncates at inference (``None``: the model's limit). See chapter 4.
     """
 
     def __init__(
@@ -114,9 +101,9 @@ class SentenceEncoder(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module) or not callable(tokenizer):
-            got = f"got {type(model).__name__} and {type(tokenizer).__name__}"
+            got = f"{type(model).__name__}, {type(tokenizer).__name__}"
             raise TypeError(
-                f"model must be a torch.nn.Module, tokenizer a HF one; {got}"
+                f"model must be a torch.nn.Module and tokenizer a HF one: {got}"
             )
         check_head(pooling, mlp)
         check_int(max_length, "max_length", minimum=2, optional=True)
@@ -148,10 +135,9 @@ class SentenceEncoder(nn.Module):
     def _max_length(self, max_length: int | None) -> int:
         """``max_length``, else the encoder's, else the tokenizer's/position limit."""
         check_int(max_length, "max_length", minimum=2, optional=True)
-        limits = [getattr(self.tokenizer, "model_max_length", None)]
-        limits.append(getattr(self.model.config, "max_position_embeddings", None))
-        limits = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
-        return int(max_length or self.max_length or min(limits, default=512))
+        positions = getattr(self.model.config, "max_position_embeddings", 512)
+        limit = min(int(self.tokenizer.model_max_length), positions)  # 1e30: unset
+        return int(max_length or self.max_length or limit)
 
     def tokenize(self, texts: list[str], max_length: int | None = None) -> dict:
         """``(B, T)`` ``input_ids``/``attention_mask`` padded to the longest text."""
@@ -159,22 +145,16 @@ class SentenceEncoder(nn.Module):
         features = tokenize(self.tokenizer, texts, self._max_length(max_length))
         return pad(features, range(len(texts)), self.tokenizer.pad_token_id or 0)
 
-    def forward(
-        self,
-        input_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        inputs_embeds: Tensor | None = None,
-    ) -> Tensor:
+    def forward(self, attention_mask: Tensor | None = None, **inputs: Tensor) -> Tensor:
         """Pooled (+ MLP, per ``mlp`` mode and train/eval) embeddings ``(B, H)``.
 
-        ``inputs_embeds`` ``(B, T, E)``, the word vectors of ``input_ids`` looked up
-        outside, may replace them (the training step's length groups do that).
+        ``inputs``: ``input_ids`` ``(B, T)`` (and ``token_type_ids``), or
+        ``inputs_embeds`` ``(B, T, E)``, their word vectors looked up outside (the
+        training step's length groups do that).
         """
-        if attention_mask is None or (input_ids is None) == (inputs_embeds is None):
+        ids, embeds = inputs.get("input_ids"), inputs.get("inputs_embeds")
+        if attention_mask is None or (ids is None) == (embeds is None):
             raise TypeError("pass attention_mask and input_ids or inputs_embeds")
-        inputs = {"input_ids": input_ids, "inputs_embeds": inputs_embeds}
-        inputs["token_type_ids"] = token_type_ids  # BERT's; DistilBERT takes none
         kwargs = {k: v for k, v in inputs.items() if v is not None}
         if needs_hidden_states(self.pooling):
             kwargs["output_hidden_states"] = True
@@ -246,7 +226,7 @@ class SentenceEncoder(nn.Module):
         _write_json(folder / CONFIG_FILE, settings)
         (folder / MLP_FILE).unlink(missing_ok=True)
         if head is not None and slot is None:
-            _save_linear(head[0], folder / MLP_FILE)
+            save_file(_weights(head[0]), str(folder / MLP_FILE))
         _write_st_layout(self, folder)
         return folder
 
@@ -326,8 +306,7 @@ class SentenceEncoder(nn.Module):
 def _saved_head(folder: Path) -> dict[str, Tensor]:
     """The head of a saved folder: ``mlp.safetensors`` or the model's pooler slot."""
     if (folder / MLP_FILE).is_file():
-        with safe_open(str(folder / MLP_FILE), "pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
+        return load_file(str(folder / MLP_FILE))
     with safe_open(str(folder / "model.safetensors"), "pt") as f:
         names = {k: f"pooler.dense.{k}" for k in ("weight", "bias")}
         if not set(names.values()) <= set(f.keys()):  # never a silent random head
@@ -344,22 +323,18 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def _save_linear(linear: nn.Linear, file: Path, prefix: str = "") -> None:
-    """Write a ``Linear``'s weights (keys prefixed) as safetensors."""
-    state = linear.state_dict().items()
-    save_file({prefix + k: v.detach().cpu().contiguous() for k, v in state}, str(file))
+def _weights(module: nn.Module) -> dict[str, Tensor]:
+    """``module``'s weights as safetensors saves them (CPU, contiguous)."""
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
 
 
 def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
     """The sentence-transformers modules, in the legacy keys its 3.x-6.x all read."""
     if encoder.pooling not in _ST_POOLING:
         (path / "modules.json").unlink(missing_ok=True)  # a stale one would mislead
-        warnings.warn(
-            f"pooling {encoder.pooling!r} has no sentence-transformers equivalent, so "
-            f"the sentence-transformers layout was not written to {str(path)!r}; "
-            "load this folder with SentenceEncoder.load",
-            stacklevel=2,  # SentenceEncoder.save, as for load_pretrained's warning
-        )
+        text = f"pooling {encoder.pooling!r} has no sentence-transformers equivalent: "
+        text += "sentence-transformers layout was not written; use SentenceEncoder.load"
+        warnings.warn(text, stacklevel=2)  # at SentenceEncoder.save
         return
     size, chosen = encoder.hidden_size, _ST_POOLING[encoder.pooling]
     limits = {"max_seq_length": encoder._max_length(None), "do_lower_case": False}
@@ -373,7 +348,8 @@ def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
         dense = {"in_features": size, "out_features": size, "bias": True}
         tanh = {"activation_function": "torch.nn.modules.activation.Tanh"}
         _write_json(path / "2_Dense" / "config.json", {**dense, **tanh})
-        _save_linear(encoder.mlp_head[0], path / "2_Dense/model.safetensors", "linear.")
+        weights = {f"linear.{k}": v for k, v in _weights(encoder.mlp_head[0]).items()}
+        save_file(weights, str(path / "2_Dense/model.safetensors"))
         modules.append("Dense")
     paths = ["", "1_Pooling", "2_Dense"]
     kinds = [f"sentence_transformers.models.{kind}" for kind in modules]

@@ -560,11 +560,11 @@ def test_a_truncated_file_is_named_before_loading(tmp_path, name):
     assert file.stat().st_size == size // 2  # left as it was
 
 
-def test_safetensors_size_check_reads_only_the_header(tmp_path):
-    from minicse.encoder import _safetensors_size
+def test_safetensors_check_reads_only_the_header(tmp_path):
+    from minicse.encoder import DamagedFileError, check_files
 
     tiny_encoder().save(tmp_path)
-    file = tmp_path / "model.safetensors"
-    assert _safetensors_size(file) == file.stat().st_size
-    file.write_bytes(b"\x05")  # not even a header length
-    assert _safetensors_size(file) == -1
+    check_files(tmp_path, "")  # whole files pass
+    (tmp_path / "model.safetensors").write_bytes(b"\x05")  # not even a header length
+    with pytest.raises(DamagedFileError, match="model.safetensors is truncated"):
+        check_files(tmp_path, "")
