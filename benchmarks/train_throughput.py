@@ -77,7 +77,7 @@ def _minicse_step_clock() -> tuple[list[float], list[int]]:
     """Times at which minicse starts each training step (wraps ``train_step``;
     a step runs one forward per length group, so forward hooks would miscount),
     and the token positions of each step's forwards."""
-    import minicse.loop as loop
+    import minicse.train as loop
 
     stamps: list[float] = []
     positions: list[int] = []

@@ -17,24 +17,22 @@ _MODULES = {
     "triplet_loss mine_triplets mined_triplet_loss info_nce_loss",
     "pooling": "pool POOLERS cls_pooling mean_pooling first_last_mean_pooling "
     "last2_mean_pooling",
-    "encoder": "SentenceEncoder tiny_encoder offline_model_path",
+    "encoder": "SentenceEncoder tiny_encoder offline_model_path DamagedFileError",
     "augment": "dropout_views set_dropout word_deletion random_crop",
     "data": "STS_TASKS STSB_LANGUAGES data_dir load_sts load_nli_triplets load_corpus",
     "evaluate": "spearman pearson evaluate_sts score_sts_pairs sts_dev_metrics "
     "sts_positive_pairs",
     "metrics": "alignment uniformity",
-    "_export": "DamagedFileError",
     "config": "TrainConfig Preset PRESETS get_preset resolve_preset_name "
     "estimate_minutes",
-    "train": "train_unsup train_sup make_state",
+    "train": "train_unsup train_sup make_state train_step TrainState",
     "cache": "cached_train cache_dir",
-    "loop": "train_step TrainState",
     "batching": "make_batch",
     "distributed": "init_distributed gather_with_grad",
     "gradcache": "grad_cache_step",
     "plotting": "plot_history plot_similarity_matrix plot_alignment_uniformity "
     "plot_embeddings_2d",
-    "utils": "set_seed pick_device glue cpu_threads",
+    "utils": "set_seed pick_device glue cpu_threads NonFiniteError",
 }
 _EXPORTS = {
     name: module for module, names in _MODULES.items() for name in names.split()

@@ -1,41 +1,20 @@
-"""The input pipeline, in one place: tokenize, pad, sort by length, group.
+"""The input pipeline: tokenize, pad, and cut a step's views into forwards.
 
-Training and inference share it. ``encode`` sorts sentences by token count so each
-batch is padded only to its own longest sentence. A training step takes its rows
-from :func:`batch_indices` (a pure function of the seed and the step), stacks their
-views (unsup: ``[x; x]``, the same sentences twice; sup: ``[x; x+; x-]``), sorts
-them by length and cuts them into *pieces* that are run as separate forwards:
-length groups cut where they pad least, or GradCache chunks of a fixed size.
-``Batch.restore`` puts the rows back in view order, so the loss sees the same
-batch and the same in-batch negatives either way. See chapter 6.
+A step stacks its rows' views (unsup: ``[x; x]``; sup: ``[x; x+; x-]``), sorts them by
+length and cuts them into *pieces* run as separate forwards: length groups cut where
+they pad least, or GradCache chunks of a fixed size. ``Batch.restore`` puts the rows
+back in view order, so the loss sees the same batch either way. See chapter 6.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from .distributed import DistInfo
-
-__all__ = [
-    "Batch",
-    "make_batch",
-    "tokenize",
-    "pad",
-    "length_split",
-    "sort_by_length",
-    "trim_padding",
-    "look_up_words",
-    "batch_indices",
-    "length_groups",
-    "num_workers",
-]
 
 Features = dict[str, list[list[int]]]
 
@@ -69,8 +48,7 @@ def length_split(lengths: list[int], groups: int) -> list[int]:
     that pad the fewest positions (``sum(size * longest)``), by dynamic programming.
 
     Cuts only fall where the length changes: cutting inside a run of equal lengths
-    never pads less. On random wiki1m batches (``[x; x]``, 128 rows, max 32
-    tokens) 4 such groups pad 8.2 % of positions, 4 equal-sized groups 12.5 %.
+    never pads less.
 
     Example:
         >>> length_split([3, 3, 3, 3, 3, 3, 9, 9], 2)
@@ -100,18 +78,11 @@ def length_split(lengths: list[int], groups: int) -> list[int]:
 
 @dataclass
 class Batch:
-    """One training step's inputs on this process.
+    """One training step's inputs on this process."""
 
-    Attributes:
-        pieces: the forwards to run, each a dict of ``(n_i, T_i)`` tensors.
-        restore: ``(views * b,)`` index that puts ``cat(piece outputs)`` back in
-            view order ``[view 0 rows; view 1 rows; ...]``; ``None`` if it is.
-        views: embeddings per row: 2 for unsup (``[x; x]``), 2 or 3 for sup.
-    """
-
-    pieces: list[dict[str, Tensor]]
-    restore: Tensor | None
-    views: int
+    pieces: list[dict[str, Tensor]]  # the forwards to run, (n_i, T_i) tensors each
+    restore: Tensor | None  # (views * b,): cat(outputs)[restore] is in view order
+    views: int  # forwards per row: 2 unsup ([x; x]; 1 with a fixed mask), 2-3 sup
 
     def to(self, device: torch.device) -> Batch:
         """The batch on ``device`` (page-locked copies that overlap compute on CUDA)."""
@@ -135,15 +106,10 @@ def make_batch(
 ) -> Batch:
     """Tokenize the views of ``rows`` and cut them into pieces (CPU tensors).
 
-    Args:
-        tokenizer: a Hugging Face tokenizer (right padding).
-        rows: ``(sentence,)`` rows (unsup: the view is taken twice) or
-            ``(sent0, sent1[, hard_neg])`` rows (sup).
-        max_length: truncation length (the training length, e.g. 32).
-        groups: at most this many length-sorted pieces, cut where they pad least.
-        chunk: GradCache: pieces of ``chunk`` rows' views each (overrides groups).
-        twice: unsup rows are taken twice (two dropout masks); ``False``: once,
-            for the fixed-mask control (both views from one pass).
+    ``rows``: ``(sentence,)`` (unsup: taken twice, or once if not ``twice``, the
+    fixed-mask control) or ``(sent0, sent1[, hard_neg])`` (sup). ``groups``: at most
+    this many length-sorted pieces; ``chunk``: GradCache pieces of ``chunk`` rows'
+    views each (overrides ``groups``).
 
     Example:
         >>> from minicse.encoder import tiny_encoder
@@ -180,48 +146,10 @@ def make_batch(
     return Batch(pieces, restore, views)
 
 
-def _mask(batch: Mapping[str, Tensor]) -> Tensor:
-    if not isinstance(batch, Mapping) or "attention_mask" not in batch:
-        raise ValueError("batch must be a dict of (B, T) tensors with 'attention_mask'")
-    return batch["attention_mask"]
-
-
-def sort_by_length(batch: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
-    """Rows of a padded batch sorted by token count, and the index that restores
-    the input order (``embeddings_sorted[restore]``).
-
-    Example:
-        >>> mask = torch.tensor([[1, 1, 1], [1, 0, 0], [1, 1, 0]])
-        >>> batch, restore = sort_by_length({"attention_mask": mask})
-        >>> batch["attention_mask"].sum(1).tolist(), restore.tolist()
-        ([1, 2, 3], [2, 0, 1])
-    """
-    order = torch.argsort(_mask(batch).sum(1), stable=True)  # (B,) shortest first
-    return {k: v[order] for k, v in batch.items()}, torch.argsort(order)
-
-
-def trim_padding(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Drop the padding columns every row has (right padding): ``(b, T) -> (b, t)``.
-
-    Example:
-        >>> mask = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]])
-        >>> trim_padding({"attention_mask": mask})["attention_mask"].shape
-        torch.Size([2, 2])
-    """
-    mask = _mask(batch)
-    width = int(mask.sum(1).max())
-    if int(mask[:, :width].sum()) != int(mask.sum()):
-        raise ValueError("trim_padding needs right padding (real tokens first)")
-    return {k: v[:, :width] for k, v in batch.items()}
-
-
 def look_up_words(encoder: Any, pieces: list[dict[str, Tensor]]) -> list[dict]:
-    """The pieces with ``inputs_embeds`` from one lookup of all their ``input_ids``.
-
-    The training step runs several pieces through one model; sharing the lookup
-    makes the backward build the dense ``(vocab, E)`` word-embedding gradient once
-    per step, not once per piece.
-    """
+    """The pieces with ``inputs_embeds`` from one lookup of all their ``input_ids``:
+    the backward then builds the dense ``(vocab, E)`` word-embedding gradient once
+    per step, not once per piece."""
     ids = [piece["input_ids"] for piece in pieces]  # (n_i, T_i) each
     words = encoder.model.get_input_embeddings()(
         torch.cat([i.reshape(-1) for i in ids])
@@ -235,45 +163,3 @@ def look_up_words(encoder: Any, pieces: list[dict[str, Tensor]]) -> list[dict]:
             pieces, ids, words.split([i.numel() for i in ids]), strict=True
         )
     ]
-
-
-def batch_indices(rows: int, cfg: Any, start: int, total: int) -> Iterator[list[int]]:
-    """Row indices of each global batch from step ``start`` on: a pure function of
-    ``(seed, epoch)``, so the step number is the whole data position."""
-    per_epoch, step = rows // cfg.batch_size, start  # full batches only
-    while step < total:
-        epoch, first = divmod(step, per_epoch)
-        order = torch.randperm(
-            rows, generator=torch.Generator().manual_seed(cfg.seed + epoch)
-        )
-        for i in range(first, min(per_epoch, first + total - step)):
-            yield order[i * cfg.batch_size : (i + 1) * cfg.batch_size].tolist()
-            step += 1
-
-
-def length_groups(cfg: Any, info: DistInfo, encoder: Any) -> int:
-    """At most how many length-sorted forwards a plain step is split into.
-
-    ``"auto"``: 8 on CPU (padding is pure waste there: ~32 % of a random wiki1m
-    batch's positions, ~3 % in 8 groups), 1 on CUDA/mps (one big matmul wins).
-    Always 1 with GradCache (its chunks are sorted and padded on their own), under
-    DDP (one forward per backward) and for left-padding tokenizers.
-    """
-    if cfg.grad_cache_chunk or info.distributed:
-        return 1
-    if getattr(encoder.tokenizer, "padding_side", "right") != "right":
-        return 1
-    if cfg.length_groups == "auto":
-        return 8 if info.device.type == "cpu" else 1
-    return cfg.length_groups
-
-
-def num_workers(cfg: Any, device: torch.device) -> int:
-    """Batches tokenized ahead in a thread; ``"auto"``: 0 on CPU, 1 elsewhere.
-
-    On CPU a step takes seconds and tokenizing milliseconds, and the extra thread
-    slowed 2-core steps by ~10 %; on a GPU tokenizing is as slow as a step.
-    """
-    if cfg.num_workers == "auto":
-        return 0 if device.type == "cpu" else 1
-    return cfg.num_workers

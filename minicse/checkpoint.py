@@ -2,11 +2,10 @@
 
 ``checkpoint-<step>/`` is the encoder's ``save()`` layout plus ``state.pt``
 (optimizer, scheduler, scaler, every rank's RNG, step, history), written to a
-temporary folder and renamed at once: a crash leaves the old one or the new one.
-The newest two are kept, so a damaged newest one (a disconnect or a full disk
-truncates files) leaves one to resume from. The best model lives once, in
-``output_dir``. :func:`identity` names what a checkpoint must share with the run
-that resumes it. See chapter 6.
+temporary folder and renamed at once: a crash leaves the old one or the new one. The
+newest two are kept, so a damaged newest one (a disconnect or a full disk truncates
+files) leaves one to resume from. The best model lives once, in ``output_dir``.
+See chapter 6.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import os
 import pickle
 import random
 import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -24,33 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._export import DamagedFileError, check_files
-
-__all__ = [
-    "rng_state",
-    "set_rng_state",
-    "save_checkpoint",
-    "load_checkpoint",
-    "latest_checkpoint",
-    "save_best_model",
-    "identity",
-    "resumable",
-    "restore",
-    "resume",
-    "write_atomically",
-]
+from .distributed import barrier
+from .encoder import DamagedFileError, check_files
 
 PREFIX = "checkpoint-"
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, NumPy, torch and (if in use) CUDA RNG states, ``weights_only`` types.
-
-    Example:
-        >>> state = rng_state(); a = torch.rand(1)
-        >>> set_rng_state(state); torch.equal(a, torch.rand(1))
-        True
-    """
+    """Python, NumPy, torch and (if in use) CUDA RNG states, ``weights_only`` types."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
         "python": random.getstate(),
@@ -85,26 +66,6 @@ def _fsync(path: Path) -> None:
             raise
 
 
-def _steps(folder: Path) -> list[tuple[int, Path]]:
-    """``(step, path)`` of every ``checkpoint-<step>`` folder, complete or not."""
-    names = [(p.name[len(PREFIX) :], p) for p in folder.glob(PREFIX + "*")]
-    return [(int(step), p) for step, p in names if step.isdigit()]
-
-
-def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The complete checkpoint folder with the highest step, or ``None``.
-
-    Example:
-        >>> latest_checkpoint("/nonexistent") is None
-        True
-    """
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return None
-    found = [(s, p) for s, p in _steps(folder) if (p / "state.pt").is_file()]
-    return max(found)[1] if found else None
-
-
 def write_atomically(final: Path, write: Callable[[Path], Any]) -> Path:
     """``write(tmp)`` into a temporary folder beside ``final``, flush every file,
     then rename it to ``final`` at once (a crash leaves the old or the new one)."""
@@ -124,20 +85,22 @@ def write_atomically(final: Path, write: Callable[[Path], Any]) -> Path:
     return final
 
 
-def save_checkpoint(
-    output_dir: str | os.PathLike, step: int, encoder: Any, state: dict[str, Any]
-) -> Path:
-    """Write ``checkpoint-<step>`` atomically; keep it and the newest older one.
+def _complete(folder: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of the complete ``checkpoint-<step>`` folders, oldest first."""
+    names = [(p.name[len(PREFIX) :], p) for p in folder.glob(PREFIX + "*")]
+    found = [(int(s), p) for s, p in names if s.isdigit()]
+    return sorted((s, p) for s, p in found if (p / "state.pt").is_file())
 
-    Args:
-        output_dir: the run's folder (created if missing).
-        step: optimizer steps done; names the folder.
-        encoder: the (unwrapped) ``SentenceEncoder``.
-        state: optimizer, scheduler, RNG, step, history (``weights_only`` types).
 
-    Returns:
-        The path of the new checkpoint folder.
-    """
+def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    """The complete checkpoint folder with the highest step, or ``None``."""
+    folder = Path(output_dir)
+    found = _complete(folder) if folder.is_dir() else []
+    return found[-1][1] if found else None
+
+
+def save_checkpoint(output_dir: Any, step: int, encoder: Any, state: dict) -> Path:
+    """Write ``checkpoint-<step>`` atomically; keep it and the newest older one."""
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -146,10 +109,9 @@ def save_checkpoint(
         torch.save(state, tmp / "state.pt")
 
     final = write_atomically(folder / f"{PREFIX}{step}", write)
-    older = [(s, p) for s, p in _steps(folder) if p != final]
-    complete = [p for s, p in sorted(older) if (p / "state.pt").is_file()]
-    for _, old in older:
-        if old not in complete[-1:]:
+    keep = [p for _, p in _complete(folder) if p != final][-1:] + [final]
+    for old in folder.glob(PREFIX + "*"):  # older ones, and half-written ones
+        if old not in keep and old.name[len(PREFIX) :].isdigit():
             shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -157,9 +119,8 @@ def save_checkpoint(
 def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
     """Load checkpoint ``path``'s weights into ``encoder``; return its state.
 
-    Raises:
-        FileNotFoundError: ``path`` is not a complete checkpoint folder.
-        DamagedFileError: a file of it is truncated (nothing is loaded then).
+    Raises ``FileNotFoundError`` if ``path`` is not a complete checkpoint, and
+    :class:`DamagedFileError` (before anything is loaded) if a file is truncated.
     """
     folder = Path(path)
     if not (folder / "state.pt").is_file():
@@ -168,7 +129,7 @@ def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
             f"folder named {PREFIX}<step> written by train_unsup/train_sup"
         )
     advice = "this checkpoint cannot be resumed"
-    check_files(folder, advice)  # before anything is loaded into the encoder
+    check_files(folder, advice)
     try:
         state = torch.load(folder / "state.pt", weights_only=True, map_location="cpu")
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as err:
@@ -178,14 +139,10 @@ def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
     return state
 
 
-def save_best_model(
-    encoder: Any, output_dir: str | os.PathLike, info: dict[str, Any] | None = None
-) -> None:
-    """``encoder.save(output_dir)`` plus ``info`` in ``best.json``, crash-safe.
-
-    Saved to a temporary folder, then moved entry by entry, weights last;
-    checkpoint folders in ``output_dir`` are left alone.
-    """
+def save_best_model(encoder: Any, output_dir: Any, info: dict | None = None) -> None:
+    """``encoder.save(output_dir)`` plus ``info`` in ``best.json``, crash-safe: saved
+    to a temporary folder, then moved entry by entry, weights last (checkpoint folders
+    in ``output_dir`` stay)."""
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / ".best.tmp"
@@ -201,36 +158,48 @@ def save_best_model(
     _fsync(folder)
 
 
-def identity(cfg: Any, rows: int, info: Any, dev: str | None = None) -> dict[str, Any]:
-    """What must match for a checkpoint to continue this run exactly.
+# ----------------------------------------------------------------------------------
+# A run's state (minicse.train.TrainState) in and out of checkpoints
+# ----------------------------------------------------------------------------------
 
-    The number of processes is part of it: each rank's RNG state (its dropout
-    masks) is saved and restored, and its rows of every batch depend on it. So
-    is ``dev``, the digest of the pairs the best model is selected on.
-    """
-    keys = ("objective", "batch_size", "seed")
-    return {
-        **{k: getattr(cfg, k) for k in keys},
-        "rows": rows,
-        "world_size": info.world_size,
-        "dev": dev,
-    }
+_KEPT = ("step", "best_score", "best_step", "last_eval", "history", "run")
+_STATEFUL = ("optimizer", "scheduler", "scaler")
 
 
-def resumable(state: Any, rngs: list[dict]) -> dict[str, Any]:
-    """What a checkpoint keeps of a ``loop.TrainState`` besides the weights."""
-    return {
-        "step": state.step,
-        "optimizer": state.optimizer.state_dict(),
-        "scheduler": state.scheduler.state_dict(),
-        "scaler": state.scaler.state_dict(),
-        "rng": rngs,
-        "best_score": state.best_score,
-        "best_step": state.best_step,
-        "last_eval": state.last_eval,
-        "history": state.history,
-        "run": state.run,
-    }
+def save(state: Any, folder: Any, rng: dict | None = None) -> None:
+    """Write a checkpoint of the run (rank 0) holding every rank's RNG state."""
+    from .train import check_weights, flush
+
+    flush(state)
+    check_weights(state)
+    rngs = [rng or rng_state()]
+    if state.info.distributed:
+        rngs = [None] * state.info.world_size
+        torch.distributed.all_gather_object(rngs, rng or rng_state())
+    if state.info.is_main:
+        write_best(state)  # first: a checkpoint's best model is always on disk
+        saved = {k: getattr(state, k) for k in _KEPT}
+        saved |= {k: getattr(state, k).state_dict() for k in _STATEFUL}
+        save_checkpoint(folder, state.step, state.encoder, {**saved, "rng": rngs})
+    state.checkpoint = Path(folder) / f"{PREFIX}{state.step}"
+    state.last_save = state.step
+    barrier()
+
+
+def write_best(state: Any) -> None:
+    """Write the best model to ``output_dir`` if it is not there yet (rank 0): once
+    per checkpoint at most, not at every new best (a slow disk, a Drive)."""
+    best, folder = state.best_weights, state.cfg.output_dir
+    if not (folder and best and state.info.is_main):
+        return
+    if state.best_written == state.best_step:
+        return
+    current = {k: v.detach().clone() for k, v in state.encoder.state_dict().items()}
+    state.encoder.load_state_dict(best)
+    info = {"step": state.best_step, "dev": state.best_score}
+    save_best_model(state.encoder, folder, info)
+    state.encoder.load_state_dict(current)
+    state.best_written = state.best_step
 
 
 def restore(state: Any, folder: Path) -> None:
@@ -242,30 +211,25 @@ def restore(state: Any, folder: Path) -> None:
             f"has {state.run}; resume needs the same data, batch_size, seed, "
             "number of processes and dev pairs (or use a new output_dir)"
         )
-    state.optimizer.load_state_dict(saved["optimizer"])
-    state.scheduler.load_state_dict(saved["scheduler"])
-    if saved["scaler"]:
-        state.scaler.load_state_dict(saved["scaler"])
+    for key in _STATEFUL:
+        if saved[key]:  # a disabled scaler saved {}
+            getattr(state, key).load_state_dict(saved[key])
     set_rng_state(saved["rng"][state.info.rank])  # one state per rank
-    state.step, state.history = saved["step"], list(saved["history"])
-    state.best_score, state.best_step = saved["best_score"], saved["best_step"]
+    for key in _KEPT:
+        setattr(state, key, saved[key])
+    state.history = list(state.history)
     state.best_written = state.best_step  # save() wrote it before the checkpoint
-    state.last_eval, state.last_save = saved["last_eval"], state.step
-    state.checkpoint = folder
+    state.last_save, state.checkpoint = state.step, folder
 
 
 def resume(state: Any, output_dir: str | os.PathLike) -> Path:
     """Restore the newest checkpoint in ``output_dir`` that loads, and return it.
 
-    A damaged one is renamed ``checkpoint-<step>.damaged`` (kept, never deleted)
-    with a warning, and the one before it is tried; with none left, the error
-    says what to do.
+    A damaged one is renamed ``checkpoint-<step>.damaged`` (kept) with a warning, and
+    the one before it is tried; with none left, the error says what to do.
     """
-    found = sorted(
-        ((s, p) for s, p in _steps(Path(output_dir)) if (p / "state.pt").is_file()),
-        reverse=True,
-    )
-    for i, (_, folder) in enumerate(found):
+    found = [p for _, p in reversed(_complete(Path(output_dir)))]
+    for i, folder in enumerate(found):
         try:
             restore(state, folder)
             return folder
@@ -279,10 +243,24 @@ def resume(state: Any, output_dir: str | os.PathLike) -> Path:
                     f"damaged one is kept as {kept.name}), so the run starts over: "
                     "train again without resume=True"
                 ) from err
-            warnings.warn(
-                f"{err}; kept as {kept.name}, resuming from "
-                f"{found[i + 1][1].name} instead",
-                UserWarning,
-                stacklevel=2,
-            )
+            message = f"{err}; kept as {kept.name}, resuming from {found[i + 1].name}"
+            warnings.warn(message, UserWarning, stacklevel=2)
     raise FileNotFoundError(f"{output_dir} holds no checkpoint-<step> folder")
+
+
+def interrupted(state: Any) -> str:
+    """Ctrl-C: checkpoint the last complete step; return how to resume."""
+    state.optimizer.zero_grad(set_to_none=True)
+    rng = state.step_rng  # the RNG at the start of the unfinished step
+    if state.scheduler.last_epoch > state.step:  # it finished after all
+        state.step, rng = state.scheduler.last_epoch, None
+    folder = state.cfg.output_dir or tempfile.mkdtemp(prefix="minicse-run-")
+    save(state, folder, rng=rng)
+    state.history.append({"step": state.step, "interrupted": str(state.checkpoint)})
+    return (
+        f"Training interrupted at step {state.step}/{state.total}; checkpoint saved "
+        f"to {state.checkpoint}. The returned model has the weights of step "
+        f"{state.step}. To continue, call train_{state.cfg.objective}(..., "
+        f"output_dir={str(folder)!r}, resume=True) with the same data, or add "
+        f"`--output-dir {folder} --resume` to the command line."
+    )

@@ -1,9 +1,10 @@
-"""Training entry points: ``train_unsup`` and ``train_sup``.
+"""Training: ``train_unsup``, ``train_sup``, the step and the loop around it.
 
-Inputs are checked here, before anything is loaded; the settings are a
-:class:`~minicse.config.TrainConfig`, the step and the loop are in
-:mod:`minicse.loop`. Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, section 3
-and appendix A. See chapters 6 and 7.
+An entry point checks its inputs before anything loads, :func:`make_state` builds the
+run's :class:`TrainState` (encoder, AdamW, schedule), and :func:`fit` runs
+:func:`train_step` over the batches, logging, selecting the best model on dev pairs and
+checkpointing (:mod:`minicse.checkpoint`). Reference: Gao, Yao & Chen, 2021,
+arXiv:2104.08821, section 3 and appendix A. See chapters 6 and 7.
 """
 
 from __future__ import annotations
@@ -12,44 +13,100 @@ import hashlib
 import math
 import os
 import sys
-from collections.abc import Iterable
-from dataclasses import asdict, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 import torch
+from torch import Tensor
 
 from . import checkpoint as ckpt
-from . import loop
 from .augment import set_dropout
+from .batching import Batch, look_up_words, make_batch
 from .config import TrainConfig, _build, head_for
 from .data import _checked, load_corpus, load_nli_triplets, load_sts
-from .distributed import cleanup_distributed, init_distributed, shard_sizes, wrap_ddp
+from .distributed import (
+    DistInfo,
+    barrier,
+    cleanup_distributed,
+    gather_with_grad,
+    init_distributed,
+    no_sync,
+    shard_batch,
+    shard_sizes,
+    wrap_ddp,
+)
 from .encoder import SentenceEncoder
-from .utils import amp_dtype, check_texts, set_seed
+from .evaluate import sts_dev_metrics
+from .gradcache import grad_cache_step
+from .losses import info_nce_loss
+from .utils import (
+    NonFiniteError,
+    amp_dtype,
+    autocast,
+    check_texts,
+    progress_bar_class,
+    set_seed,
+)
 
-# TrainConfig itself lives in minicse.config
-__all__ = ["TrainConfig", "train_unsup", "train_sup", "make_state"]
+tqdm = progress_bar_class()
+
+
+def train_unsup(
+    model: Any, sentences: Any, config: TrainConfig | None = None, **overrides: Any
+) -> SentenceEncoder:
+    """Unsupervised SimCSE: each sentence is its own positive under two dropout masks.
+
+        loss = -1/B sum_i log softmax_j( cos(h_i, h'_j) / tau )[i]
+
+    ``model``: a ``SentenceEncoder`` (trained in place) or a hub name, a path,
+    ``"tiny"`` or ``"offline-minilm"``; ``sentences``: strings, ``"wiki1m"`` or a text
+    file; ``overrides``: ``TrainConfig`` fields (``dev`` also takes scored pairs).
+    Returns the encoder with the best dev weights, ``.selected_on`` and ``.history``
+    (``{step, loss, lr}``, ``{step, dev, alignment, uniformity}``, ``{step,
+    interrupted}``). Bad inputs raise before training. Reference: arXiv:2104.08821,
+    eq. 1 and appendix A. See chapter 6.
+    """
+    cfg, pairs = _config("unsup", config, overrides)
+    return _train(model, _as_sentences(sentences), *_with_dev(cfg, pairs))
+
+
+def train_sup(
+    model: Any, triplets: Any, config: TrainConfig | None = None, **overrides: Any
+) -> SentenceEncoder:
+    """Supervised SimCSE on NLI: entailment positives, contradiction hard negatives.
+
+        loss_i = -log e^{s(h_i, h+_i)}
+                 / sum_j (e^{s(h_i, h+_j)} + e^{s(h_i, h-_j) + w [i = j]})
+
+    with ``s = cos / tau`` and ``w = hard_negative_weight``. ``triplets``: rows
+    ``(sent0, sent1[, hard_neg])``, a DataFrame with those columns, ``"nli"`` or a
+    .tsv/.csv file; the rest as :func:`train_unsup`. Reference: arXiv:2104.08821, eq. 5.
+    See chapter 7.
+    """
+    cfg, pairs = _config("sup", config, overrides)
+    return _train(model, _as_rows(triplets), *_with_dev(cfg, pairs))
+
 
 # ----------------------------------------------------------------------------------
-# Inputs: sentences, triplets, model -- all checked before any training starts.
+# Inputs, checked before anything is loaded
 # ----------------------------------------------------------------------------------
 
 
 def _as_sentences(sentences: Any) -> list[tuple[str]]:
-    """Rows ``(sentence,)`` from a list/iterable, a corpus name or a text file."""
+    """Rows ``(sentence,)`` from strings, ``"wiki1m"`` or a text file."""
     if isinstance(sentences, (str, os.PathLike)):
         name = str(sentences)
-        if name == "wiki1m":
-            sentences = load_corpus(name)
-        elif Path(name).is_file():
-            sentences = load_corpus(path=name)
-        else:
+        if name != "wiki1m" and not Path(name).is_file():
             raise ValueError(
                 f"sentences={name!r} is neither a corpus name ('wiki1m') nor a file; "
                 "pass a list of strings, 'wiki1m' or a text file with one per line"
             )
+        sentences = load_corpus(name) if name == "wiki1m" else load_corpus(path=name)
     return [(text,) for text in check_texts(sentences, "sentences")]
 
 
@@ -63,7 +120,7 @@ def _as_rows(triplets: Any) -> list[tuple[str, ...]]:
                 "(sent0, sent1, hard_neg), a DataFrame, 'nli' or a .tsv/.csv file"
             )
         triplets = load_nli_triplets(None if name == "nli" else name)
-    if hasattr(triplets, "columns") and hasattr(triplets, "itertuples"):
+    if isinstance(triplets, pd.DataFrame):
         columns = [c for c in ("sent0", "sent1", "hard_neg") if c in triplets.columns]
         if columns[:2] != ["sent0", "sent1"]:
             raise ValueError(
@@ -72,153 +129,24 @@ def _as_rows(triplets: Any) -> list[tuple[str, ...]]:
             )
         triplets = triplets[columns].itertuples(index=False, name=None)
     if isinstance(triplets, (dict, bytes)) or not isinstance(triplets, Iterable):
-        raise TypeError(
-            f"triplets must be rows of strings, got {type(triplets).__name__}"
-        )
+        raise TypeError(f"triplets must be rows of strings, got {type(triplets)}")
     rows = [tuple(row) if isinstance(row, (tuple, list)) else row for row in triplets]
     if not rows:
         raise ValueError("triplets is empty; pass at least one (sent0, sent1) row")
     width = len(rows[0]) if isinstance(rows[0], tuple) else 0
     for i, row in enumerate(rows):
-        _check_row(row, i, width)
-    return rows
-
-
-def _check_row(row: Any, index: int, width: int) -> None:
-    names = ("sent0", "sent1", "hard_neg")
-    if not isinstance(row, tuple) or len(row) not in (2, 3) or len(row) != width:
-        got = len(row) if isinstance(row, tuple) else type(row).__name__
-        raise ValueError(
-            f"triplets[{index}] must have {width if width in (2, 3) else '2 or 3'} "
-            f"fields (sent0, sent1[, hard_neg]) like the first row, got {got}: {row!r}"
-        )
-    for name, text in zip(names, row, strict=False):
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(row, tuple) or len(row) not in (2, 3) or len(row) != width:
             raise ValueError(
-                f"triplets[{index}] field {name!r} is missing or empty ({text!r}); "
-                "drop incomplete rows first"
+                f"triplets[{i}] must have {width if width in (2, 3) else '2 or 3'} "
+                f"fields (sent0, sent1[, hard_neg]) like the first row: {row!r}"
             )
-
-
-def _as_encoder(model: Any, cfg: TrainConfig) -> SentenceEncoder:
-    if isinstance(model, SentenceEncoder):
-        return model
-    if isinstance(model, (str, os.PathLike)):  # no max_length: it is a training
-        return SentenceEncoder.from_pretrained(  # setting, not the encoder's
-            str(model), pooling=cfg.pooling, mlp=head_for(cfg)
-        )
-    raise TypeError(
-        "model must be a SentenceEncoder, a hub name, a local path, 'tiny' or "
-        f"'offline-minilm', got {type(model).__name__}"
-    )
-
-
-def _check_sizes(rows: list, cfg: TrainConfig, world_size: int) -> None:
-    if cfg.batch_size > len(rows):
-        raise ValueError(
-            f"batch_size={cfg.batch_size} is larger than the {len(rows)} training "
-            "rows; lower batch_size or pass more data"
-        )
-    if cfg.batch_size < world_size or (
-        cfg.grad_cache_chunk is not None and cfg.grad_cache_chunk > cfg.batch_size
-    ):
-        raise ValueError(
-            f"batch_size={cfg.batch_size} must be >= the {world_size} processes and "
-            f">= grad_cache_chunk={cfg.grad_cache_chunk}"
-        )
-
-
-# ----------------------------------------------------------------------------------
-# Public entry points
-# ----------------------------------------------------------------------------------
-
-
-def train_unsup(
-    model: Any, sentences: Any, config: TrainConfig | None = None, **overrides: Any
-) -> SentenceEncoder:
-    """Unsupervised SimCSE: each sentence is its own positive under two dropout masks.
-
-        loss = -1/B sum_i log softmax_j( cos(h_i, h'_j) / tau )[i]
-
-    with ``h_i``, ``h'_i`` the two encodings of sentence ``i`` (one forward pass of
-    the batch stacked twice) and in-batch negatives ``h'_j``, gathered across
-    processes under ``torchrun``.
-
-    Args:
-        model: a ``SentenceEncoder`` (trained in place, with its own pooling and
-            MLP head), or a hub name, a local path, ``"tiny"`` or
-            ``"offline-minilm"`` (built with ``pooling``/``mlp``/``max_length``).
-        sentences: a list/iterable of strings, ``"wiki1m"`` or a text file.
-        config: a ``TrainConfig`` (its objective is ignored); default
-            ``TrainConfig.unsup()``.
-        **overrides: any ``TrainConfig`` field, e.g. ``max_steps=200``; ``dev``
-            also takes scored pairs (a DataFrame with ``sentence1``,
-            ``sentence2``, ``score`` or triples), checked before the model loads.
-
-    Returns:
-        The trained encoder (best dev weights when evaluating), with
-        ``.selected_on`` (saved with it) and ``.history``: dicts ``{step, loss,
-        lr}``, ``{step, dev, alignment, uniformity}`` (dev Spearman x100 and Wang
-        & Isola's metrics, see ``sts_dev_metrics``), ``{step, interrupted}``.
-
-    Raises:
-        ValueError, TypeError, FileNotFoundError: bad inputs, before training.
-        FloatingPointError: the loss became NaN/inf (names step and checkpoint).
-
-    References:
-        Gao, Yao & Chen, 2021, arXiv:2104.08821, eq. 1 and appendix A.
-
-    Example:
-        >>> from minicse.encoder import tiny_encoder
-        >>> texts = [f"sentence number {i}" for i in range(16)]
-        >>> enc = train_unsup(tiny_encoder(), texts, batch_size=8, max_steps=2,
-        ...                   eval_steps=None, progress=False)
-        >>> [round(r["step"]) for r in enc.history]
-        [2]
-
-    See chapter 6.
-    """
-    cfg, pairs = _config("unsup", config, overrides)
-    rows = _as_sentences(sentences)
-    return _train(model, rows, *_with_dev(cfg, pairs))
-
-
-def train_sup(
-    model: Any, triplets: Any, config: TrainConfig | None = None, **overrides: Any
-) -> SentenceEncoder:
-    """Supervised SimCSE on NLI: entailment positives, contradiction hard negatives.
-
-        loss_i = -log e^{s(h_i, h+_i)}
-                 / sum_j (e^{s(h_i, h+_j)} + e^{s(h_i, h-_j) + w [i = j]})
-
-    with ``s = cos / tau`` and ``w = hard_negative_weight`` (``log alpha``).
-
-    Args:
-        model: as in :func:`train_unsup`.
-        triplets: rows ``(sent0, sent1, hard_neg)`` or pairs ``(sent0, sent1)``, a
-            DataFrame with those columns, ``"nli"`` or a .tsv/.csv file.
-        config: a ``TrainConfig``; default ``TrainConfig.sup()``.
-        **overrides: any ``TrainConfig`` field.
-
-    Returns:
-        The trained encoder with ``.history`` (see :func:`train_unsup`).
-
-    References:
-        Gao, Yao & Chen, 2021, arXiv:2104.08821, eq. 5 and appendix A.
-
-    Example:
-        >>> from minicse.encoder import tiny_encoder
-        >>> rows = [(f"a {i}", f"b {i}", f"c {i}") for i in range(8)]
-        >>> enc = train_sup(tiny_encoder(), rows, batch_size=4, max_steps=1,
-        ...                 eval_steps=None, progress=False)
-        >>> enc.history[-1]["step"]
-        1
-
-    See chapter 7.
-    """
-    cfg, pairs = _config("sup", config, overrides)
-    rows = _as_rows(triplets)
-    return _train(model, rows, *_with_dev(cfg, pairs))
+        for name, text in zip(("sent0", "sent1", "hard_neg"), row, strict=False):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(
+                    f"triplets[{i}] field {name!r} is missing or empty ({text!r}); "
+                    "drop incomplete rows first"
+                )
+    return rows
 
 
 def _config(objective: str, config: TrainConfig | None, overrides: dict) -> tuple:
@@ -236,109 +164,8 @@ def _config(objective: str, config: TrainConfig | None, overrides: dict) -> tupl
     return _build(TrainConfig, values), pairs
 
 
-def _train(
-    model: Any,
-    rows: list[tuple[str, ...]],
-    cfg: TrainConfig,
-    selected_on: dict | None = None,
-    dev: tuple | None = None,
-) -> SentenceEncoder:
-    """Set up (checks first), resume if asked, train, select the best model."""
-    found = ckpt.latest_checkpoint(cfg.output_dir) if cfg.resume else None
-    if cfg.resume and found is None:  # as HF's Trainer: never a silent restart
-        raise FileNotFoundError(
-            f"resume=True but output_dir={str(cfg.output_dir)!r} holds no "
-            "checkpoint-<step> folder to resume from; drop resume=True to start "
-            "a new run there"
-        )
-    owns_group = not torch.distributed.is_initialized()
-    info = init_distributed(cfg.device)
-    try:
-        _check_sizes(rows, cfg, info.world_size)
-        set_seed(cfg.seed)
-        encoder = _as_encoder(model, cfg)
-        encoder.selected_on = selected_on or {"dev": None}  # saved with the model
-        state = make_state(encoder, rows, cfg, info, encoder.selected_on.get("sha256"))
-        set_seed(cfg.seed + info.rank)  # different dropout masks on every rank
-        if found is not None:  # the newest that loads (a damaged one is skipped)
-            ckpt.resume(state, cfg.output_dir)
-        try:
-            loop.fit(state, rows, dev)
-            loop.finish(state, dev)
-        except KeyboardInterrupt:
-            message = loop.interrupted(state)
-            if info.is_main:
-                print(message, file=sys.stderr)
-        encoder.history = state.history
-        return encoder
-    finally:
-        if owns_group:
-            cleanup_distributed()
-
-
-def make_state(
-    encoder: SentenceEncoder,
-    rows: list,
-    cfg: TrainConfig,
-    info: Any = None,
-    dev: str | None = None,
-) -> loop.TrainState:
-    """The :class:`~minicse.loop.TrainState` a run starts from (as ``train_unsup``'s).
-
-    The encoder on its device in train mode (DDP-wrapped under a launcher), AdamW
-    (no decay on biases and norms), the linear schedule over the run's steps and
-    the gradient scaler (on for fp16 only). ``rows`` are the training rows (their
-    number sets the schedule); ``info`` defaults to ``init_distributed(cfg.device)``;
-    ``dev``, the dev pairs' digest, joins the run's identity (:func:`ckpt.identity`).
-
-    Example:
-        >>> from minicse.encoder import tiny_encoder
-        >>> cfg = TrainConfig.unsup(batch_size=4, max_steps=3, device="cpu")
-        >>> state = make_state(tiny_encoder(), [("a",)] * 8, cfg)
-        >>> state.total, state.step, state.optimizer.param_groups[0]["lr"]
-        (3, 0, 3e-05)
-
-    See chapter 6.
-    """
-    info = init_distributed(cfg.device) if info is None else info
-    from transformers import get_linear_schedule_with_warmup
-
-    if cfg.dropout is not None:
-        set_dropout(encoder, cfg.dropout)
-    encoder = encoder.to(info.device).train()
-    total = cfg.max_steps or cfg.num_epochs * (len(rows) // cfg.batch_size)
-    optimizer = _optimizer(encoder, cfg, info.device)
-    warmup = max(cfg.warmup_steps, math.ceil(cfg.warmup_ratio * total))
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
-    fp16 = amp_dtype(info.device, cfg.precision) == torch.float16
-    scaler = torch.amp.GradScaler(info.device.type, enabled=fp16)
-    model = wrap_ddp(encoder, info)
-    state = loop.TrainState(
-        cfg, encoder, model, optimizer, scheduler, scaler, info, total
-    )
-    state.run = ckpt.identity(cfg, len(rows), info, dev)
-    state.sizes = shard_sizes(cfg.batch_size, info.world_size)
-    return state
-
-
-def _optimizer(encoder: torch.nn.Module, cfg: TrainConfig, device: torch.device):
-    """AdamW (fused kernel on CPU/CUDA, else foreach); no decay on biases/norms."""
-    params = [p for p in encoder.parameters() if p.requires_grad]
-    groups = [
-        {
-            "params": [p for p in params if p.ndim >= 2],
-            "weight_decay": cfg.weight_decay,
-        },
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    groups = [g for g in groups if g["params"]]
-    fast = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, **fast)
-
-
 def _with_dev(cfg: TrainConfig, pairs: Any = None) -> tuple:
-    """``(cfg, selected_on, (s1, s2, scores))`` of the run's checked dev pairs
-    (``pairs``, else ``cfg.dev``); no pairs: ``eval_steps=None``, ``(..., None)``."""
+    """``(cfg, selected_on, (s1, s2, scores) or None)``: the checked dev pairs."""
     source = cfg.dev if pairs is None else pairs
     if source is None or not cfg.eval_steps:
         return replace(cfg, eval_steps=None), {"dev": None}, None
@@ -388,3 +215,357 @@ def _dev_frame(dev: Any) -> pd.DataFrame:
     for column in columns[:2]:
         check_texts(frame[column], f"dev {column}")
     return _checked(frame.copy(), "dev")
+
+
+# ----------------------------------------------------------------------------------
+# The run: state, step, loop
+# ----------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainState:
+    """What one run carries from step to step; all of it is checkpointed."""
+
+    cfg: TrainConfig
+    encoder: SentenceEncoder
+    model: torch.nn.Module  # the encoder, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    info: DistInfo
+    total: int  # optimizer steps in the run
+    run: dict[str, Any]  # what a checkpoint must share to continue this run
+    sizes: list[int]  # rows per process (gathers skip a shape exchange)
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float | None = None
+    best_step: int | None = None
+    best_weights: dict[str, Tensor] | None = None  # on the CPU until written
+    best_written: int | None = None  # step of the best model now in output_dir
+    last_eval: int | None = None
+    last_save: int | None = None
+    checkpoint: Path | None = None
+    window: list[Tensor] = field(default_factory=list)  # losses not yet synced
+    step_rng: dict[str, Any] | None = None  # RNG at the start of the current step
+
+
+def make_state(
+    encoder: SentenceEncoder, rows: list, cfg: TrainConfig, info: Any = None, dev=None
+) -> TrainState:
+    """The :class:`TrainState` a run starts from, as ``train_unsup`` builds it.
+
+    The encoder on its device in train mode (DDP-wrapped under a launcher), AdamW
+    (fused; no decay on biases and norms), the linear schedule over the run's steps
+    and the gradient scaler (on for fp16 only). ``dev`` is the dev pairs' digest.
+
+    Example:
+        >>> from minicse.encoder import tiny_encoder
+        >>> cfg = TrainConfig.unsup(batch_size=4, max_steps=3, device="cpu")
+        >>> state = make_state(tiny_encoder(), [("a",)] * 8, cfg)
+        >>> state.total, state.step, state.optimizer.param_groups[0]["lr"]
+        (3, 0, 3e-05)
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    info = init_distributed(cfg.device) if info is None else info
+    if cfg.dropout is not None:
+        set_dropout(encoder, cfg.dropout)
+    encoder = encoder.to(info.device).train()
+    params = [p for p in encoder.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    groups = [(decay, cfg.weight_decay), ([p for p in params if p.ndim < 2], 0.0)]
+    groups = [{"params": ps, "weight_decay": wd} for ps, wd in groups if ps]
+    fast = {"fused": True} if info.device.type in ("cpu", "cuda") else {"foreach": True}
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, **fast)
+    total = cfg.max_steps or cfg.num_epochs * (len(rows) // cfg.batch_size)
+    warmup = math.ceil(cfg.warmup_ratio * total)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
+    fp16 = amp_dtype(info.device, cfg.precision) == torch.float16
+    scaler = torch.amp.GradScaler(info.device.type, enabled=fp16)
+    run = {k: getattr(cfg, k) for k in ("objective", "batch_size", "seed")}
+    run.update(rows=len(rows), world_size=info.world_size, dev=dev)
+    model, sizes = wrap_ddp(encoder, info), shard_sizes(cfg.batch_size, info.world_size)
+    return TrainState(
+        cfg, encoder, model, optimizer, scheduler, scaler, info, total, run, sizes
+    )
+
+
+def embed(state: TrainState, batch: Batch) -> list[Tensor]:
+    """One fp32 ``(b, D)`` tensor per view of the batch's rows (dropout on)."""
+    return in_view_order(batch, forward(state, batch.pieces))
+
+
+def forward(state: TrainState, pieces: list[dict[str, Tensor]]) -> Tensor:
+    """``cat`` of the pieces' fp32 embeddings; one word lookup serves all pieces."""
+    with autocast(state.info.device, state.cfg.precision):
+        if len(pieces) > 1:  # the dense word-embedding gradient is built once
+            pieces = look_up_words(state.encoder, pieces)
+        return torch.cat([state.model(**piece).float() for piece in pieces])
+
+
+def in_view_order(batch: Batch, embeddings: Tensor) -> list[Tensor]:
+    """The pieces' ``(views * b, D)`` outputs as ``(b, D)`` per view, in row order."""
+    if batch.restore is not None:
+        embeddings = embeddings[batch.restore]
+    views = list(embeddings.chunk(batch.views))
+    return views * 2 if len(views) == 1 else views  # fixed mask: one pass, two views
+
+
+def train_step(state: TrainState, batch: Batch) -> Tensor:
+    """One optimizer step of SimCSE; returns the loss (on the device, no sync)."""
+    cfg = state.cfg
+
+    def loss_fn(views: list[Tensor]) -> Tensor:  # (b, D) each, this process's rows
+        anchors, positives, *hard = [gather_with_grad(v, state.sizes) for v in views]
+        hard = hard[0] if hard else None  # sup: the contradictions
+        return info_nce_loss(  # every anchor against all B gathered candidates
+            anchors, positives, hard, cfg.temperature, cfg.hard_negative_weight
+        )
+
+    if cfg.grad_cache_chunk:  # the same gradients in the memory of one chunk
+        loss = grad_cache(state, batch, loss_fn)
+    else:
+        loss = loss_fn(embed(state, batch))
+        state.scaler.scale(loss).backward()
+    if cfg.max_grad_norm:
+        state.scaler.unscale_(state.optimizer)
+        torch.nn.utils.clip_grad_norm_(state.encoder.parameters(), cfg.max_grad_norm)
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.scheduler.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+def grad_cache(state: TrainState, batch: Batch, loss_fn: Any) -> Tensor:
+    """``loss_fn(embed(state, batch))``'s backward by GradCache, one piece at a time."""
+    return grad_cache_step(
+        lambda piece: forward(state, [piece]),
+        batch.pieces,
+        lambda embeddings: loss_fn(in_view_order(batch, embeddings)),
+        no_sync=lambda: no_sync(state.model),
+        scale=state.scaler.scale,  # the identity unless fp16
+    )
+
+
+def fit(state: TrainState, rows: list[tuple[str, ...]], dev: Any) -> None:
+    """Train from ``state.step`` to ``state.total``: log, evaluate, checkpoint.
+
+    Losses stay on the device and are synced every ``log_every`` steps, where a NaN
+    or inf stops the run naming the step it happened at.
+    """
+    cfg, info = state.cfg, state.info
+    bar = tqdm(
+        total=state.total,
+        initial=state.step,
+        desc=f"{cfg.objective} SimCSE",
+        disable=not (cfg.progress and info.is_main),
+        dynamic_ncols=True,
+    )
+    groups = length_groups(cfg, info, state.encoder)
+    try:
+        for indices in batch_indices(len(rows), cfg, state.step, state.total):
+            mine = [rows[i] for i in shard_batch(indices, info)]
+            batch = make_batch(
+                state.encoder.tokenizer,
+                mine,
+                cfg.max_length,
+                groups,
+                cfg.grad_cache_chunk,
+                twice=not cfg.fixed_mask,
+            ).to(info.device)
+            state.step_rng = ckpt.rng_state()  # for a Ctrl-C inside the step
+            try:
+                state.window.append(train_step(state, batch))
+            except NonFiniteError as err:  # the losses reject NaN embeddings on CPU
+                raise nan_error(state, state.step + 1) from err
+            state.step, state.step_rng = state.step + 1, None
+            bar.update()
+            if len(state.window) == cfg.log_every:
+                flush(state, bar)
+            if cfg.eval_steps and state.step % cfg.eval_steps == 0:
+                evaluate(state, dev, bar)
+            period = cfg.save_steps or cfg.eval_steps
+            if cfg.output_dir and period and state.step % period == 0:
+                ckpt.save(state, cfg.output_dir)
+    except FloatingPointError:  # NaN: the best model so far stays on disk
+        ckpt.write_best(state)
+        raise
+    finally:
+        bar.close()
+
+
+def batch_indices(rows: int, cfg: Any, start: int, total: int) -> Iterator[list[int]]:
+    """Row indices of each global batch from step ``start`` on: a pure function of
+    ``(seed, epoch)``, so the step number is the whole data position."""
+    per_epoch, step = rows // cfg.batch_size, start  # full batches only
+    while step < total:
+        epoch, first = divmod(step, per_epoch)
+        seeded = torch.Generator().manual_seed(cfg.seed + epoch)
+        order = torch.randperm(rows, generator=seeded)
+        for i in range(first, min(per_epoch, first + total - step)):
+            yield order[i * cfg.batch_size : (i + 1) * cfg.batch_size].tolist()
+            step += 1
+
+
+def length_groups(cfg: Any, info: DistInfo, encoder: Any) -> int:
+    """At most how many length-sorted forwards a plain step is split into.
+
+    ``"auto"``: 8 on CPU (padding is pure waste there), 1 on CUDA/mps (one big matmul
+    wins). Always 1 with GradCache (its chunks are sorted and padded on their own),
+    under DDP (one forward per backward) and for left-padding tokenizers.
+    """
+    if cfg.grad_cache_chunk or info.distributed:
+        return 1
+    if getattr(encoder.tokenizer, "padding_side", "right") != "right":
+        return 1
+    if cfg.length_groups == "auto":
+        return 8 if info.device.type == "cpu" else 1
+    return cfg.length_groups
+
+
+def flush(state: TrainState, bar: Any = None) -> None:
+    """Sync the losses of the last steps: NaN check and one history record."""
+    if not state.window:
+        return
+    values = torch.stack(state.window).tolist()  # the one host sync per window
+    bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+    if bad:  # name the first bad step, not the one that noticed
+        raise nan_error(state, state.step - len(values) + bad[0] + 1)
+    loss, lr = sum(values) / len(values), state.scheduler.get_last_lr()[0]
+    state.history.append({"step": state.step, "loss": loss, "lr": lr})
+    state.window.clear()
+    if bar is not None:
+        best = {} if state.best_score is None else {"best": f"{state.best_score:.2f}"}
+        bar.set_postfix(loss=f"{loss:.4f}", **best)
+
+
+def nan_error(state: TrainState, step: int) -> NonFiniteError:
+    """The error of a run whose loss became NaN or inf at ``step``."""
+    where = (
+        f"the last good checkpoint is {state.checkpoint}"
+        if state.checkpoint
+        else "no checkpoint was saved (set output_dir)"
+    )
+    return NonFiniteError(
+        f"the training loss became NaN or inf at step {step}; training stopped "
+        f"and the best model was kept. {where}. Resume from it with resume=True "
+        "and a lower learning_rate, max_grad_norm=1.0 or precision='fp32'"
+    )
+
+
+def check_weights(state: TrainState) -> None:
+    """Raise :func:`nan_error` if a weight is NaN or inf."""
+    finite = torch.stack([p.isfinite().all() for p in state.encoder.parameters()])
+    if not bool(finite.all()):
+        raise nan_error(state, state.step)
+
+
+def evaluate(state: TrainState, dev: Any, bar: Any = None) -> None:
+    """Dev pairs' Spearman x100 on rank 0, at the run's precision; keep the best."""
+    flush(state, bar)
+    encoder = state.encoder
+    if state.info.is_main:
+        # the run's precision, not encode's "auto" (an fp32 run evaluates in fp32)
+        run_encode = partial(encoder.encode, precision=state.cfg.precision)
+        try:
+            metrics = sts_dev_metrics(SimpleNamespace(encode=run_encode), *dev)
+        finally:
+            encoder.train()
+        score = metrics["dev"]
+        state.history.append({"step": state.step, **metrics})
+        if math.isfinite(score) and (
+            state.best_score is None or score > state.best_score
+        ):
+            check_weights(state)  # a broken model never becomes the best one
+            state.best_score, state.best_step = score, state.step
+            weights = encoder.state_dict().items()
+            state.best_weights = {
+                k: v.detach().to("cpu", copy=True) for k, v in weights
+            }
+        if bar is not None and state.best_score is not None:
+            bar.set_postfix(dev=f"{score:.2f}", best=f"{state.best_score:.2f}")
+    state.last_eval = state.step
+    barrier()
+
+
+def _train(
+    model: Any, rows: list, cfg: TrainConfig, selected_on: dict, dev: Any
+) -> SentenceEncoder:
+    """Set up (checks first), resume if asked, train, select the best model."""
+    found = ckpt.latest_checkpoint(cfg.output_dir) if cfg.resume else None
+    if cfg.resume and found is None:  # as HF's Trainer: never a silent restart
+        raise FileNotFoundError(
+            f"resume=True but output_dir={str(cfg.output_dir)!r} holds no "
+            "checkpoint-<step> folder to resume from; drop resume=True to start "
+            "a new run there"
+        )
+    owns_group = not torch.distributed.is_initialized()
+    info = init_distributed(cfg.device)
+    try:
+        _check_sizes(rows, cfg, info.world_size)
+        set_seed(cfg.seed)
+        encoder = _as_encoder(model, cfg)
+        encoder.selected_on = selected_on  # saved with the model
+        state = make_state(encoder, rows, cfg, info, selected_on.get("sha256"))
+        set_seed(cfg.seed + info.rank)  # different dropout masks on every rank
+        if found is not None:  # the newest that loads (a damaged one is skipped)
+            ckpt.resume(state, cfg.output_dir)
+        try:
+            fit(state, rows, dev)
+            finish(state, dev)
+        except KeyboardInterrupt:
+            message = ckpt.interrupted(state)
+            if info.is_main:
+                print(message, file=sys.stderr)
+        encoder.history = state.history
+        return encoder
+    finally:
+        if owns_group:
+            cleanup_distributed()
+
+
+def finish(state: TrainState, dev: Any) -> None:
+    """Final evaluation and checkpoint, then load the best weights."""
+    cfg = state.cfg
+    flush(state)
+    if cfg.eval_steps and state.last_eval != state.step:
+        evaluate(state, dev)
+    if cfg.output_dir and state.last_save != state.step:
+        ckpt.save(state, cfg.output_dir)
+    if state.best_weights is not None:
+        ckpt.write_best(state)
+        state.encoder.load_state_dict(state.best_weights)
+    elif cfg.output_dir and state.best_step is not None:
+        state.encoder.load_weights(cfg.output_dir)  # resumed: its best, on disk
+    elif cfg.output_dir and state.info.is_main:
+        ckpt.save_best_model(state.encoder, cfg.output_dir, {"step": state.step})
+
+
+def _as_encoder(model: Any, cfg: TrainConfig) -> SentenceEncoder:
+    """``model``, or the encoder its name builds (the model keeps its max_length)."""
+    if isinstance(model, SentenceEncoder):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return SentenceEncoder.from_pretrained(
+            str(model), pooling=cfg.pooling, mlp=head_for(cfg)
+        )
+    raise TypeError(
+        "model must be a SentenceEncoder, a hub name, a local path, 'tiny' or "
+        f"'offline-minilm', got {type(model).__name__}"
+    )
+
+
+def _check_sizes(rows: list, cfg: TrainConfig, world_size: int) -> None:
+    """The batch fits the data, the processes and the GradCache chunk."""
+    if cfg.batch_size > len(rows):
+        raise ValueError(
+            f"batch_size={cfg.batch_size} is larger than the {len(rows)} training "
+            "rows; lower batch_size or pass more data"
+        )
+    chunk = cfg.grad_cache_chunk or 0
+    if cfg.batch_size < world_size or chunk > cfg.batch_size:
+        raise ValueError(
+            f"batch_size={cfg.batch_size} must be >= the {world_size} processes and "
+            f">= grad_cache_chunk={cfg.grad_cache_chunk}"
+        )
