@@ -1,8 +1,8 @@
-"""Readers for STS pairs, NLI triplets and sentence corpora. See chapter 1.
+"""Readers for STS pairs, NLI triplets and corpora; the data folder. See chapter 1.
 
-Each reader looks in ``path=`` (a folder laid out like ``shared/data``, or one
-file), then ``$MINICSE_DATA``, then the Hugging Face hub (offline, a miss fails
-at once). ``.tsv`` files have a header and no quoting; ``.csv`` files use CSV's.
+Each reader looks in ``path=`` (a folder laid out like ``shared/data``, or a file),
+then ``$MINICSE_DATA``, then the Hugging Face hub (offline, a miss fails at once).
+``.tsv`` files have a header and no quoting; ``.csv`` files use CSV's.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import os
 import re
 import tarfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
 from unittest import mock
 
 import numpy as np
@@ -29,10 +27,9 @@ from .utils import check_choice, check_int, env_flag
 
 STS_TASKS = ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr")
 _SPLITS = {task: ("test",) for task in STS_TASKS} | {"stsb": ("train", "dev", "test")}
-# PhilipMay/stsb_multi_mt: STS-B dev/test machine-translated (train too on the hub)
 STSB_LANGUAGES = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
 _CORPORA = {"wiki1m": ("corpus/wiki1m_head.txt", "wiki1m_for_simcse.txt")}
-MULTI_MT = "PhilipMay/stsb_multi_mt"  # STS-B dev/test, machine-translated
+MULTI_MT = "PhilipMay/stsb_multi_mt"  # STS-B machine-translated (May, 2021)
 SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"  # SentEval, NLI, wiki1m
 # SentEval's subset order (senteval/sts.py); STS13 has no SMT (LDC license)
 _SUBSETS = {
@@ -55,10 +52,7 @@ _KEY = re.compile(r"(?:^|/)((?:STS|SICK)/.+)$")  # a tar member's name from STS/
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path | None:
-    """The local data folder (or file): ``path``, else ``$MINICSE_DATA``, else None.
-
-    None means "no local data: use the hub". See chapter 1.
-    """
+    """The local data (folder or file): ``path``, else ``$MINICSE_DATA``, else None."""
     name, value = "path", path
     if path is None:
         name, value = "MINICSE_DATA", env_flag("MINICSE_DATA")
@@ -97,16 +91,15 @@ def _checked(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if "score" in frame:
         scores = pd.to_numeric(frame["score"], errors="coerce").astype(float)
         if len(bad := np.flatnonzero(~np.isfinite(scores))):
-            raise ValueError(
-                f"{source}: data row {bad[0] + 1} has score "
-                f"{frame['score'].iloc[bad[0]]!r}, expected a finite number"
-            )
+            score = frame["score"].iloc[bad[0]]
+            message = f"data row {bad[0] + 1} has score {score!r}, not a finite number"
+            raise ValueError(f"{source}: {message}")
         frame["score"] = scores
     return frame
 
 
 @contextlib.contextmanager
-def _open_text(file: Path) -> Iterator[TextIO]:
+def _open_text(file: Path):
     """``file`` opened as UTF-8; a decoding error names the file and the fix."""
     try:
         with open(file, encoding="utf-8", newline="") as handle:
@@ -147,9 +140,8 @@ def _read_table(file: Path, columns: tuple, max_rows, hub=False, extra=None):
                 continue
             rows.append(row)
     if skipped:
-        warnings.warn(
-            f"{file}: skipped {skipped} rows with an empty field", stacklevel=3
-        )
+        message = f"{file}: skipped {skipped} rows with an empty field"
+        warnings.warn(message, stacklevel=3)
     return _checked(pd.DataFrame(rows, columns=list(columns), dtype=object), str(file))
 
 
@@ -166,12 +158,11 @@ def load_sts(
 
     ``task``: one of ``STS_TASKS``; ``split``: ``"test"`` (STS-B also ``"train"``,
     ``"dev"``); ``text``: ``"raw"`` (the organisers') or ``"senteval"`` (SentEval's
-    tokens, as in the SimCSE paper); ``language``: one of ``STSB_LANGUAGES``, the
-    machine-translated STS-B (May, 2021); ``subsets``: add a ``subset`` column
-    (SentEval's subset of each STS12-16 pair, else the task). Local files:
-    ``sts/[senteval/]<task>.<split>.tsv``, ``sts/stsb_multi_mt/<lang>.<split>.tsv``.
-    Hub: ``mteb/<task>-sts``, ``sentence-transformers/stsb`` (x 5), ``MULTI_MT``,
-    and SimCSE's ``senteval.tar`` for SentEval's text and SICK-R.
+    tokens, the SimCSE paper's); ``language``: one of ``STSB_LANGUAGES`` (STS-B
+    machine-translated); ``subsets``: add SentEval's ``subset`` of each pair (else
+    the task). Files: ``sts/[senteval/]<task>.<split>.tsv``, ``sts/stsb_multi_mt/``;
+    hub: ``mteb/<task>-sts``, ``sentence-transformers/stsb`` (x 5), ``MULTI_MT``,
+    and SimCSE's ``senteval.tar`` (SentEval's text and SICK-R).
 
     Returns ``sentence1``, ``sentence2`` (str) and ``score`` (float), in file order.
     Reference: Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval). See chapter 1.
@@ -208,8 +199,8 @@ def _local_subsets(path, file: Path, task: str, split: str, rows: int) -> list[s
         return [task] * rows
     if data_dir(path).is_file():
         raise ValueError(
-            f"{file} has no 'subset' column and is a single file, so the subsets of "
-            f"{task} are unknown; pass the data folder (with sts/meta/) as path="
+            f"{file} has no 'subset' column, so the subsets of {task} are unknown: "
+            "pass the data folder (with sts/meta/) as path="
         )
     meta = _local_file(path, f"sts/meta/{task}.{split}.meta.tsv")
     return _read_table(meta, ("subset",), rows)["subset"].tolist()
@@ -219,17 +210,14 @@ def _hub_pairs(task, split, text, language, label, subsets) -> tuple:
     """``load_sts``'s str frame from the hub, with a subset column, and its source."""
     if text == "senteval" or task == "sickr":
         tar = hub_file("senteval.tar", f"senteval.tar (STS task {task!r})")
-        frame, source = _senteval_frame(tar, task, split, text), "senteval.tar"
-    else:
-        frame = hub_sts_frame(task, split, language)
-        source = hub_sts(task, split, language)[0]
-        if subsets and task in _SUBSETS:
-            raise ValueError(
-                f"{source} does not name the subsets of {task}: pass text='senteval' "
-                "(SentEval's files name them) or a data folder with sts/meta/"
-            )
-        frame["subset"] = label
-    return frame, source
+        return _senteval_frame(tar, task, split, text), "senteval.tar"
+    source = hub_sts(task, split, language)[0]
+    if subsets and task in _SUBSETS:
+        raise ValueError(
+            f"{source} does not name the subsets of {task}: pass text='senteval' "
+            "(SentEval's files name them) or a data folder with sts/meta/"
+        )
+    return hub_sts_frame(task, split, language).assign(subset=label), source
 
 
 def load_nli_triplets(
@@ -237,10 +225,9 @@ def load_nli_triplets(
 ) -> pd.DataFrame:
     """NLI triplets for supervised SimCSE: ``sent0``, ``sent1``, ``hard_neg`` (str).
 
-    Local: ``nli/triplets.tsv`` (5,881 SNLI dev+test triplets), or a ``.tsv`` /
-    ``.csv`` file. Hub: SimCSE's ``nli_for_simcse.csv`` (275,601 SNLI+MNLI train
-    triplets), less the rows with an empty field (a warning counts them; in a
-    local file they are an error). ``max_rows``: the first rows only.
+    Local: ``nli/triplets.tsv`` (5,881 SNLI dev+test triplets) or a .tsv/.csv file.
+    Hub: SimCSE's ``nli_for_simcse.csv`` (275,601 SNLI+MNLI train triplets), less
+    the rows with an empty field (a warning counts them; locally they are an error).
 
     Reference: Gao et al., 2021, arXiv:2104.08821, section 4. See chapter 7.
     """
@@ -264,13 +251,12 @@ def _named_file(name: str | os.PathLike, path: str | os.PathLike | None) -> Path
     if not file.is_file():
         why = "is a folder" if file.is_dir() else "does not exist"
         raise FileNotFoundError(
-            f"name={str(name)!r} looks like a file, but {file} {why}; pass an existing "
-            "text file (one sentence per line) or a data folder as path=, or a "
-            "corpus name such as 'wiki1m'"
+            f"name={str(name)!r} looks like a file, but {file} {why}; pass a text "
+            "file (a sentence a line) or a data folder as path=, or a corpus name"
         )
     if path is not None:
         raise ValueError(
-            f"name={str(name)!r} is a file and path={str(path)!r} is given too; "
+            f"name={str(name)!r} is a file and path= is given too; "
             "pass the file once, as path="
         )
     return file
@@ -281,12 +267,12 @@ def load_corpus(
     path: str | os.PathLike | None = None,
     max_rows: int | None = None,
 ) -> list[str]:
-    """Unlabelled sentences, one per line without its ending, for unsupervised SimCSE.
+    """Unlabelled sentences, one a line (without its ending), for unsupervised SimCSE.
 
-    Local: ``corpus/wiki1m_head.txt`` (the first 11,914 lines of wiki1m), or a text
-    file as ``path=`` or as ``name`` (a path object, or a string with a ``/`` or a
-    suffix). Hub: SimCSE's ``wiki1m_for_simcse.txt`` (1M Wikipedia sentences), less
-    its blank lines (a warning counts them; in a local file they are an error).
+    Local: ``corpus/wiki1m_head.txt`` (wiki1m's first 11,914 lines), or a text file
+    as ``path=`` or as ``name``. Hub: SimCSE's ``wiki1m_for_simcse.txt`` (1M
+    Wikipedia sentences), less its blank lines (a warning counts them; locally they
+    are an error).
 
     Reference: Gao et al., 2021, arXiv:2104.08821, section 3. See chapter 6.
     """
@@ -327,8 +313,8 @@ def hub_error(what: str, repo_id: str, why: str) -> FileNotFoundError:
     """The error of a hub miss: what is missing, why, and what to set instead."""
     return FileNotFoundError(
         f"{what} is not available locally and {why}, so {repo_id!r} cannot be "
-        "downloaded from the Hugging Face hub. Set MINICSE_DATA to a data folder "
-        "(the layout of shared/data) or pass path= (that folder or a file)."
+        "downloaded. Set MINICSE_DATA to a data folder (the layout of shared/data) "
+        "or pass path= (that folder or a file)."
     )
 
 
@@ -361,9 +347,8 @@ def hub_sts_frame(task: str, split: str, language: str | None) -> pd.DataFrame:
         hint = "needs `pip install datasets`, or set MINICSE_DATA or pass path="
         raise ImportError(f"loading {what} from the hub {hint}") from err
     frame = load_dataset(repo_id, config, split=hub_split).to_pandas()
-    frame = frame[["sentence1", "sentence2", score]].rename(columns={score: "score"})
     texts = frame[["sentence1", "sentence2"]].astype(object)  # as local files give
-    return texts.assign(score=frame["score"].astype(float) * factor)
+    return texts.assign(score=frame[score].astype(float) * factor)
 
 
 @functools.lru_cache(maxsize=4)
@@ -380,23 +365,17 @@ def _members(path: str, size: int, mtime_ns: int) -> dict[str, bytes]:
         ) from err
 
 
-def _lines(tar: Path, member: str) -> list[str]:
-    """The lines of ``member`` (e.g. ``SICK/SICK_train.txt``), as ``io.open`` splits."""
+def _fields(tar: Path, member: str, columns: tuple, header: int = 0) -> list[tuple]:
+    """The tab-separated ``columns`` of each line of ``member`` after its header."""
     stat = tar.stat()  # the cache key: a new download is read again
     members = _members(str(tar), stat.st_size, stat.st_mtime_ns)
     if member not in members:
         raise FileNotFoundError(
-            f"{tar} has no member downstream/{member}, which SentEval reads; the "
-            "download is incomplete or not SimCSE's senteval.tar: delete it to "
-            "download it again, or set MINICSE_DATA / pass path= to a data folder"
+            f"{tar} has no member downstream/{member}, which SentEval reads: delete "
+            "it to download it again, or set MINICSE_DATA / pass path= to a data folder"
         )
     text = io.TextIOWrapper(io.BytesIO(members[member]), "utf-8")  # \r\n, \r: \n
-    return [line.rstrip("\n") for line in text]
-
-
-def _fields(tar: Path, member: str, columns, header: int = 0) -> list[tuple]:
-    """The tab-separated ``columns`` of each line of ``member`` after its header."""
-    rows = [line.split("\t") for line in _lines(tar, member)[header:]]
+    rows = [line.rstrip("\n").split("\t") for line in text][header:]
     for number, fields in enumerate(rows, header + 1):
         if len(fields) <= max(columns):
             raise ValueError(
@@ -413,14 +392,14 @@ def _senteval_frame(tar: Path, task: str, split: str, text: str) -> pd.DataFrame
         for subset in _SUBSETS[task]:
             inputs = f"{folder}/STS.input.{subset}.txt"
             gold = f"{folder}/STS.gs.{subset}.txt"
-            pairs, scores = _fields(tar, inputs, (0, 1)), _lines(tar, gold)
+            pairs, scores = _fields(tar, inputs, (0, 1)), _fields(tar, gold, (0,))
             if len(pairs) != len(scores):
                 raise ValueError(
                     f"{tar}: {inputs} has {len(pairs)} lines but {gold} has "
                     f"{len(scores)}; line i of one must score line i of the other"
                 )
             pairs = zip(pairs, scores, strict=True)
-            rows += [(a, b, s, subset) for (a, b), s in pairs if s.strip()]
+            rows += [(a, b, s, subset) for (a, b), (s,) in pairs if s.strip()]
     else:
         member, columns, header = _TABLES[task]
         rows = _fields(tar, member.format(split=split), columns, header)
@@ -433,14 +412,6 @@ def _senteval_frame(tar: Path, task: str, split: str, text: str) -> pd.DataFrame
     return frame.astype(object)
 
 
-def _senteval_meta(tar: Path, task: str, split: str) -> pd.DataFrame:
-    """STS-B's genre, filename, year, sid or SICK-R's pair_ID, label, per pair."""
-    member, _, header = _TABLES[task]
-    names, columns = zip(*_META[task].items(), strict=True)
-    rows = _fields(tar, member.format(split=split), columns, header)
-    return pd.DataFrame(rows, columns=list(names), dtype=object)
-
-
 # the data folder's STS14 subset order (SentEval's tar has images before OnWN)
 _STS14 = "deft-forum deft-news headlines OnWN images tweet-news".split()
 _NOTES = """Written by `python -m minicse data` from the hub sources of `load_sts`
@@ -451,29 +422,34 @@ and {corpus} lines of `wiki1m_for_simcse.txt`. Licenses: each dataset's hub page
 """
 
 
-def _hub_files(nli_rows: int, corpus_rows: int) -> dict[str, Any]:
+def _hub_files(nli_rows: int, corpus_rows: int) -> dict:
     """{path in the data folder: its frame or lines}, read from the hub."""
     tar, files = hub_file("senteval.tar", "SentEval's STS files"), {}
-    for task in STS_TASKS:
-        for split in _SPLITS[task]:
-            name, raw = f"{task}.{split}", load_sts(task, split)
-            frame = _senteval_frame(tar, task, split, "senteval")  # scores as written
-            if task == "sts14":
-                order = frame.subset.map(_STS14.index).argsort(kind="stable")
-                frame = frame.iloc[order].reset_index(drop=True)
-            subsets = task in _SUBSETS
-            meta = frame[["subset"]] if subsets else _senteval_meta(tar, task, split)
-            scores = frame.score.astype(float).to_numpy()  # STS-B's: 0-1 x 5 on the hub
-            if len(raw) == len(frame) and np.allclose(raw.score, scores, atol=1e-9):
-                meta.insert(0, "row", range(1, len(meta) + 1))  # one for both texts
-                files[f"sts/meta/{name}.meta.tsv"] = meta
-                frame = frame.drop(columns="subset")
-            else:  # SentEval's file keeps its subset column
-                print(f"{name}: the hub's raw rows are not in senteval.tar's order")
-                frame = frame if subsets else frame.drop(columns="subset")
-            files[f"sts/{name}.tsv"], files[f"sts/senteval/{name}.tsv"] = raw, frame
+    for task, split in ((t, s) for t in STS_TASKS for s in _SPLITS[t]):
+        name, raw = f"{task}.{split}", load_sts(task, split)
+        frame = _senteval_frame(tar, task, split, "senteval")  # scores as written
+        if task == "sts14":
+            order = frame.subset.map(_STS14.index).argsort(kind="stable")
+            frame = frame.iloc[order].reset_index(drop=True)
+        if subsets := task in _SUBSETS:
+            meta = frame[["subset"]]
+        else:  # the other columns of the tar's rows
+            member, _, header = _TABLES[task]
+            rows = _fields(
+                tar, member.format(split=split), (*_META[task].values(),), header
+            )
+            meta = pd.DataFrame(rows, columns=list(_META[task]), dtype=object)
+        scores = frame.score.astype(float).to_numpy()  # STS-B's: 0-1 x 5 on the hub
+        if len(raw) == len(frame) and np.allclose(raw.score, scores, atol=1e-9):
+            meta.insert(0, "row", range(1, len(meta) + 1))  # one for both texts
+            files[f"sts/meta/{name}.meta.tsv"] = meta
+            frame = frame.drop(columns="subset")
+        else:  # SentEval's file keeps its subset column
+            print(f"{name}: the hub's raw rows are not in senteval.tar's order")
+            frame = frame if subsets else frame.drop(columns="subset")
+        files[f"sts/{name}.tsv"], files[f"sts/senteval/{name}.tsv"] = raw, frame
     for lang in ("de", "en", "es", "fr", "zh"):
-        for split in ("train", "dev", "test"):
+        for split in _SPLITS["stsb"]:
             frame = load_sts("stsb", split, language=lang)
             files[f"sts/stsb_multi_mt/{lang}.{split}.tsv"] = frame
     files["nli/triplets.tsv"] = load_nli_triplets(max_rows=nli_rows)
@@ -481,7 +457,7 @@ def _hub_files(nli_rows: int, corpus_rows: int) -> dict[str, Any]:
     return files
 
 
-def _cell(value: Any) -> str:
+def _cell(value) -> str:
     """A TSV field; floats at 15 digits, which drops the noise of STS-B's x 5."""
     return repr(float(f"{value:.15g}")) if isinstance(value, float) else str(value)
 
@@ -489,10 +465,10 @@ def _cell(value: Any) -> str:
 def write_data_folder(
     folder: str | os.PathLike, nli_rows: int = 5881, corpus_rows: int = 11914
 ) -> None:
-    """Write ``folder`` in the data folder's layout from the hub, as ``data`` does.
+    """Write ``folder`` from the hub in the data folder's layout, with a README.md.
 
-    Frames become TSV (a header, no quoting), lists lines; ``README.md`` lists each
-    file's rows and sha256, and the sources. See chapter 1.
+    Frames become TSV (a header, no quoting), lists lines; the README gives each
+    file's rows and sha256. ``python -m minicse data DIR`` calls it. See chapter 1.
     """
     with mock.patch.dict(os.environ):
         os.environ.pop("MINICSE_DATA", None)  # every file from the hub
