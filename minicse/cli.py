@@ -17,7 +17,7 @@ from inspect import getsource
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
+from .config import TrainConfig, get_preset
 from .pooling import POOLERS
 from .utils import PRECISIONS
 
@@ -37,6 +37,7 @@ examples:
   python -m minicse data data && export MINICSE_DATA=$PWD/data
 
 Data (MINICSE_DATA or the Hugging Face hub): 'wiki1m' and 'nli', or a file.
+Training writes the best model (on --dev, STS-B dev by default) to --output-dir.
 Docs: the minicse book, chapters 6 (unsupervised) and 7 (supervised).
 """
 _ABOUT = {  # command: what it does, its --help
@@ -137,7 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_command(args: argparse.Namespace) -> int:
-    from .config import get_preset
     from .data import load_corpus, load_nli_triplets
     from .train import train_sup, train_unsup
 

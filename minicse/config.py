@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from .pooling import MLP_MODES, POOLERS, check_head
+from .pooling import MLP_MODES, check_head
 from .utils import PRECISIONS, check_choice, check_int, env_flag
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class TrainConfig:
     max_steps: int | None = None  # optimizer steps; None: num_epochs epochs
     warmup_ratio: float = 0.0  # share of the steps of linear warm-up; HF: 0
     weight_decay: float = 0.0  # AdamW's, not on biases and LayerNorm; HF: 0
-    max_grad_norm: float | None = 1.0  # clip the gradient norm; HF: 1.0
+    max_grad_norm: float | None = 1.0  # clip; HF: 1.0 (an official N-GPU run: N)
     eval_steps: int | None = 125  # dev evaluation period (and at the end); sh: 125
     dev: str | None = "stsb"  # select on stsb, stsb-<language>, a .tsv/.csv or None
     dev_rows: int | None = None  # only the first N dev pairs; None: all
@@ -81,12 +81,7 @@ class TrainConfig:
     def from_preset(
         cls, name: str | Preset | None = None, objective: str = "unsup", **kw: Any
     ) -> TrainConfig:
-        """:func:`get_preset` ``(name)``'s sizes for ``objective``, then ``kw``.
-
-        Example:
-            >>> TrainConfig.from_preset("smoke").max_steps
-            20
-        """
+        """:func:`get_preset` ``(name)``'s sizes for ``objective``, then ``kw``."""
         check_choice(objective, "objective", _OBJECTIVES)
         preset = name if isinstance(name, Preset) else get_preset(name)
         sizes = {**getattr(preset, objective), "dev_rows": preset.sts_rows}
@@ -106,10 +101,9 @@ def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
     raise TypeError(f"unknown TrainConfig field(s) {unknown}; valid: {known}{hint}")
 
 
-# (fields, kind, range): "?" also allows None; the CLI takes its choices from here
-CHECKS = [
+# (fields, kind, range) of every field but dev and output_dir; "?" also allows None
+_CHECKS = [
     ("objective", "choice", _OBJECTIVES),
-    ("pooling", "choice", POOLERS),
     ("mlp", "choice", ("auto", *MLP_MODES)),
     ("precision", "choice", PRECISIONS),
     ("fixed_mask resume progress", "bool", None),
@@ -135,7 +129,7 @@ _RANGES = {  # a float field's range, as its error message spells it
 
 def _check_config(cfg: TrainConfig) -> None:
     """Raise a clear error for an invalid field, before anything is loaded."""
-    for names, kind, arg in CHECKS:
+    for names, kind, arg in _CHECKS:
         for name in names.split():
             value = getattr(cfg, name)
             if kind == "choice":
@@ -144,14 +138,12 @@ def _check_config(cfg: TrainConfig) -> None:
                 raise TypeError(f"{name} must be True or False, got {value!r}")
             elif kind.startswith("int"):
                 check_int(value, name, arg, optional="?" in kind, auto="auto" in kind)
-            elif kind.startswith("float") and not (
-                (value is None and "?" in kind)
-                or (type(value) in (int, float) and math.isfinite(value))
-                and _RANGES[arg](value)
-            ):
-                none = "None or " if "?" in kind else ""
-                raise ValueError(f"{name} must be {none}{arg}, got {value!r}")
-    check_head(cfg.pooling, None if cfg.mlp == "auto" else cfg.mlp)
+            elif kind.startswith("float") and not (value is None and "?" in kind):
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if not (number and math.isfinite(value) and _RANGES[arg](value)):
+                    none = "None or " if "?" in kind else ""
+                    raise ValueError(f"{name} must be {none}{arg}, got {value!r}")
+    check_head(cfg.pooling, None if cfg.mlp == "auto" else cfg.mlp)  # and pooling
     if cfg.fixed_mask and cfg.objective != "unsup":
         raise ValueError(
             "fixed_mask=True is an unsupervised control (both views of a sentence "
@@ -266,12 +258,7 @@ SIZE_FIELDS = ("batch_size", "max_steps", "num_epochs", "eval_steps", "learning_
 
 
 def resolve_preset_name(name: str | None = None) -> str:
-    """``name``, else ``$MINICSE_PRESET``, else auto: ``gpu`` with CUDA, else ``cpu``.
-
-    Example:
-        >>> resolve_preset_name("smoke")
-        'smoke'
-    """
+    """``name``, else ``$MINICSE_PRESET``, else auto (CUDA: ``gpu``, else ``cpu``)."""
     name = name if name is not None else env_flag("MINICSE_PRESET") or "auto"
     check_choice(name, "preset", ("auto", *PRESETS))
     if name == "auto":
