@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from .batching import pad, tokenize
 from .hub import quiet_loading, resolve_source
 from .pooling import MLP_MODES, check_head, needs_hidden_states, pool, simcse_defaults
-from .utils import PRECISIONS, autocast, check_choice, check_int, check_texts
+from .utils import autocast, check_choice, check_int, check_texts
 
 CONFIG_FILE, MLP_FILE = "minicse.json", "mlp.safetensors"
 # the pooling_mode_* key that sentence-transformers reads for each pooler it has
@@ -101,16 +101,13 @@ class SentenceEncoder(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module) or not callable(tokenizer):
-            got = f"{type(model).__name__}, {type(tokenizer).__name__}"
-            raise TypeError(
-                f"model must be a torch.nn.Module and tokenizer a HF one: {got}"
-            )
+            got = f"got {type(model).__name__}, tokenizer {type(tokenizer).__name__}"
+            raise TypeError(f"model must be a torch.nn.Module (tokenizer: HF's); {got}")
         check_head(pooling, mlp)
         check_int(max_length, "max_length", minimum=2, optional=True)
-        pooler = getattr(model, "pooler", None)  # HF skips a pooler that is None
-        self._pooler_class = type(pooler) if isinstance(pooler, nn.Module) else None
-        if self._pooler_class is not None:
-            model.pooler = None
+        pooler = getattr(model, "pooler", None)  # save() puts the head there
+        self._pooler_class = None if pooler is None else type(pooler)
+        model.pooler = None  # HF skips a pooler that is None (add_pooling_layer=False)
         self.model, self.tokenizer = model, tokenizer
         self.pooling, self.mlp = pooling, mlp
         self.max_length = None if max_length is None else int(max_length)
@@ -146,11 +143,10 @@ class SentenceEncoder(nn.Module):
         return pad(features, range(len(texts)), self.tokenizer.pad_token_id or 0)
 
     def forward(self, attention_mask: Tensor | None = None, **inputs: Tensor) -> Tensor:
-        """Pooled (+ MLP, per ``mlp`` mode and train/eval) embeddings ``(B, H)``.
+        """Pooled (+ MLP, per ``mlp`` and train/eval) embeddings ``(B, H)``.
 
-        ``inputs``: ``input_ids`` ``(B, T)`` (and ``token_type_ids``), or
-        ``inputs_embeds`` ``(B, T, E)``, their word vectors looked up outside (the
-        training step's length groups do that).
+        ``inputs``: ``input_ids`` ``(B, T)`` (+ ``token_type_ids``) or their word
+        vectors ``inputs_embeds`` ``(B, T, E)`` (as training's length groups pass).
         """
         ids, embeds = inputs.get("input_ids"), inputs.get("inputs_embeds")
         if attention_mask is None or (ids is None) == (embeds is None):
@@ -179,8 +175,7 @@ class SentenceEncoder(nn.Module):
         natively, fp16 on older GPUs, else fp32 (what sentence-transformers runs).
         """
         texts = check_texts(texts, "texts")
-        check_int(batch_size, "batch_size")
-        check_choice(precision, "precision", PRECISIONS)
+        check_int(batch_size, "batch_size")  # precision: checked by autocast
         features = tokenize(self.tokenizer, texts, self._max_length(max_length))
         pad_id, ids = self.tokenizer.pad_token_id or 0, features["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
@@ -201,10 +196,10 @@ class SentenceEncoder(nn.Module):
     def save(self, path: str | Path) -> Path:
         """Write HF files, ``minicse.json`` and the sentence-transformers layout.
 
-        ``minicse.json``: pooling, mlp, max_length and a trained model's
-        ``selected_on`` (``{"dev": "stsb", "pairs": 1500, "sha256": ...}``, or
-        ``{"dev": None}``: the last weights). The head goes into the model's pooler
-        slot (SimCSE's layout), else into ``mlp.safetensors``. See chapter 10.
+        ``minicse.json``: pooling, mlp, max_length and ``selected_on`` (a trained
+        model's dev pairs: ``{"dev": "stsb", "pairs": 1500, "sha256": ...}``). The
+        head goes into the pooler slot (SimCSE's layout), else into
+        ``mlp.safetensors``. See chapter 10.
         """
         folder, model, head = Path(path), self.model, self.mlp_head
         slot = self._pooler_class  # the model's pooler layer (None: it has none)
@@ -219,11 +214,8 @@ class SentenceEncoder(nn.Module):
         finally:
             if slot is not None:
                 model.pooler = None
-        settings = {"pooling": self.pooling, "mlp": self.mlp}
-        settings["max_length"] = self.max_length
-        if self.selected_on is not None:  # a trained model: the pairs that chose it
-            settings["selected_on"] = self.selected_on
-        _write_json(folder / CONFIG_FILE, settings)
+        names = ("pooling", "mlp", "max_length", "selected_on")
+        _write_json(folder / CONFIG_FILE, {k: getattr(self, k) for k in names})
         (folder / MLP_FILE).unlink(missing_ok=True)
         if head is not None and slot is None:
             save_file(_weights(head[0]), str(folder / MLP_FILE))
