@@ -240,9 +240,7 @@ def info_nce_loss(
     check_number(temperature, "temperature", "> 0")
     check_number(hard_negative_weight, "hard_negative_weight")
     if hard_negative_weight != 0 and negatives is None:
-        raise ValueError(
-            f"hard_negative_weight={hard_negative_weight} needs negatives, got None"
-        )
+        raise ValueError(f"hard_negative_weight={hard_negative_weight} needs negatives")
     if not isinstance(symmetric, bool):
         raise TypeError(f"symmetric must be True or False, got {symmetric!r}")
     batch = len(anchors)
