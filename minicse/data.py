@@ -154,18 +154,15 @@ def load_sts(
     language: str | None = None,
     subsets: bool = False,
 ) -> pd.DataFrame:
-    """Sentence pairs with gold similarity scores (0-5; SICK-R 1-5) for one STS task.
+    """``sentence1``, ``sentence2`` and a gold ``score`` (0-5; SICK-R 1-5) per pair.
 
-    ``task``: one of ``STS_TASKS``; ``split``: ``"test"`` (STS-B also ``"train"``,
-    ``"dev"``); ``text``: ``"raw"`` (the organisers') or ``"senteval"`` (SentEval's
-    tokens, the SimCSE paper's); ``language``: one of ``STSB_LANGUAGES`` (STS-B
-    machine-translated); ``subsets``: add SentEval's ``subset`` of each pair (else
-    the task). Files: ``sts/[senteval/]<task>.<split>.tsv``, ``sts/stsb_multi_mt/``;
+    ``split``: ``"test"`` (STS-B also ``"train"``, ``"dev"``); ``text``: ``"raw"`` or
+    ``"senteval"`` (SentEval's tokens, the SimCSE paper's); ``language``: STS-B
+    machine-translated; ``subsets``: add SentEval's ``subset`` of each pair. Files:
+    ``sts/[senteval/]<task>.<split>.tsv``, ``sts/stsb_multi_mt/<language>.<split>.tsv``;
     hub: ``mteb/<task>-sts``, ``sentence-transformers/stsb`` (x 5), ``MULTI_MT``,
-    and SimCSE's ``senteval.tar`` (SentEval's text and SICK-R).
-
-    Returns ``sentence1``, ``sentence2`` (str) and ``score`` (float), in file order.
-    Reference: Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval). See chapter 1.
+    SimCSE's ``senteval.tar`` (SentEval's text, SICK-R). Conneau & Kiela, 2018,
+    arXiv:1803.05449 (SentEval). See chapter 1.
     """
     check_choice(task, "task", STS_TASKS)
     check_choice(split, f"split for task {task!r}", _SPLITS[task])
@@ -228,8 +225,7 @@ def load_nli_triplets(
     Local: ``nli/triplets.tsv`` (5,881 SNLI dev+test triplets) or a .tsv/.csv file.
     Hub: SimCSE's ``nli_for_simcse.csv`` (275,601 SNLI+MNLI train triplets), less
     the rows with an empty field (a warning counts them; locally they are an error).
-
-    Reference: Gao et al., 2021, arXiv:2104.08821, section 4. See chapter 7.
+    Gao et al., 2021, arXiv:2104.08821, section 4. See chapter 7.
     """
     check_int(max_rows, "max_rows", optional=True)
     columns = ("sent0", "sent1", "hard_neg")
@@ -270,11 +266,9 @@ def load_corpus(
     """Unlabelled sentences, one a line (without its ending), for unsupervised SimCSE.
 
     Local: ``corpus/wiki1m_head.txt`` (wiki1m's first 11,914 lines), or a text file
-    as ``path=`` or as ``name``. Hub: SimCSE's ``wiki1m_for_simcse.txt`` (1M
-    Wikipedia sentences), less its blank lines (a warning counts them; locally they
-    are an error).
-
-    Reference: Gao et al., 2021, arXiv:2104.08821, section 3. See chapter 6.
+    as ``path=`` or ``name``. Hub: SimCSE's ``wiki1m_for_simcse.txt`` (1M sentences),
+    less its blank lines (a warning counts them; locally they are an error).
+    Gao et al., 2021, arXiv:2104.08821, section 3. See chapter 6.
     """
     check_int(max_rows, "max_rows", optional=True)
     file, hub = _named_file(name, path), False
@@ -414,11 +408,9 @@ def _senteval_frame(tar: Path, task: str, split: str, text: str) -> pd.DataFrame
 
 # the data folder's STS14 subset order (SentEval's tar has images before OnWN)
 _STS14 = "deft-forum deft-news headlines OnWN images tweet-news".split()
-_NOTES = """Written by `python -m minicse data` from the hub sources of `load_sts`
-(SentEval's text, subsets and SICK-R from SimCSE's `senteval.tar`), the first {nli}
-rows of `nli_for_simcse.csv` (SNLI+MNLI train, not the book folder's SNLI dev+test)
-and {corpus} lines of `wiki1m_for_simcse.txt`. Licenses: each dataset's hub page
-(SICK-R: non-commercial).
+_NOTES = """Written by `python -m minicse data` from load_sts's hub sources, the first
+{nli} rows of `nli_for_simcse.csv` (SNLI+MNLI train) and {corpus} lines of
+`wiki1m_for_simcse.txt`. Licenses: each dataset's hub page (SICK-R: non-commercial).
 """
 
 
@@ -465,11 +457,7 @@ def _cell(value) -> str:
 def write_data_folder(
     folder: str | os.PathLike, nli_rows: int = 5881, corpus_rows: int = 11914
 ) -> None:
-    """Write ``folder`` from the hub in the data folder's layout, with a README.md.
-
-    Frames become TSV (a header, no quoting), lists lines; the README gives each
-    file's rows and sha256. ``python -m minicse data DIR`` calls it. See chapter 1.
-    """
+    """Write a data folder (``shared/data``'s layout) from the hub, with a README.md."""
     with mock.patch.dict(os.environ):
         os.environ.pop("MINICSE_DATA", None)  # every file from the hub
         files, root, table = _hub_files(nli_rows, corpus_rows), Path(folder), []
