@@ -1,6 +1,6 @@
 """The Hugging Face hub: can it be used, where a model name resolves (no model code).
 
-Offline, a hub miss fails in milliseconds with the fix, not after 23 s of retries.
+Offline, a hub miss fails in milliseconds with the fix, not after the hub's retries.
 """
 
 from __future__ import annotations
