@@ -216,7 +216,7 @@ def test_training_modules_print_no_widget_warning_in_a_notebook():
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
 
-    code = "import minicse.loop, minicse.encoder\nprint('imported')"
+    code = "import minicse.train, minicse.encoder\nprint('imported')"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
