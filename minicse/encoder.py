@@ -76,9 +76,8 @@ def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
     missing = sorted(info.get("missing_keys", ()))
     others = [k for k in missing if not k.startswith("pooler.")]  # pooler: unused
     if others:
-        shown = ", ".join(others[:4]) + (" ..." if len(others) > 4 else "")
-        message = f"{len(others)} weights were not in {source!r} and are random: "
-        warnings.warn(message + shown, stacklevel=2)
+        shown = f"{len(others)} weights are random: {', '.join(others[:4])}"
+        warnings.warn(f"{shown} (not in {source!r})", stacklevel=2)
     return model, tokenizer, len(others) < len(missing)
 
 
@@ -218,7 +217,7 @@ class SentenceEncoder(nn.Module):
         _write_json(folder / CONFIG_FILE, {k: getattr(self, k) for k in names})
         (folder / MLP_FILE).unlink(missing_ok=True)
         if head is not None and slot is None:
-            save_file(_weights(head[0]), str(folder / MLP_FILE))
+            save_file(head[0].state_dict(), str(folder / MLP_FILE))
         _write_st_layout(self, folder)
         return folder
 
@@ -231,11 +230,9 @@ class SentenceEncoder(nn.Module):
             raise FileNotFoundError(f"{str(folder)!r} has no {CONFIG_FILE}: {hint}")
         check_files(folder, "save the model again, or load an undamaged copy")
         settings = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        options = {"pooling": "cls", "mlp": None, "max_length": None}
-        options = {k: settings.get(k, v) for k, v in options.items()}
-        encoder = cls.from_pretrained(
-            folder, trust_remote_code=trust_remote_code, **options
-        )
+        options = {k: settings.get(k) for k in ("pooling", "mlp", "max_length")}
+        options["trust_remote_code"] = trust_remote_code
+        encoder = cls.from_pretrained(folder, **options)
         if encoder.mlp_head is not None:
             encoder.mlp_head[0].load_state_dict(_saved_head(folder))
         encoder.selected_on = settings.get("selected_on")
@@ -315,11 +312,6 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def _weights(module: nn.Module) -> dict[str, Tensor]:
-    """``module``'s weights as safetensors saves them (CPU, contiguous)."""
-    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-
-
 def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
     """The sentence-transformers modules, in the legacy keys its 3.x-6.x all read."""
     if encoder.pooling not in _ST_POOLING:
@@ -335,18 +327,20 @@ def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
     for key in ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens"):
         pooling[f"pooling_mode_{key}"] = key == chosen
     _write_json(path / "1_Pooling/config.json", pooling)
-    modules = ["Transformer", "Pooling"]
+    modules = [("", "Transformer"), ("1_Pooling", "Pooling")]
     if encoder.mlp == "always":  # ST has no train-only modules: "train" = no head
         dense = {"in_features": size, "out_features": size, "bias": True}
         tanh = {"activation_function": "torch.nn.modules.activation.Tanh"}
         _write_json(path / "2_Dense" / "config.json", {**dense, **tanh})
-        weights = {f"linear.{k}": v for k, v in _weights(encoder.mlp_head[0]).items()}
+        weights = {
+            f"linear.{k}": v for k, v in encoder.mlp_head[0].state_dict().items()
+        }
         save_file(weights, str(path / "2_Dense/model.safetensors"))
-        modules.append("Dense")
-    paths = ["", "1_Pooling", "2_Dense"]
-    kinds = [f"sentence_transformers.models.{kind}" for kind in modules]
+        modules.append(("2_Dense", "Dense"))
+    kind = "sentence_transformers.models."
     entries = [
-        dict(idx=i, name=str(i), path=paths[i], type=t) for i, t in enumerate(kinds)
+        dict(idx=i, name=str(i), path=p, type=kind + m)
+        for i, (p, m) in enumerate(modules)
     ]
     _write_json(path / "modules.json", entries)
 
