@@ -27,7 +27,7 @@ from .utils import amp_dtype, env_flag, pick_device
 
 # settings that change where a run writes or how it reports, not what it learns;
 # the dev pairs' digest stands in for dev's name or path
-_NOT_IN_KEY = ("output_dir", "resume", "save_steps", "progress", "num_workers", "dev")
+_NOT_IN_KEY = ("output_dir", "resume", "save_steps", "progress", "dev")
 
 
 def cache_dir(path: str | os.PathLike | None = None) -> Path:

@@ -60,7 +60,6 @@ class TrainConfig:
     resume: bool = False  # continue from the newest checkpoint in output_dir
     grad_cache_chunk: int | None = None  # GradCache rows per chunk; same gradients
     length_groups: int | str = "auto"  # length-sorted forwards; auto: 8 CPU, else 1
-    num_workers: int | str = "auto"  # batches tokenized ahead; auto: 0 CPU, else 1
     log_every: int = 10  # steps between loss records (host syncs)
     progress: bool = True  # show a tqdm progress bar
 
@@ -111,7 +110,6 @@ _CHECKS = [
     ("max_steps eval_steps save_steps grad_cache_chunk dev_rows", "int?", 1),
     ("seed", "int", 0),
     ("length_groups", "int|auto", 1),
-    ("num_workers", "int|auto", 0),
     ("learning_rate temperature", "float", "> 0"),
     ("max_grad_norm", "float?", "> 0"),
     ("weight_decay", "float", ">= 0"),
