@@ -242,13 +242,7 @@ PRESETS: dict[str, Preset] = {
         # each about 16 T4 minutes; max_steps=None: the paper's 15,625 and 1,614 steps
         unsup=dict(batch_size=64, max_steps=3_500, eval_steps=125),
         # batch 512 in a 16 GB GPU: GradCache, 128 rows at a time (same gradients)
-        sup=dict(
-            batch_size=512,
-            max_steps=375,
-            num_epochs=3,
-            eval_steps=125,
-            grad_cache_chunk=128,
-        ),
+        sup=dict(batch_size=512, max_steps=375, eval_steps=125, grad_cache_chunk=128),
     ),
 }
 # what MINICSE_SIZES takes from the sizes preset: steps and the rate they need
