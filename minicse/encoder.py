@@ -22,7 +22,6 @@ from .pooling import MLP_MODES, check_head, needs_hidden_states, pool, simcse_de
 from .utils import autocast, check_choice, check_int, check_texts
 
 CONFIG_FILE, MLP_FILE = "minicse.json", "mlp.safetensors"
-# the pooling_mode_* key that sentence-transformers reads for each pooler it has
 _ST_POOLING = dict(cls="cls_token", cls_before_pooler="cls_token", mean="mean_tokens")
 
 
@@ -60,8 +59,7 @@ def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
 
     source, local_only = resolve_source(name_or_path)
     options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
-    # safetensors where the revision has it, else a .bin (princeton-nlp's main) read
-    # as tensors only; no background fetch of a bot PR's safetensors copy
+    # safetensors, else a .bin (princeton-nlp's) as tensors only; no bot-PR fetch
     weights = {"use_safetensors": None, "weights_only": True}
     no_bot = mock.patch.dict(os.environ, DISABLE_SAFETENSORS_CONVERSION="1")
     try:
@@ -82,12 +80,13 @@ def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
 
 
 class SentenceEncoder(nn.Module):
-    """Sentence embeddings ``(B, H)``: ``mlp(pool(model(tokens)))``, SimCSE section 3.
+    """Sentence embeddings ``(B, H)``: ``mlp(pool(model(tokens)))``.
 
     ``mlp = tanh(W x + b)`` (``W: (H, H)``) applies when ``mlp="always"``, or in
-    train mode only when ``mlp="train"`` (SimCSE's ``mlp_only_train``). The model's
-    own pooler layer is removed (SimCSE: ``add_pooling_layer=False``). ``max_length``
-    truncates at inference (``None``: the model's limit). See chapter 4.
+    train mode only when ``mlp="train"`` (SimCSE's ``mlp_only_train``); the model's
+    own pooler layer is removed (``add_pooling_layer=False``). ``max_length``
+    truncates at inference (``None``: the model's limit). Reference: Gao et al.
+    2021, "SimCSE", arXiv:2104.08821, section 3. See chapter 4.
     """
 
     def __init__(
@@ -196,9 +195,8 @@ class SentenceEncoder(nn.Module):
         """Write HF files, ``minicse.json`` and the sentence-transformers layout.
 
         ``minicse.json``: pooling, mlp, max_length and ``selected_on`` (a trained
-        model's dev pairs: ``{"dev": "stsb", "pairs": 1500, "sha256": ...}``). The
-        head goes into the pooler slot (SimCSE's layout), else into
-        ``mlp.safetensors``. See chapter 10.
+        model's dev pairs). The head goes into the pooler slot (SimCSE's layout),
+        else into ``mlp.safetensors``. See chapter 10.
         """
         folder, model, head = Path(path), self.model, self.mlp_head
         slot = self._pooler_class  # the model's pooler layer (None: it has none)
@@ -211,8 +209,7 @@ class SentenceEncoder(nn.Module):
                 model.save_pretrained(folder)  # config.json + model.safetensors
                 self.tokenizer.save_pretrained(folder)
         finally:
-            if slot is not None:
-                model.pooler = None
+            model.pooler = None
         names = ("pooling", "mlp", "max_length", "selected_on")
         _write_json(folder / CONFIG_FILE, {k: getattr(self, k) for k in names})
         (folder / MLP_FILE).unlink(missing_ok=True)
@@ -261,8 +258,7 @@ class SentenceEncoder(nn.Module):
 
         ``"auto"`` pooling/mlp follow :func:`simcse_defaults`; ``mlp="pooler"``
         takes the head from the checkpoint's trained pooler layer (an error if it
-        has none: a kept head is never silently random). Offline, a hub miss fails
-        at once. See chapter 4.
+        has none: never a silent random head). See chapter 4.
         """
         check_choice(mlp, "mlp", ("auto", "pooler", *MLP_MODES))
         check_int(max_length, "max_length", minimum=2, optional=True)
@@ -277,8 +273,7 @@ class SentenceEncoder(nn.Module):
             return encoder
         if name_or_path == "offline-minilm":
             name_or_path = offline_model_path()
-        if Path(name_or_path).expanduser().is_dir():  # a truncated file is named
-            check_files(Path(name_or_path).expanduser(), "save or download it again")
+        check_files(Path(name_or_path).expanduser(), "save or download it again")
         model, tokenizer, missing = load_pretrained(name_or_path, trust_remote_code)
         dense = getattr(getattr(model, "pooler", None), "dense", None)  # taken by cls()
         if mlp == "pooler" and (missing or not isinstance(dense, nn.Linear)):
@@ -299,10 +294,8 @@ def _saved_head(folder: Path) -> dict[str, Tensor]:
     with safe_open(str(folder / "model.safetensors"), "pt") as f:
         names = {k: f"pooler.dense.{k}" for k in ("weight", "bias")}
         if not set(names.values()) <= set(f.keys()):  # never a silent random head
-            raise FileNotFoundError(
-                f"{str(folder)!r} has an MLP head (minicse.json) but neither "
-                f"{MLP_FILE} nor pooler weights in model.safetensors; save it again"
-            )
+            hint = f"neither {MLP_FILE} nor pooler weights; save it again"
+            raise FileNotFoundError(f"{str(folder)!r} has an MLP head but {hint}")
         return {k: f.get_tensor(name) for k, name in names.items()}
 
 
@@ -348,10 +341,8 @@ def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
 def tiny_encoder(
     pooling: str = "cls", mlp: str | None = None, hidden_size: int = 64, seed: int = 0
 ) -> SentenceEncoder:
-    """A random-init 2-layer BERT with MiniLM's real WordPiece vocab: no download.
-
-    Deterministic given ``seed``; the global RNG is left untouched. See chapter 4.
-    """
+    """A random 2-layer BERT with MiniLM's WordPiece vocab, made from ``seed`` alone
+    (the global RNG is left untouched); no download. See chapter 4."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     check_int(hidden_size, "hidden_size", minimum=2)
