@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_command(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace) -> int:
     from .data import load_corpus, load_nli_triplets
     from .train import train_sup, train_unsup
 
@@ -193,7 +193,7 @@ def _load_model(name: str, pooling: str | None = None) -> Any:
     return SentenceEncoder.from_pretrained(name, pooling=pooling or "auto")
 
 
-def _evaluate_command(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace) -> int:
     from .data import STS_TASKS
     from .evaluate import evaluate_sts
 
@@ -205,14 +205,14 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_command(args: argparse.Namespace) -> int:
+def _export(args: argparse.Namespace) -> int:
     if not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"CHECKPOINT {args.checkpoint!r} does not exist")
     print(f"exported to {_load_model(args.checkpoint).save(args.output)}")
     return 0
 
 
-def _data_command(args: argparse.Namespace) -> int:
+def _data(args: argparse.Namespace) -> int:
     from .data import write_data_folder
 
     write_data_folder(args.folder, args.nli_rows, args.corpus_rows)
@@ -224,8 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     as argparse's), 1 for a diverged training."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"evaluate": _evaluate_command, "export": _export_command}
-    handler = {**handlers, "data": _data_command}.get(args.command, _train_command)
+    handlers = {"evaluate": _evaluate, "export": _export, "data": _data}
+    handler = handlers.get(args.command, _train)  # train-unsup, train-sup
     try:
         return handler(args)
     except (ValueError, TypeError, FileNotFoundError) as err:

@@ -100,7 +100,7 @@ def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
     raise TypeError(f"unknown TrainConfig field(s) {unknown}; valid: {known}{hint}")
 
 
-# (fields, kind, range) of every field but dev and output_dir; "?" also allows None
+# (fields, kind, range), "?" also allowing None; pooling: check_head, device: at use
 _CHECKS = [
     ("objective", "choice", _OBJECTIVES),
     ("mlp", "choice", ("auto", *MLP_MODES)),
