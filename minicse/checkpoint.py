@@ -1,11 +1,9 @@
 """Checkpoints that survive a crash: atomic writes, exact resume, the best model.
 
-``checkpoint-<step>/`` is the encoder's ``save()`` layout plus ``state.pt``
-(optimizer, scheduler, scaler, every rank's RNG, step, history), written to a
-temporary folder and renamed at once: a crash leaves the old one or the new one. The
-newest two are kept, so a damaged newest one (a disconnect or a full disk truncates
-files) leaves one to resume from. The best model lives once, in ``output_dir``.
-See chapter 6.
+``checkpoint-<step>/`` is the encoder's ``save()`` layout plus ``state.pt`` (optimizer,
+scheduler, scaler, every rank's RNG, step, history), written beside and renamed at
+once. The newest two are kept, so a damaged newest one leaves one to resume from. The
+best model lives once, in ``output_dir``. See chapter 6.
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def _fsync(path: Path) -> None:
     """Flush a file, or a folder's entries (best effort: not every OS can)."""
-    try:
+    try:  # Windows cannot open a folder
         fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)
         try:
             os.fsync(fd)
@@ -117,11 +115,8 @@ def save_checkpoint(output_dir: Any, step: int, encoder: Any, state: dict) -> Pa
 
 
 def load_checkpoint(path: str | os.PathLike, encoder: Any) -> dict[str, Any]:
-    """Load checkpoint ``path``'s weights into ``encoder``; return its state.
-
-    Raises ``FileNotFoundError`` if ``path`` is not a complete checkpoint, and
-    :class:`DamagedFileError` (before anything is loaded) if a file is truncated.
-    """
+    """Load checkpoint ``path``'s weights into ``encoder``; return its state (a
+    truncated file raises :class:`DamagedFileError` before anything is loaded)."""
     folder = Path(path)
     if not (folder / "state.pt").is_file():
         raise FileNotFoundError(
@@ -158,10 +153,7 @@ def save_best_model(encoder: Any, output_dir: Any, info: dict | None = None) -> 
     _fsync(folder)
 
 
-# ----------------------------------------------------------------------------------
 # A run's state (minicse.train.TrainState) in and out of checkpoints
-# ----------------------------------------------------------------------------------
-
 _KEPT = ("step", "best_score", "best_step", "last_eval", "history", "run")
 _STATEFUL = ("optimizer", "scheduler", "scaler")
 
@@ -223,11 +215,8 @@ def restore(state: Any, folder: Path) -> None:
 
 
 def resume(state: Any, output_dir: str | os.PathLike) -> Path:
-    """Restore the newest checkpoint in ``output_dir`` that loads, and return it.
-
-    A damaged one is renamed ``checkpoint-<step>.damaged`` (kept) with a warning, and
-    the one before it is tried; with none left, the error says what to do.
-    """
+    """Restore the newest checkpoint in ``output_dir`` that loads; a damaged one is
+    kept as ``checkpoint-<step>.damaged`` with a warning and the one before it tried."""
     found = [p for _, p in reversed(_complete(Path(output_dir)))]
     for i, folder in enumerate(found):
         try:

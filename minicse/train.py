@@ -92,11 +92,6 @@ def train_sup(
     return _train(model, _as_rows(triplets), *_with_dev(cfg, pairs))
 
 
-# ----------------------------------------------------------------------------------
-# Inputs, checked before anything is loaded
-# ----------------------------------------------------------------------------------
-
-
 def _as_sentences(sentences: Any) -> list[tuple[str]]:
     """Rows ``(sentence,)`` from strings, ``"wiki1m"`` or a text file."""
     if isinstance(sentences, (str, os.PathLike)):
@@ -215,11 +210,6 @@ def _dev_frame(dev: Any) -> pd.DataFrame:
     for column in columns[:2]:
         check_texts(frame[column], f"dev {column}")
     return _checked(frame.copy(), "dev")
-
-
-# ----------------------------------------------------------------------------------
-# The run: state, step, loop
-# ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -415,13 +405,14 @@ def length_groups(cfg: Any, info: DistInfo, encoder: Any) -> int:
     wins). Always 1 with GradCache (its chunks are sorted and padded on their own),
     under DDP (one forward per backward) and for left-padding tokenizers.
     """
-    if cfg.grad_cache_chunk or info.distributed:
+    if (
+        cfg.grad_cache_chunk
+        or info.distributed
+        or encoder.tokenizer.padding_side != "right"
+    ):
         return 1
-    if getattr(encoder.tokenizer, "padding_side", "right") != "right":
-        return 1
-    if cfg.length_groups == "auto":
-        return 8 if info.device.type == "cpu" else 1
-    return cfg.length_groups
+    auto = 8 if info.device.type == "cpu" else 1
+    return auto if cfg.length_groups == "auto" else cfg.length_groups
 
 
 def flush(state: TrainState, bar: Any = None) -> None:
@@ -442,11 +433,9 @@ def flush(state: TrainState, bar: Any = None) -> None:
 
 def nan_error(state: TrainState, step: int) -> NonFiniteError:
     """The error of a run whose loss became NaN or inf at ``step``."""
-    where = (
-        f"the last good checkpoint is {state.checkpoint}"
-        if state.checkpoint
-        else "no checkpoint was saved (set output_dir)"
-    )
+    where = f"the last good checkpoint is {state.checkpoint}"
+    if not state.checkpoint:
+        where = "no checkpoint was saved (set output_dir)"
     return NonFiniteError(
         f"the training loss became NaN or inf at step {step}; training stopped "
         f"and the best model was kept. {where}. Resume from it with resume=True "
