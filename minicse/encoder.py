@@ -277,10 +277,8 @@ class SentenceEncoder(nn.Module):
         model, tokenizer, missing = load_pretrained(name_or_path, trust_remote_code)
         dense = getattr(getattr(model, "pooler", None), "dense", None)  # taken by cls()
         if mlp == "pooler" and (missing or not isinstance(dense, nn.Linear)):
-            raise ValueError(
-                f"{str(name_or_path)!r} has no trained pooler layer to take "
-                "mlp='pooler' from; use mlp=None, or mlp='always' for a random head"
-            )
+            hint = "mlp='pooler' needs one; use mlp=None, or 'always' for a random head"
+            raise ValueError(f"{name_or_path} has no trained pooler layer; {hint}")
         encoder = cls(model, tokenizer, pooling, mode, max_length=max_length)
         if mlp == "pooler":
             encoder.mlp_head[0].load_state_dict(dense.state_dict())
