@@ -35,9 +35,8 @@ def check_files(folder: Path, advice: str) -> None:
         try:
             if file.suffix == ".json":
                 json.loads(file.read_text(encoding="utf-8"))
-            else:  # safetensors checks that its header's tensors fill the file
-                with safe_open(str(file), "pt"):
-                    pass
+            else:  # opening checks that the header's tensors fill the file
+                safe_open(str(file), "pt")  # (memory-mapped, closed when dropped)
         except (ValueError, UnicodeDecodeError, SafetensorError) as err:
             message = f"{file} is truncated or damaged ({err}); {advice}"
             raise DamagedFileError(message) from err
@@ -60,14 +59,12 @@ def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
     source, local_only = resolve_source(name_or_path)
     options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
     # safetensors, else a .bin (princeton-nlp's) as tensors only; no bot-PR fetch
-    weights = {"use_safetensors": None, "weights_only": True}
+    loading = dict(use_safetensors=None, weights_only=True, output_loading_info=True)
     no_bot = mock.patch.dict(os.environ, DISABLE_SAFETENSORS_CONVERSION="1")
     try:
         with quiet_loading(), no_bot:
             tokenizer = AutoTokenizer.from_pretrained(source, **options)
-            model, info = AutoModel.from_pretrained(
-                source, output_loading_info=True, **weights, **options
-            )
+            model, info = AutoModel.from_pretrained(source, **loading, **options)
     except OSError as err:  # HF's reason, and what minicse reads
         hint = "minicse reads model.safetensors or pytorch_model.bin (tensors only)"
         raise OSError(f"could not load {source!r}: {err}\n{hint}") from err
@@ -322,11 +319,9 @@ def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
     if encoder.mlp == "always":  # ST has no train-only modules: "train" = no head
         dense = {"in_features": size, "out_features": size, "bias": True}
         tanh = {"activation_function": "torch.nn.modules.activation.Tanh"}
-        _write_json(path / "2_Dense" / "config.json", {**dense, **tanh})
-        weights = {
-            f"linear.{k}": v for k, v in encoder.mlp_head[0].state_dict().items()
-        }
-        save_file(weights, str(path / "2_Dense/model.safetensors"))
+        _write_json(path / "2_Dense/config.json", {**dense, **tanh})
+        linear = nn.ModuleDict({"linear": encoder.mlp_head[0]})  # ST's key names
+        save_file(linear.state_dict(), str(path / "2_Dense/model.safetensors"))
         modules.append(("2_Dense", "Dense"))
     kind = "sentence_transformers.models."
     entries = [
