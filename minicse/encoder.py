@@ -79,11 +79,10 @@ def load_pretrained(name_or_path: str | Path, trust_remote_code: bool) -> tuple:
 class SentenceEncoder(nn.Module):
     """Sentence embeddings ``(B, H)``: ``mlp(pool(model(tokens)))``.
 
-    ``mlp = tanh(W x + b)`` (``W: (H, H)``) applies when ``mlp="always"``, or in
-    train mode only when ``mlp="train"`` (SimCSE's ``mlp_only_train``); the model's
-    own pooler layer is removed (``add_pooling_layer=False``). ``max_length``
-    truncates at inference (``None``: the model's limit). Reference: Gao et al.
-    2021, "SimCSE", arXiv:2104.08821, section 3. See chapter 4.
+    ``mlp = tanh(W x + b)`` applies when ``mlp="always"``, or in train mode only when
+    ``mlp="train"`` (SimCSE's ``mlp_only_train``); the model's pooler layer is removed.
+    ``max_length`` truncates at inference (``None``: the model's limit). Reference:
+    Gao et al. 2021, "SimCSE", arXiv:2104.08821, section 3. See chapter 4.
     """
 
     def __init__(
@@ -138,10 +137,8 @@ class SentenceEncoder(nn.Module):
         return pad(features, range(len(texts)), self.tokenizer.pad_token_id or 0)
 
     def forward(self, attention_mask: Tensor | None = None, **inputs: Tensor) -> Tensor:
-        """Pooled (+ MLP, per ``mlp`` and train/eval) embeddings ``(B, H)``.
-
-        ``inputs``: ``input_ids`` ``(B, T)`` (+ ``token_type_ids``) or their word
-        vectors ``inputs_embeds`` ``(B, T, E)`` (as training's length groups pass).
+        """Pooled (+ MLP per ``mlp`` and train/eval) embeddings ``(B, H)`` of
+        ``input_ids`` ``(B, T)`` or of their word vectors ``inputs_embeds`` (B, T, E).
         """
         ids, embeds = inputs.get("input_ids"), inputs.get("inputs_embeds")
         if attention_mask is None or (ids is None) == (embeds is None):
@@ -191,9 +188,8 @@ class SentenceEncoder(nn.Module):
     def save(self, path: str | Path) -> Path:
         """Write HF files, ``minicse.json`` and the sentence-transformers layout.
 
-        ``minicse.json``: pooling, mlp, max_length and ``selected_on`` (a trained
-        model's dev pairs). The head goes into the pooler slot (SimCSE's layout),
-        else into ``mlp.safetensors``. See chapter 10.
+        ``minicse.json``: pooling, mlp, max_length, ``selected_on`` (training's dev
+        pairs); a head goes in the pooler slot or ``mlp.safetensors``. See chapter 10.
         """
         folder, model, head = Path(path), self.model, self.mlp_head
         slot = self._pooler_class  # the model's pooler layer (None: it has none)
