@@ -1,9 +1,7 @@
 """``TrainConfig``, every setting of a SimCSE run, and the presets that size one.
 
-Defaults are the paper's unsupervised values (Gao et al., 2021, arXiv:2104.08821,
-appendix A); ``sh:`` marks SimCSE's ``run_unsup_example.sh``. Presets: ``smoke`` (CI,
-seconds), ``cpu`` (a laptop, minutes), ``gpu`` (the paper's setup, about 16 T4
-minutes a run). See chapters 1, 6 and 7.
+Defaults: the paper's unsupervised values (arXiv:2104.08821, appendix A); ``sh:``
+marks SimCSE's ``run_unsup_example.sh``. See chapters 1, 6 and 7.
 """
 
 from __future__ import annotations
@@ -12,14 +10,13 @@ import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
 from .pooling import MLP_MODES, check_head
-from .utils import PRECISIONS, check_choice, check_int, env_flag
+from .utils import PRECISIONS, check_choice, check_int, check_number, env_flag
 
-T = TypeVar("T")
 _OBJECTIVES = ("unsup", "sup")
 # supervised SimCSE differs only here (run_sup_example.sh: batch 128 x 4 GPUs)
 _SUP_DEFAULTS = dict(batch_size=512, learning_rate=5e-5, num_epochs=3)
@@ -27,12 +24,9 @@ _SUP_DEFAULTS = dict(batch_size=512, learning_rate=5e-5, num_epochs=3)
 
 @dataclass
 class TrainConfig:
-    """Every setting of a SimCSE run, checked when made; the defaults are the paper's.
-
-    ``TrainConfig.unsup(**kw)``, ``TrainConfig.sup(**kw)`` (batch 512, lr 5e-5, 3
-    epochs) or ``TrainConfig.from_preset(name, objective, **kw)``. Each field's
-    comment is its documentation (and its ``--flag``'s help). See chapters 6 and 7.
-    """
+    """Every setting of a SimCSE run, checked when made: ``unsup(**kw)``, ``sup(**kw)``
+    or ``from_preset(name, objective, **kw)``. Each field's comment is its documentation
+    (and its ``--flag``'s help). See chapters 6 and 7."""
 
     objective: str = "unsup"  # "unsup": dropout views, "sup": NLI triplets
     batch_size: int = 64  # global, split over processes; sh: 64
@@ -73,7 +67,7 @@ class TrainConfig:
 
     @classmethod
     def sup(cls, **overrides: Any) -> TrainConfig:
-        """Supervised SimCSE defaults plus ``overrides``."""
+        """Supervised SimCSE defaults (batch 512, lr 5e-5, 3 epochs), ``overrides``."""
         return _build(cls, {**_SUP_DEFAULTS, **overrides, "objective": "sup"})
 
     @classmethod
@@ -90,14 +84,13 @@ class TrainConfig:
 def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
     """``cls(**values)``, or a TypeError that lists the valid fields."""
     known = sorted(f.name for f in fields(cls))
-    unknown = sorted(set(values) - set(known))
-    if not unknown:
-        return cls(**values)
-    hint = ""
-    if "preset" in unknown:  # train_sup(..., preset="cpu")
-        args = f"{values['preset']!r}, {values.get('objective', 'unsup')!r}"
-        hint = f"; for a preset's sizes pass config=TrainConfig.from_preset({args})"
-    raise TypeError(f"unknown TrainConfig field(s) {unknown}; valid: {known}{hint}")
+    if unknown := sorted(set(values) - set(known)):
+        hint = ""
+        if "preset" in unknown:  # train_sup(..., preset="cpu")
+            args = f"{values['preset']!r}, {values.get('objective', 'unsup')!r}"
+            hint = f"; for a preset's sizes pass config=TrainConfig.from_preset({args})"
+        raise TypeError(f"unknown TrainConfig field(s) {unknown}; valid: {known}{hint}")
+    return cls(**values)
 
 
 # (fields, kind, range), "?" also allowing None; pooling: check_head, device: at use
@@ -127,6 +120,8 @@ _RANGES = {  # a float field's range, as its error message spells it
 
 def _check_config(cfg: TrainConfig) -> None:
     """Raise a clear error for an invalid field, before anything is loaded."""
+    from .data import STSB_LANGUAGES
+
     for names, kind, arg in _CHECKS:
         for name in names.split():
             value = getattr(cfg, name)
@@ -142,28 +137,18 @@ def _check_config(cfg: TrainConfig) -> None:
                     none = "None or " if "?" in kind else ""
                     raise ValueError(f"{name} must be {none}{arg}, got {value!r}")
     check_head(cfg.pooling, None if cfg.mlp == "auto" else cfg.mlp)  # and pooling
-    if cfg.fixed_mask and cfg.objective != "unsup":
+    if cfg.fixed_mask and cfg.objective != "unsup":  # sup's views: other sentences
         raise ValueError(
-            "fixed_mask=True is an unsupervised control (both views of a sentence "
-            "share one dropout mask); supervised SimCSE's views are other sentences"
+            "fixed_mask=True is an unsupervised control (one mask, 2 views)"
         )
     if (cfg.resume or cfg.save_steps) and not cfg.output_dir:
         what = "resume=True" if cfg.resume else f"save_steps={cfg.save_steps}"
         raise ValueError(f"{what} needs output_dir, the folder that holds checkpoints")
-    _check_paths(cfg)
-
-
-def _check_paths(cfg: TrainConfig) -> None:
-    """``dev``: a named set or a .tsv/.csv path; ``output_dir``: not a file."""
-    from .data import STSB_LANGUAGES
-
     if isinstance(cfg.dev, os.PathLike):
         cfg.dev = os.fspath(cfg.dev)  # a string: the config stays JSON, as keys need
     named = ("stsb", *(f"stsb-{language}" for language in STSB_LANGUAGES))
     dev = cfg.dev if isinstance(cfg.dev, str) else ""
-    if cfg.dev is not None and not (
-        dev in named or Path(dev).suffix.lower() in (".tsv", ".csv")
-    ):
+    if cfg.dev is not None and not (dev in named or dev.endswith((".tsv", ".csv"))):
         raise (ValueError if dev else TypeError)(
             f"dev={cfg.dev!r} must be 'stsb', 'stsb-<language>' (language in "
             f"{STSB_LANGUAGES}), a .tsv/.csv file or None; pass pairs as dev=..."
@@ -186,30 +171,22 @@ def head_for(cfg: TrainConfig) -> str | None:
 
 @dataclass(frozen=True)
 class Preset:
-    """A run's size: model, rows (``None``: all) and TrainConfig fields per objective.
+    """A run's size: model, rows (``None``: all), TrainConfig fields per objective."""
 
-    ``sizes`` names the preset whose counts these are (see :func:`get_preset`).
-    """
-
-    name: str  # "smoke", "cpu" or "gpu"
+    name: str  # "smoke" (CI, seconds), "cpu" (a laptop, minutes) or "gpu" (a T4)
     model: str  # for from_pretrained: "tiny", "offline-minilm" or a hub name
     corpus_rows: int | None  # sentences of the unsupervised corpus to train on
     triplet_rows: int | None  # NLI triplets to train on
     sts_rows: int | None  # rows of each STS file used in evaluation
     unsup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.unsup(**unsup)
     sup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.sup(**sup)
-    sizes: str = ""  # "": name
+    sizes: str = ""  # the preset whose counts these are (get_preset); "": name
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", self.sizes or self.name)
 
-    def size(self, *, smoke: T, cpu: T, gpu: T) -> T:
-        """The value for this preset's sizes: ``smoke`` under ``MINICSE_SIZES=smoke``.
-
-        Example:
-            >>> get_preset("gpu", sizes="smoke").size(smoke=20, cpu=30, gpu=500)
-            20
-        """
+    def size(self, *, smoke: Any, cpu: Any, gpu: Any) -> Any:
+        """The value for this preset's sizes (``smoke``: ``MINICSE_SIZES=smoke``)."""
         return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[self.sizes]
 
 
@@ -253,9 +230,8 @@ def resolve_preset_name(name: str | None = None) -> str:
     """``name``, else ``$MINICSE_PRESET``, else auto (CUDA: ``gpu``, else ``cpu``)."""
     name = name if name is not None else env_flag("MINICSE_PRESET") or "auto"
     check_choice(name, "preset", ("auto", *PRESETS))
-    if name == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    return name
+    auto = "gpu" if torch.cuda.is_available() else "cpu"
+    return auto if name == "auto" else name
 
 
 def get_preset(name: str | None = None, sizes: str | None = None) -> Preset:
@@ -264,11 +240,6 @@ def get_preset(name: str | None = None, sizes: str | None = None) -> Preset:
     ``sizes`` (None: ``$MINICSE_SIZES``, else ``name``) gives the rows and
     ``SIZE_FIELDS``; the model and code paths stay ``name``'s, GradCache in as many
     chunks per batch. See chapter 1.
-
-    Example:
-        >>> small = get_preset("gpu", sizes="smoke")
-        >>> small.name, small.model, small.sizes, small.unsup["max_steps"]
-        ('gpu', 'bert-base-uncased', 'smoke', 20)
     """
     preset = PRESETS[resolve_preset_name(name)]
     sizes = sizes if sizes is not None else env_flag("MINICSE_SIZES") or preset.name
@@ -276,19 +247,15 @@ def get_preset(name: str | None = None, sizes: str | None = None) -> Preset:
     if sizes == preset.name:
         return preset
     small = PRESETS[sizes]
-    rows = {k: getattr(small, k) for k in ("corpus_rows", "triplet_rows", "sts_rows")}
-    resized = {k: _resized(getattr(preset, k), getattr(small, k)) for k in _OBJECTIVES}
-    return replace(preset, **rows, **resized, sizes=sizes)
-
-
-def _resized(own: dict[str, Any], small: dict[str, Any]) -> dict[str, Any]:
-    """``own`` settings at ``small``'s sizes (the GradCache chunk scaled along)."""
-    out = {k: v for k, v in own.items() if k not in SIZE_FIELDS}
-    out.update({k: v for k, v in small.items() if k in SIZE_FIELDS})
-    if own.get("grad_cache_chunk"):  # the same chunks per batch, at least two
-        chunks = max(2, own["batch_size"] // own["grad_cache_chunk"])
-        out["grad_cache_chunk"] = max(1, out["batch_size"] // chunks)
-    return out
+    new = {k: getattr(small, k) for k in ("corpus_rows", "triplet_rows", "sts_rows")}
+    for objective in _OBJECTIVES:
+        own, at = getattr(preset, objective), getattr(small, objective)
+        new[objective] = {k: v for k, v in own.items() if k not in SIZE_FIELDS}
+        new[objective] |= {k: v for k, v in at.items() if k in SIZE_FIELDS}
+        if own.get("grad_cache_chunk"):  # the same chunks per batch, at least two
+            chunks = max(2, own["batch_size"] // own["grad_cache_chunk"])
+            new[objective]["grad_cache_chunk"] = max(1, at["batch_size"] // chunks)
+    return replace(preset, **new, sizes=sizes)
 
 
 T4_TFLOPS = 8.0  # assumed sustained on Colab's T4 (benchmarks/README.md, section 6)
@@ -303,12 +270,7 @@ _HUB_ROWS = {"unsup": 1_000_000, "sup": 275_601}  # wiki1m, nli_for_simcse.csv
 
 
 def matmul_params(layers: int, hidden: int, intermediate: int) -> int:
-    """Weights a BERT multiplies every token by: ``L (4 H^2 + 2 H I)``.
-
-    Example:
-        >>> matmul_params(12, 768, 3072)  # of bert-base's 109.5M
-        84934656
-    """
+    """Weights a BERT multiplies a token by (no embeddings): ``L (4 H^2 + 2 H I)``."""
     return layers * (4 * hidden**2 + 2 * hidden * intermediate)
 
 
@@ -329,20 +291,15 @@ def estimate_minutes(
 ) -> float:
     """Minutes of ``TrainConfig.from_preset(preset, objective, **overrides)`` at
     ``tflops`` (a name: that preset at its own sizes): its steps' :func:`step_flops`
-    (GradCache x 4/3) and its STS-B dev forwards. The method and its figures:
-    benchmarks/README.md, section 6. See chapter 6.
-
-    Example:
-        >>> round(estimate_minutes("gpu", "sup"), 1)  # 375 steps of batch 512
-        16.4
+    (GradCache x 4/3) and its STS-B dev forwards. Method and figures:
+    benchmarks/README.md, section 6 (gpu sup: 16.4). See chapter 6.
     """
     chosen = preset if isinstance(preset, Preset) else get_preset(preset, preset)
-    if not _RANGES["> 0"](tflops):
-        raise ValueError(f"tflops must be > 0, got {tflops!r}")
+    check_number(tflops, "tflops", "> 0")
     if chosen.model not in _SHAPES:
         raise ValueError(f"no FLOP count for model {chosen.model!r}; known: {_SHAPES}")
     cfg = TrainConfig.from_preset(chosen, objective, **overrides)
-    rows = getattr(chosen, "corpus_rows" if objective == "unsup" else "triplet_rows")
+    rows = chosen.corpus_rows if objective == "unsup" else chosen.triplet_rows
     rows = rows or _HUB_ROWS[objective]
     steps = cfg.max_steps or cfg.num_epochs * (rows // cfg.batch_size)
     views = 3 if objective == "sup" else (1 if cfg.fixed_mask else 2)
