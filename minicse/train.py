@@ -15,9 +15,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -25,21 +23,12 @@ import torch
 from torch import Tensor
 
 from . import checkpoint as ckpt
+from . import distributed as dist
 from .augment import set_dropout
 from .batching import Batch, look_up_words, make_batch
 from .config import TrainConfig, _build, head_for
 from .data import _checked, load_corpus, load_nli_triplets, load_sts
-from .distributed import (
-    DistInfo,
-    barrier,
-    cleanup_distributed,
-    gather_with_grad,
-    init_distributed,
-    no_sync,
-    shard_batch,
-    shard_sizes,
-    wrap_ddp,
-)
+from .distributed import DistInfo, gather_with_grad, no_sync, shard_batch
 from .encoder import SentenceEncoder
 from .evaluate import sts_dev_metrics
 from .gradcache import grad_cache_step
@@ -257,7 +246,7 @@ def make_state(
     """
     from transformers import get_linear_schedule_with_warmup
 
-    info = init_distributed(cfg.device) if info is None else info
+    info = dist.init_distributed(cfg.device) if info is None else info
     if cfg.dropout is not None:
         set_dropout(encoder, cfg.dropout)
     encoder = encoder.to(info.device).train()
@@ -274,7 +263,10 @@ def make_state(
     scaler = torch.amp.GradScaler(info.device.type, enabled=fp16)
     run = {k: getattr(cfg, k) for k in ("objective", "batch_size", "seed")}
     run.update(rows=len(rows), world_size=info.world_size, dev=dev)
-    model, sizes = wrap_ddp(encoder, info), shard_sizes(cfg.batch_size, info.world_size)
+    model, sizes = (
+        dist.wrap_ddp(encoder, info),
+        dist.shard_sizes(cfg.batch_size, info.world_size),
+    )
     return TrainState(
         cfg, encoder, model, optimizer, scheduler, scaler, info, total, run, sizes
     )
@@ -455,10 +447,8 @@ def evaluate(state: TrainState, dev: Any, bar: Any = None) -> None:
     flush(state, bar)
     encoder = state.encoder
     if state.info.is_main:
-        # the run's precision, not encode's "auto" (an fp32 run evaluates in fp32)
-        run_encode = partial(encoder.encode, precision=state.cfg.precision)
-        try:
-            metrics = sts_dev_metrics(SimpleNamespace(encode=run_encode), *dev)
+        try:  # the run's precision, not encode's "auto": fp32 runs evaluate in fp32
+            metrics = sts_dev_metrics(encoder, *dev, precision=state.cfg.precision)
         finally:
             encoder.train()
         score = metrics["dev"]
@@ -475,7 +465,7 @@ def evaluate(state: TrainState, dev: Any, bar: Any = None) -> None:
         if bar is not None and state.best_score is not None:
             bar.set_postfix(dev=f"{score:.2f}", best=f"{state.best_score:.2f}")
     state.last_eval = state.step
-    barrier()
+    dist.barrier()
 
 
 def _train(
@@ -490,7 +480,7 @@ def _train(
             "a new run there"
         )
     owns_group = not torch.distributed.is_initialized()
-    info = init_distributed(cfg.device)
+    info = dist.init_distributed(cfg.device)
     try:
         _check_sizes(rows, cfg, info.world_size)
         set_seed(cfg.seed)
@@ -511,7 +501,7 @@ def _train(
         return encoder
     finally:
         if owns_group:
-            cleanup_distributed()
+            dist.cleanup_distributed()
 
 
 def finish(state: TrainState, dev: Any) -> None:
