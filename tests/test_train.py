@@ -19,8 +19,9 @@ from safetensors.torch import load_file
 import minicse.train as train_module
 from minicse import checkpoint as ckpt
 from minicse import score_sts_pairs
+from minicse.config import TrainConfig, head_for
 from minicse.encoder import SentenceEncoder, tiny_encoder
-from minicse.train import TrainConfig, head_for, train_sup, train_unsup
+from minicse.train import train_sup, train_unsup
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(batch_size=8, max_steps=4, eval_steps=None, progress=False, log_every=2)
@@ -166,8 +167,8 @@ def test_bad_model_type(no_training):
 
 
 def test_smoke_preset_lowers_the_loss_quickly(data_path):
-    from minicse.data import load_corpus
     from minicse import get_preset
+    from minicse.data import load_corpus
 
     preset = get_preset("smoke")
     texts = load_corpus(path=data_path, max_rows=preset.corpus_rows)
@@ -655,8 +656,8 @@ def _dev_score(encoder: SentenceEncoder) -> float:
 
 @pytest.mark.slow
 def test_cpu_preset_unsup_lifts_minilm_cls_to_84(data_path):
-    from minicse.data import load_corpus
     from minicse import get_preset
+    from minicse.data import load_corpus
 
     preset = get_preset("cpu")
     config = TrainConfig.from_preset("cpu", "unsup", progress=False)
@@ -680,8 +681,8 @@ def test_cpu_preset_unsup_lifts_minilm_cls_to_84(data_path):
 
 @pytest.mark.slow
 def test_cpu_preset_sup_improves_on_the_starting_model(data_path):
-    from minicse.data import load_nli_triplets
     from minicse import get_preset
+    from minicse.data import load_nli_triplets
 
     preset = get_preset("cpu")
     config = TrainConfig.from_preset("cpu", "sup", progress=False)
