@@ -1,4 +1,4 @@
-"""The library's shape: which module may import which, and functions a reader can hold."""
+"""The library's shape: which module may import which, and how long a function is."""
 
 from __future__ import annotations
 
