@@ -1,9 +1,7 @@
-"""Command line: ``python -m minicse train-unsup|train-sup|evaluate|export|data``.
-
-Thin wrappers over ``train_unsup``/``train_sup`` (a flag per ``TrainConfig`` field),
-``evaluate_sts``, ``SentenceEncoder.save`` and ``write_data_folder``; argparse lives
-here only. Works under ``torchrun``. See chapters 6 and 7.
-"""
+"""``python -m minicse train-unsup|train-sup|evaluate|export|data``: thin wrappers
+over ``train_unsup``/``train_sup`` (a flag per ``TrainConfig`` field), ``evaluate_sts``,
+``SentenceEncoder.save`` and ``write_data_folder``; works under ``torchrun``. See
+chapters 6 and 7."""
 
 from __future__ import annotations
 
@@ -22,23 +20,13 @@ from .pooling import POOLERS
 from .utils import PRECISIONS
 
 EPILOG = """\
-examples:
-  python -m minicse train-unsup --preset smoke --output-dir runs/smoke
-  python -m minicse train-unsup offline-minilm --data wiki1m --preset cpu \\
-      --output-dir runs/unsup
-  python -m minicse train-unsup offline-minilm --output-dir runs/unsup --resume
-  python -m minicse train-sup bert-base-uncased --data nli --preset gpu \\
-      --output-dir runs/sup
-  torchrun --nproc_per_node 2 -m minicse train-unsup tiny --preset smoke \\
-      --output-dir runs/ddp
+examples (data: MINICSE_DATA or the hub; the book's chapters 6 and 7):
+  python -m minicse train-unsup --preset cpu --output-dir runs/unsup [--resume]
+  python -m minicse train-sup bert-base-uncased --preset gpu --output-dir runs/sup
+  torchrun --nproc_per_node 2 -m minicse train-unsup tiny --preset smoke
   python -m minicse evaluate runs/unsup --tasks stsb sickr --split test
-  python -m minicse evaluate offline-minilm --pooling mean
   python -m minicse export runs/unsup/checkpoint-200 exported/
   python -m minicse data data && export MINICSE_DATA=$PWD/data
-
-Data (MINICSE_DATA or the Hugging Face hub): 'wiki1m' and 'nli', or a file.
-Training writes the best model (on --dev, STS-B dev by default) to --output-dir.
-Docs: the minicse book, chapters 6 (unsupervised) and 7 (supervised).
 """
 _ABOUT = {  # command: what it does, its --help
     "train-unsup": "unsupervised SimCSE: dropout views of unlabelled sentences",
@@ -89,13 +77,7 @@ def _train_flags(parser: argparse.ArgumentParser, objective: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``minicse`` argument parser (sub-commands and their options).
-
-    Example:
-        >>> args = build_parser().parse_args(["train-sup", "tiny", "--max-steps", "5"])
-        >>> args.objective, args.max_steps
-        ('sup', 5)
-    """
+    """The ``minicse`` argument parser (sub-commands and their options)."""
     raw = argparse.RawDescriptionHelpFormatter  # the examples keep their lines
     parser = argparse.ArgumentParser(
         prog="python -m minicse",
@@ -141,9 +123,8 @@ def _train(args: argparse.Namespace) -> int:
     from .data import load_corpus, load_nli_triplets
     from .train import train_sup, train_unsup
 
-    values = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
-    overrides = {k: v for k, v in values.items() if v is not None}
-    del overrides["objective"]
+    names = {f.name for f in fields(TrainConfig)} - {"objective"}
+    overrides = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if args.no_eval:
         overrides["eval_steps"] = None
     preset = get_preset(args.preset) if args.preset or args.model is None else None
