@@ -23,8 +23,7 @@ _MODULES = {
     "evaluate": "spearman pearson evaluate_sts score_sts_pairs sts_dev_metrics "
     "sts_positive_pairs",
     "metrics": "alignment uniformity",
-    "config": "TrainConfig Preset PRESETS get_preset resolve_preset_name "
-    "estimate_minutes",
+    "config": "TrainConfig Preset PRESETS get_preset estimate_minutes",
     "train": "train_unsup train_sup make_state train_step TrainState",
     "cache": "cached_train cache_dir",
     "batching": "make_batch",

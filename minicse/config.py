@@ -138,9 +138,7 @@ def _check_config(cfg: TrainConfig) -> None:
                     raise ValueError(f"{name} must be {none}{arg}, got {value!r}")
     check_head(cfg.pooling, None if cfg.mlp == "auto" else cfg.mlp)  # and pooling
     if cfg.fixed_mask and cfg.objective != "unsup":  # sup's views: other sentences
-        raise ValueError(
-            "fixed_mask=True is an unsupervised control (one mask, 2 views)"
-        )
+        raise ValueError("fixed_mask=True is an unsupervised control: drop it for sup")
     if (cfg.resume or cfg.save_steps) and not cfg.output_dir:
         what = "resume=True" if cfg.resume else f"save_steps={cfg.save_steps}"
         raise ValueError(f"{what} needs output_dir, the folder that holds checkpoints")
@@ -148,7 +146,9 @@ def _check_config(cfg: TrainConfig) -> None:
         cfg.dev = os.fspath(cfg.dev)  # a string: the config stays JSON, as keys need
     named = ("stsb", *(f"stsb-{language}" for language in STSB_LANGUAGES))
     dev = cfg.dev if isinstance(cfg.dev, str) else ""
-    if cfg.dev is not None and not (dev in named or dev.endswith((".tsv", ".csv"))):
+    if cfg.dev is not None and not (
+        dev in named or dev.lower().endswith((".tsv", ".csv"))
+    ):
         raise (ValueError if dev else TypeError)(
             f"dev={cfg.dev!r} must be 'stsb', 'stsb-<language>' (language in "
             f"{STSB_LANGUAGES}), a .tsv/.csv file or None; pass pairs as dev=..."
@@ -226,22 +226,15 @@ PRESETS: dict[str, Preset] = {
 SIZE_FIELDS = ("batch_size", "max_steps", "num_epochs", "eval_steps", "learning_rate")
 
 
-def resolve_preset_name(name: str | None = None) -> str:
-    """``name``, else ``$MINICSE_PRESET``, else auto (CUDA: ``gpu``, else ``cpu``)."""
+def get_preset(name: str | None = None, sizes: str | None = None) -> Preset:
+    """Preset ``name`` (None: ``$MINICSE_PRESET``, else auto: ``gpu`` with CUDA, else
+    ``cpu``) at the counts of ``sizes`` (None: ``$MINICSE_SIZES``, else ``name``): its
+    rows and ``SIZE_FIELDS``; the model and code paths stay ``name``'s, GradCache in
+    as many chunks per batch. See chapter 1."""
     name = name if name is not None else env_flag("MINICSE_PRESET") or "auto"
     check_choice(name, "preset", ("auto", *PRESETS))
     auto = "gpu" if torch.cuda.is_available() else "cpu"
-    return auto if name == "auto" else name
-
-
-def get_preset(name: str | None = None, sizes: str | None = None) -> Preset:
-    """Preset ``name`` (see :func:`resolve_preset_name`) at the counts of ``sizes``.
-
-    ``sizes`` (None: ``$MINICSE_SIZES``, else ``name``) gives the rows and
-    ``SIZE_FIELDS``; the model and code paths stay ``name``'s, GradCache in as many
-    chunks per batch. See chapter 1.
-    """
-    preset = PRESETS[resolve_preset_name(name)]
+    preset = PRESETS[auto if name == "auto" else name]
     sizes = sizes if sizes is not None else env_flag("MINICSE_SIZES") or preset.name
     check_choice(sizes, "sizes (MINICSE_SIZES)", tuple(PRESETS))
     if sizes == preset.name:

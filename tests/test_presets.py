@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minicse.config import PRESETS, get_preset, resolve_preset_name
+from minicse.config import PRESETS, get_preset
 
 
 def test_every_preset_is_complete():
@@ -24,8 +24,8 @@ def test_environment_overrides(monkeypatch):
 def test_auto_follows_cuda(monkeypatch):
     monkeypatch.delenv("MINICSE_PRESET", raising=False)
     expected = "gpu" if torch.cuda.is_available() else "cpu"
-    assert resolve_preset_name() == expected
-    assert resolve_preset_name("auto") == expected
+    assert get_preset().name == expected
+    assert get_preset("auto").name == expected
 
 
 def test_unknown_preset_is_a_clear_error(monkeypatch):
@@ -106,8 +106,8 @@ def test_step_flops_is_what_a_training_step_computes():
 
     from minicse import TrainConfig, train_step
     from minicse.batching import make_batch
-    from minicse.encoder import tiny_encoder
     from minicse.config import step_flops
+    from minicse.encoder import tiny_encoder
     from minicse.train import make_state
 
     rows = [("alpha beta gamma delta",)] * 8  # no padding: 6 positions each
