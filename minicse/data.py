@@ -39,29 +39,28 @@ _SUBSETS = {
     "sts15": "answers-forums answers-students belief headlines images".split(),
     "sts16": "answer-answer headlines plagiarism postediting question-question".split(),
 }
-# senteval.tar: task -> (member, sentence1/sentence2/score columns, header lines)
+_PAIR = ["sentence1", "sentence2", "score"]
+# senteval.tar: task -> (member, header lines, fields of _PAIR then of _META's columns)
 _TABLES = {
-    "stsb": ("STS/STSBenchmark/sts-{split}.csv", (5, 6, 4), 0),
-    "sickr": ("SICK/SICK_test_annotated.txt", (1, 2, 3), 1),
+    "stsb": ("STS/STSBenchmark/sts-{split}.csv", 0, (5, 6, 4, 0, 1, 2, 3)),
+    "sickr": ("SICK/SICK_test_annotated.txt", 1, (1, 2, 3, 0, 4)),
 }
-_META = {  # the other columns of those rows (the data folder's sts/meta/ files)
-    "stsb": {"genre": 0, "filename": 1, "year": 2, "sid": 3},
-    "sickr": {"pair_ID": 0, "entailment_judgment": 4},
+_META = {
+    "stsb": "genre filename year sid".split(),
+    "sickr": "pair_ID entailment_judgment".split(),
 }
 _KEY = re.compile(r"(?:^|/)((?:STS|SICK)/.+)$")  # a tar member's name from STS/ on
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path | None:
     """The local data (folder or file): ``path``, else ``$MINICSE_DATA``, else None."""
-    name, value = "path", path
-    if path is None:
-        name, value = "MINICSE_DATA", env_flag("MINICSE_DATA")
-        if value is None:
-            return None
+    value = path if path is not None else env_flag("MINICSE_DATA")
+    if value is None:
+        return None
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"path must be a str or path, got {type(value).__name__}")
-    resolved = Path(value).expanduser()
-    if not resolved.exists():
+    if not (resolved := Path(value).expanduser()).exists():
+        name = "path" if path is not None else "MINICSE_DATA"
         raise FileNotFoundError(f"{name}={str(value)!r} does not exist ({resolved})")
     return resolved
 
@@ -72,10 +71,9 @@ def _local_file(path, relative: str) -> Path | None:
     if folder is None or folder.is_file():
         return folder
     if not (folder / relative).is_file():
-        source = "path" if path is not None else "MINICSE_DATA"
         raise FileNotFoundError(
-            f"{folder / relative} does not exist: {source} is {str(folder)!r}, which "
-            f"should be a data folder holding {relative} (the layout of shared/data)"
+            f"{folder / relative} does not exist: path= or MINICSE_DATA should be a "
+            "data folder (the layout of shared/data) or a file"
         )
     return folder / relative
 
@@ -118,31 +116,31 @@ def _read_table(file: Path, columns: tuple, max_rows, hub=False, extra=None):
     quoting = csv.QUOTE_MINIMAL if is_csv else csv.QUOTE_NONE
     with _open_text(file) as handle:
         reader = csv.reader(handle, delimiter="," if is_csv else "\t", quoting=quoting)
-        header = next(reader, None) or []
+        header = next(reader, [])
         if missing := [c for c in columns if c not in header]:
             raise ValueError(
-                f"{file} lacks column(s) {missing}: its header is {header}, "
-                f"expected {list(columns)}"
+                f"{file} lacks column(s) {missing}: its header is {header}"
             )
-        columns = (*columns, extra) if extra in header else columns
+        columns = [*columns, extra] if extra in header else list(columns)
         keep, rows, skipped = [header.index(c) for c in columns], [], 0
         for fields in reader:
-            if max_rows is not None and len(rows) == max_rows:
+            if len(rows) == max_rows:
                 break
             if len(fields) != len(header):
                 raise ValueError(
                     f"{file}, line {reader.line_num}: expected {len(header)} fields "
-                    f"({header}), got {len(fields)}; TSV fields have no quotes or tabs"
+                    f"({header}), got {len(fields)}; TSV fields hold no tabs"
                 )
             row = [fields[i] for i in keep]
             if hub and not all(field.strip() for field in row):
                 skipped += 1  # SimCSE's hub files have some
-                continue
-            rows.append(row)
+            else:
+                rows.append(row)
     if skipped:
-        message = f"{file}: skipped {skipped} rows with an empty field"
-        warnings.warn(message, stacklevel=3)
-    return _checked(pd.DataFrame(rows, columns=list(columns), dtype=object), str(file))
+        warnings.warn(
+            f"{file}: skipped {skipped} rows with an empty field", stacklevel=3
+        )
+    return _checked(pd.DataFrame(rows, columns=columns, dtype=object), str(file))
 
 
 def load_sts(
@@ -172,35 +170,28 @@ def load_sts(
     if language is not None:
         check_choice(language, "language", STSB_LANGUAGES)
         if task != "stsb" or text != "raw":
-            raise ValueError(
-                f"language={language!r} reads the multilingual STS-B: pass "
-                f"task='stsb' and text='raw' (got task={task!r}, text={text!r})"
-            )
+            raise ValueError(f"language={language!r}: pass task='stsb' and text='raw'")
         name = f"sts/stsb_multi_mt/{language}.{split}.tsv"
     label = f"stsb-{language}" if language else task  # the subset of a single set
-    file, columns = _local_file(path, name), ("sentence1", "sentence2", "score")
-    if file is None:
+    columns = [*_PAIR, "subset"] if subsets else _PAIR
+    if (file := _local_file(path, name)) is None:
         frame, source = _hub_pairs(task, split, text, language, label, subsets)
-        frame = frame.iloc[:max_rows].reset_index(drop=True)
-        frame = _checked(frame, f"{source} ({task}, {split})")
-        return frame if subsets else frame.drop(columns="subset")
-    frame = _read_table(file, columns, max_rows, extra="subset" if subsets else None)
+        frame = frame[columns].iloc[:max_rows].reset_index(drop=True)
+        return _checked(frame, f"{source} ({task}, {split})")
+    frame = _read_table(file, _PAIR, max_rows, extra="subset" if subsets else None)
     if subsets and "subset" not in frame:
-        frame["subset"] = _local_subsets(path, file, label, split, len(frame))
+        frame["subset"] = label
+        if label in _SUBSETS:  # named in the data folder's sts/meta/
+            if data_dir(path).is_file():
+                raise ValueError(
+                    f"{file} has no 'subset' column, so the subsets of "
+                    f"{task} are unknown: pass the data folder as path="
+                )
+            meta = _local_file(path, f"sts/meta/{task}.{split}.meta.tsv")
+            frame["subset"] = _read_table(meta, ["subset"], len(frame))[
+                "subset"
+            ].tolist()
     return frame
-
-
-def _local_subsets(path, file: Path, task: str, split: str, rows: int) -> list[str]:
-    """Subset names of a local STS file, from ``sts/meta``; a single set: ``task``."""
-    if task not in _SUBSETS:
-        return [task] * rows
-    if data_dir(path).is_file():
-        raise ValueError(
-            f"{file} has no 'subset' column, so the subsets of {task} are unknown: "
-            "pass the data folder (with sts/meta/) as path="
-        )
-    meta = _local_file(path, f"sts/meta/{task}.{split}.meta.tsv")
-    return _read_table(meta, ("subset",), rows)["subset"].tolist()
 
 
 def _hub_pairs(task, split, text, language, label, subsets) -> tuple:
@@ -208,13 +199,27 @@ def _hub_pairs(task, split, text, language, label, subsets) -> tuple:
     if text == "senteval" or task == "sickr":
         tar = hub_file("senteval.tar", f"senteval.tar (STS task {task!r})")
         return _senteval_frame(tar, task, split, text), "senteval.tar"
-    source = hub_sts(task, split, language)[0]
+    repo_id, config, hub_split, score, factor = hub_sts(task, split, language)
     if subsets and task in _SUBSETS:
         raise ValueError(
-            f"{source} does not name the subsets of {task}: pass text='senteval' "
+            f"{repo_id} does not name the subsets of {task}: pass text='senteval' "
             "(SentEval's files name them) or a data folder with sts/meta/"
         )
-    return hub_sts_frame(task, split, language).assign(subset=label), source
+    from huggingface_hub import constants
+
+    what, why = f"STS task {task!r} (split {split!r})", hub_status()
+    cache = env_flag("HF_DATASETS_CACHE") or os.path.join(constants.HF_HOME, "datasets")
+    cached = (Path(cache).expanduser() / repo_id.replace("/", "___")).is_dir()
+    if why and not (hub_offline() and cached):
+        raise hub_error(what, repo_id, why)
+    try:
+        from datasets import load_dataset  # optional dependency (minicse[hub])
+    except ImportError as err:
+        hint = "needs `pip install datasets`, or set MINICSE_DATA or pass path="
+        raise ImportError(f"loading {what} from the hub {hint}") from err
+    frame = load_dataset(repo_id, config, split=hub_split).to_pandas()
+    texts = frame[_PAIR[:2]].astype(object)  # as local files give
+    return texts.assign(score=frame[score] * factor, subset=label), repo_id
 
 
 def load_nli_triplets(
@@ -239,10 +244,8 @@ def _named_file(name: str | os.PathLike, path: str | os.PathLike | None) -> Path
     """The text file that ``name`` gives instead of a corpus name (None: a name)."""
     if isinstance(name, str) and name in _CORPORA:
         return None
-    if not isinstance(name, os.PathLike) and not (  # a path separator or a suffix
-        isinstance(name, str) and ("/" in name or "\\" in name or Path(name).suffix)
-    ):
-        check_choice(name, "corpus name", tuple(_CORPORA))
+    if not (isinstance(name, os.PathLike) or re.search(r"[/\\.]", str(name))):
+        check_choice(name, "corpus name", tuple(_CORPORA))  # no separator, no suffix
     file = Path(name).expanduser()
     if not file.is_file():
         why = "is a folder" if file.is_dir() else "does not exist"
@@ -278,18 +281,17 @@ def load_corpus(
             file, hub = hub_file(remote, f"corpus {name!r}"), True
     lines, blank = [], 0
     with _open_text(file) as handle:
-        for line in handle:
-            if max_rows is not None and len(lines) == max_rows:
+        for number, line in enumerate(handle, start=1):
+            if len(lines) == max_rows:
                 break
-            if hub and not line.strip():
+            if line.strip():
+                lines.append(line.rstrip("\r\n"))
+            elif hub:
                 blank += 1
-                continue
-            lines.append(line.rstrip("\r\n"))
+            else:
+                raise ValueError(f"{file}, line {number} is empty; remove empty lines")
     if blank:
         warnings.warn(f"{file}: skipped {blank} blank lines", stacklevel=2)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise ValueError(f"{file}, line {number} is empty; remove empty lines")
     return lines
 
 
@@ -307,8 +309,7 @@ def hub_error(what: str, repo_id: str, why: str) -> FileNotFoundError:
     """The error of a hub miss: what is missing, why, and what to set instead."""
     return FileNotFoundError(
         f"{what} is not available locally and {why}, so {repo_id!r} cannot be "
-        "downloaded. Set MINICSE_DATA to a data folder (the layout of shared/data) "
-        "or pass path= (that folder or a file)."
+        "downloaded: set MINICSE_DATA or pass path= (a data folder or a file)"
     )
 
 
@@ -323,26 +324,6 @@ def hub_file(filename: str, what: str) -> Path:
         return Path(hf_hub_download(SIMCSE_REPO, filename, **kwargs))
     except LocalEntryNotFoundError as err:
         raise hub_error(what, SIMCSE_REPO, why or "it is not cached") from err
-
-
-def hub_sts_frame(task: str, split: str, language: str | None) -> pd.DataFrame:
-    """Raw STS12-16 / STS-B through ``datasets``, scores on the 0-5 scale."""
-    from huggingface_hub import constants
-
-    repo_id, config, hub_split, score, factor = hub_sts(task, split, language)
-    what, why = f"STS task {task!r} (split {split!r})", hub_status()
-    cache = env_flag("HF_DATASETS_CACHE") or os.path.join(constants.HF_HOME, "datasets")
-    cached = (Path(cache).expanduser() / repo_id.replace("/", "___")).is_dir()
-    if why and not (hub_offline() and cached):
-        raise hub_error(what, repo_id, why)
-    try:
-        from datasets import load_dataset  # optional dependency (minicse[hub])
-    except ImportError as err:
-        hint = "needs `pip install datasets`, or set MINICSE_DATA or pass path="
-        raise ImportError(f"loading {what} from the hub {hint}") from err
-    frame = load_dataset(repo_id, config, split=hub_split).to_pandas()
-    texts = frame[["sentence1", "sentence2"]].astype(object)  # as local files give
-    return texts.assign(score=frame[score].astype(float) * factor)
 
 
 @functools.lru_cache(maxsize=4)
@@ -365,8 +346,8 @@ def _fields(tar: Path, member: str, columns: tuple, header: int = 0) -> list[tup
     members = _members(str(tar), stat.st_size, stat.st_mtime_ns)
     if member not in members:
         raise FileNotFoundError(
-            f"{tar} has no member downstream/{member}, which SentEval reads: delete "
-            "it to download it again, or set MINICSE_DATA / pass path= to a data folder"
+            f"{tar} has no member downstream/{member}: delete it to download it "
+            "again, or set MINICSE_DATA / pass path= to a data folder"
         )
     text = io.TextIOWrapper(io.BytesIO(members[member]), "utf-8")  # \r\n, \r: \n
     rows = [line.rstrip("\n").split("\t") for line in text][header:]
@@ -379,13 +360,14 @@ def _fields(tar: Path, member: str, columns: tuple, header: int = 0) -> list[tup
     return [tuple(fields[c] for c in columns) for fields in rows]
 
 
-def _senteval_frame(tar: Path, task: str, split: str, text: str) -> pd.DataFrame:
+def _senteval_frame(tar: Path, task: str, split: str, text: str, meta=False):
     """SentEval's pairs of a task: str ``sentence1 sentence2 score subset``."""
     if task in _SUBSETS:  # subsets pooled in SentEval's order, unscored pairs dropped
         rows, folder = [], f"STS/{task.upper()}-en-test"
         for subset in _SUBSETS[task]:
-            inputs = f"{folder}/STS.input.{subset}.txt"
-            gold = f"{folder}/STS.gs.{subset}.txt"
+            inputs, gold = (
+                f"{folder}/STS.{kind}.{subset}.txt" for kind in ("input", "gs")
+            )
             pairs, scores = _fields(tar, inputs, (0, 1)), _fields(tar, gold, (0,))
             if len(pairs) != len(scores):
                 raise ValueError(
@@ -394,14 +376,14 @@ def _senteval_frame(tar: Path, task: str, split: str, text: str) -> pd.DataFrame
                 )
             pairs = zip(pairs, scores, strict=True)
             rows += [(a, b, s, subset) for (a, b), (s,) in pairs if s.strip()]
-    else:
-        member, columns, header = _TABLES[task]
-        rows = _fields(tar, member.format(split=split), columns, header)
-        rows = [(*row, task) for row in rows]
-    columns = ["sentence1", "sentence2", "score", "subset"]
-    frame = pd.DataFrame(rows, columns=columns)
+        frame = pd.DataFrame(rows, columns=[*_PAIR, "subset"])
+    else:  # meta: with the data folder's sts/meta/ columns
+        member, header, fields = _TABLES[task]
+        names = _PAIR + _META[task] if meta else _PAIR
+        rows = _fields(tar, member.format(split=split), fields[: len(names)], header)
+        frame = pd.DataFrame(rows, columns=names).assign(subset=task)
     if text == "senteval":  # SentEval's s.split(), then SimCSE's " ".join
-        for column in columns[:2]:
+        for column in _PAIR[:2]:
             frame[column] = [" ".join(s.split()) for s in frame[column]]
     return frame.astype(object)
 
@@ -419,27 +401,19 @@ def _hub_files(nli_rows: int, corpus_rows: int) -> dict:
     tar, files = hub_file("senteval.tar", "SentEval's STS files"), {}
     for task, split in ((t, s) for t in STS_TASKS for s in _SPLITS[t]):
         name, raw = f"{task}.{split}", load_sts(task, split)
-        frame = _senteval_frame(tar, task, split, "senteval")  # scores as written
+        frame = _senteval_frame(tar, task, split, "senteval", True)  # scores as written
         if task == "sts14":
             order = frame.subset.map(_STS14.index).argsort(kind="stable")
             frame = frame.iloc[order].reset_index(drop=True)
-        if subsets := task in _SUBSETS:
-            meta = frame[["subset"]]
-        else:  # the other columns of the tar's rows
-            member, _, header = _TABLES[task]
-            rows = _fields(
-                tar, member.format(split=split), (*_META[task].values(),), header
-            )
-            meta = pd.DataFrame(rows, columns=list(_META[task]), dtype=object)
         scores = frame.score.astype(float).to_numpy()  # STS-B's: 0-1 x 5 on the hub
+        keep, meta = _PAIR, frame[_META.get(task, ["subset"])]
         if len(raw) == len(frame) and np.allclose(raw.score, scores, atol=1e-9):
             meta.insert(0, "row", range(1, len(meta) + 1))  # one for both texts
             files[f"sts/meta/{name}.meta.tsv"] = meta
-            frame = frame.drop(columns="subset")
         else:  # SentEval's file keeps its subset column
             print(f"{name}: the hub's raw rows are not in senteval.tar's order")
-            frame = frame if subsets else frame.drop(columns="subset")
-        files[f"sts/{name}.tsv"], files[f"sts/senteval/{name}.tsv"] = raw, frame
+            keep = [*_PAIR, "subset"] if task in _SUBSETS else _PAIR
+        files[f"sts/{name}.tsv"], files[f"sts/senteval/{name}.tsv"] = raw, frame[keep]
     for lang in ("de", "en", "es", "fr", "zh"):
         for split in _SPLITS["stsb"]:
             frame = load_sts("stsb", split, language=lang)
