@@ -26,7 +26,6 @@ from .utils import (
     check_finite,
     check_int,
     check_number,
-    check_same_length,
     check_texts,
 )
 
@@ -48,7 +47,8 @@ def _as_vector(values: Any, name: str) -> np.ndarray:
 def _check_pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     """``x`` and ``y`` as finite, non-constant 1-D arrays of one length >= 2."""
     x, y = _as_vector(x, "x"), _as_vector(y, "y")
-    check_same_length(x, y, "x", "y")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length: {len(x)} != {len(y)}")
     if len(x) < 2:
         raise ValueError(f"a correlation needs at least 2 values, got {len(x)}")
     for name, values in (("x", x), ("y", y)):
@@ -174,9 +174,11 @@ def score_sts_pairs(
     _check_encoder(encoder)
     sentences1 = check_texts(sentences1, "sentences1")
     sentences2 = check_texts(sentences2, "sentences2")
-    check_same_length(sentences1, sentences2, "sentences1", "sentences2")
     scores = _as_vector(scores, "scores")
-    check_same_length(sentences1, scores, "sentences1", "scores")
+    if not len(sentences1) == len(sentences2) == len(scores):
+        want = "sentences1, sentences2 and scores must have the same length"
+        got = f"{len(sentences1)}, {len(sentences2)} and {len(scores)}"
+        raise ValueError(f"{want}, got {got}")
     check_int(batch_size, "batch_size")
     [(a, b)], _ = _unit_pairs(encoder, [(sentences1, sentences2)], batch_size)
     return 100.0 * spearman((a * b).sum(-1), scores)  # (n,) cosines of unit vectors

@@ -6,9 +6,7 @@ import contextlib
 import math
 import os
 import random
-import warnings
 from collections.abc import Iterable, Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,8 +24,7 @@ class NonFiniteError(ValueError, FloatingPointError):
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and torch (CPU and every GPU). See chapter 1."""
     check_int(seed, "seed", minimum=0)
-    seed = int(seed)  # random.seed rejects NumPy integers
-    random.seed(seed)
+    random.seed(int(seed))  # random.seed rejects NumPy integers
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
 
@@ -40,10 +37,8 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(
-            f"device={device!r} is not a device torch knows; use 'auto', 'cpu', "
-            "'cuda', 'cuda:1' or 'mps'"
-        ) from err
+        got = f"device={device!r} is not a device torch knows"
+        raise ValueError(f"{got}; use 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'") from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but CUDA is not available")
     return resolved
@@ -54,9 +49,8 @@ def amp_dtype(
 ) -> torch.dtype | None:
     """The autocast dtype for ``device``, or ``None`` for plain fp32. See chapter 6.
 
-    ``"auto"`` picks bf16 where it is native (CUDA capability >= 8, CPUs with
-    AVX512-BF16/AMX), fp16 on older GPUs (a T4 only emulates bf16), else fp32.
-    """
+    ``"auto"``: bf16 where native (CUDA capability >= 8, CPUs with AVX512-BF16/AMX),
+    fp16 on older GPUs (a T4 only emulates bf16), else fp32."""
     check_choice(precision, "precision", PRECISIONS)
     device = torch.device(device)
     if precision != "auto":
@@ -88,11 +82,9 @@ def _got(value: Any) -> str:
 
 def check_texts(texts: Any, name: str = "texts") -> list[str]:
     """``texts`` (any iterable but a bare string) as a list of non-blank strings."""
-    if isinstance(texts, str):
-        got = f"a single string {texts!r:.60}; wrap it in a list"
-        raise TypeError(f"{name} must be a list of strings, got {got}")
-    if not isinstance(texts, Iterable):  # None too
-        raise TypeError(f"{name} must be a list of strings, got {_got(texts)}")
+    if isinstance(texts, str) or not isinstance(texts, Iterable):  # None too
+        fix = "; a single string: wrap it in a list" if isinstance(texts, str) else ""
+        raise TypeError(f"{name} must be a list of strings, got {_got(texts)}{fix}")
     texts = list(texts)
     if not texts:
         raise ValueError(f"{name} is empty; pass at least one sentence")
@@ -104,20 +96,10 @@ def check_texts(texts: Any, name: str = "texts") -> list[str]:
     return texts
 
 
-def check_same_length(a: Sequence, b: Sequence, name_a: str, name_b: str) -> None:
-    """Raise ``ValueError`` unless ``len(a) == len(b)``."""
-    if len(a) != len(b):
-        got = f"got {len(a)} and {len(b)}"
-        raise ValueError(f"{name_a} and {name_b} must have the same length, {got}")
-
-
 def check_finite(values: Any, name: str) -> None:
     """Raise :class:`NonFiniteError` if ``values`` (tensor, array, list) has NaN/inf."""
-    if isinstance(values, Tensor):
-        finite = torch.isfinite(values)
-    else:  # a list, or a read-only array (torch.as_tensor would warn)
-        finite = np.isfinite(np.asarray(values, dtype=float))
-    if not finite.all():  # True when empty
+    isfinite = torch.isfinite if isinstance(values, Tensor) else np.isfinite
+    if not isfinite(values).all():  # True when empty
         raise NonFiniteError(f"{name} contains NaN or inf values; check its inputs")
 
 
@@ -144,10 +126,6 @@ def check_number(value: Any, name: str, bound: str | None = None) -> None:
         raise ValueError(f"{name} must be {want}, got {value!r}")
 
 
-check_positive = partial(check_number, bound="> 0")
-check_non_negative = partial(check_number, bound=">= 0")
-
-
 def check_choice(value: Any, name: str, choices: Sequence) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:
@@ -158,11 +136,10 @@ def check_choice(value: Any, name: str, choices: Sequence) -> None:
 def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
     """Raise unless each tensor (``None`` skipped) is a finite ``(rows, dim)`` float
     with the first one's dtype and ``same`` (``"shape"`` or ``"dim"``)."""
+    tensors = {name: x for name, x in tensors.items() if x is not None}
     (first, ref), *_ = tensors.items()
     cut, want = (0, "shape") if same == "shape" else (1, "embedding dim")
     for name, x in tensors.items():
-        if x is None:
-            continue
         if not isinstance(x, Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         shape = tuple(x.shape)
@@ -184,7 +161,7 @@ def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
 @contextlib.contextmanager
 def cpu_threads(count: int = 1):
     """Run a block on ``count`` CPU threads (tiny networks run fastest on one)."""
-    check_int(count, "count", minimum=1)
+    check_int(count, "count")
     before = torch.get_num_threads()
     torch.set_num_threads(int(count))
     try:
@@ -194,10 +171,9 @@ def cpu_threads(count: int = 1):
 
 
 def progress_bar_class() -> type:
-    """``tqdm.auto.tqdm``, quiet where Jupyter lacks ipywidgets (the text bar)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        from tqdm.auto import tqdm
+    """tqdm's text bar, the book's: a notebook widget needs ipywidgets and a CDN."""
+    from tqdm import tqdm
+
     return tqdm
 
 
@@ -211,5 +187,4 @@ def glue(name: str, value: Any) -> None:
     with contextlib.suppress(ImportError):
         from myst_nb import glue as myst_glue
 
-        value = value.item() if hasattr(value, "item") else value
-        myst_glue(name, value, display=False)
+        myst_glue(name, getattr(value, "item", lambda: value)(), display=False)

@@ -17,7 +17,7 @@ from minicse.utils import (
     check_embeddings,
     check_finite,
     check_int,
-    check_positive,
+    check_number,
     check_texts,
     pick_device,
     set_seed,
@@ -83,9 +83,9 @@ def test_check_texts_accepts_iterables():
 
 def test_numeric_checks():
     with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
-        check_positive(0.0, "temperature")
+        check_number(0.0, "temperature", "> 0")
     with pytest.raises(TypeError, match="margin must be a number"):
-        check_positive("1", "margin")
+        check_number("1", "margin", ">= 0")
     with pytest.raises(NonFiniteError, match="scores contains NaN"):
         check_finite([1.0, float("nan")], "scores")
     assert issubclass(NonFiniteError, ValueError)  # old ``except ValueError`` holds
