@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .utils import check_int, pick_device
+from .utils import pick_device
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,7 @@ class DistInfo:
 
 def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
     """Join the launcher's group (nccl on CUDA, gloo on CPU), or run alone (rank 0
-    of 1). ``device``: ``"auto"`` (CUDA, else CPU), ``"cpu"``, ``"cuda"`` or a device.
-    """
+    of 1). ``device``: ``"auto"`` (CUDA, else CPU), ``"cpu"``, ``"cuda"``, a device."""
     size = os.environ.get("WORLD_SIZE", "").strip() or "1"
     if not size.isdigit() or int(size) < 1:
         raise ValueError(f"WORLD_SIZE={size!r} is not an int >= 1")
@@ -57,11 +56,6 @@ def init_distributed(device: str | torch.device | None = "auto") -> DistInfo:
         dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
     rank = dist.get_rank()
     return DistInfo(rank, dist.get_world_size(), local_rank, rank == 0, resolved)
-
-
-def _is_distributed() -> bool:
-    """True inside a process group of more than one rank."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 class _GatherWithGrad(torch.autograd.Function):
@@ -98,8 +92,8 @@ def gather_with_grad(tensor: Tensor, sizes: Sequence[int] | None = None) -> Tens
         raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.dim() == 0:
         raise ValueError("tensor must have at least 1 dim (rows, ...), got a scalar")
-    if not _is_distributed():
-        return tensor
+    if not dist.is_available() or not dist.is_initialized():
+        return tensor  # one process
     rank, world = dist.get_rank(), dist.get_world_size()
     if sizes is None:  # every rank's row count, by a small all-gather
         sizes = [tensor.new_zeros(1, dtype=torch.long) for _ in range(world)]
@@ -113,7 +107,7 @@ def gather_with_grad(tensor: Tensor, sizes: Sequence[int] | None = None) -> Tens
 
 def barrier() -> None:
     """Wait until every rank gets here (no-op in a single process)."""
-    if _is_distributed():
+    if dist.is_available() and dist.is_initialized():
         nccl = dist.get_backend() == "nccl"  # say which GPU, or NCCL guesses GPU 0
         dist.barrier(device_ids=[torch.cuda.current_device()] if nccl else None)
 
@@ -127,8 +121,6 @@ def cleanup_distributed() -> None:
 def wrap_ddp(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     """``DistributedDataParallel(module)`` when distributed. No buffer sync per
     forward: buffers are constants, and ranks may run unequal numbers of forwards."""
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {module!r:.40}")
     if not info.distributed:
         return module
     ddp, flag = torch.nn.parallel.DistributedDataParallel, "forward_sync_buffers"
@@ -145,8 +137,6 @@ def no_sync(module: torch.nn.Module) -> contextlib.AbstractContextManager:
 
 def shard_sizes(total: int, world_size: int) -> list[int]:
     """Rows per rank, e.g. ``[4, 3]`` for 7 over 2: the first ranks get one more."""
-    check_int(world_size, "world_size")
-    check_int(total, "total", minimum=0)
     if total < world_size:
         raise ValueError(f"{total} rows cannot be split over world_size={world_size}")
     base, extra = divmod(total, world_size)
@@ -155,8 +145,6 @@ def shard_sizes(total: int, world_size: int) -> list[int]:
 
 def shard_batch(items: Sequence | Tensor, info: DistInfo) -> Sequence | Tensor:
     """This rank's slice (dim 0, :func:`shard_sizes`) of a list, tuple or tensor."""
-    if not hasattr(items, "__getitem__") or not hasattr(items, "__len__"):
-        raise TypeError(f"items must be a list, tuple or tensor, got {items!r:.40}")
     sizes = shard_sizes(len(items), info.world_size)
     start = sum(sizes[: info.rank])
     return items[start : start + sizes[info.rank]]

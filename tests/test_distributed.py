@@ -74,26 +74,18 @@ def test_shard_sizes():
     assert shard_sizes(64, 4) == [16] * 4
     with pytest.raises(ValueError, match="world_size=3"):
         shard_sizes(2, 3)
-    with pytest.raises(TypeError, match="total must be an int >= 0, got float"):
-        shard_sizes(2.0, 1)
-    with pytest.raises(ValueError, match="world_size must be an int >= 1, got int 0"):
-        shard_sizes(2, 0)
 
 
 def test_shard_batch_errors():
     with pytest.raises(ValueError, match="world_size=3"):
         shard_batch([1, 2], DistInfo(0, 3, 0, True))
-    with pytest.raises(TypeError, match="items must be"):
-        shard_batch(5, DistInfo())
 
 
-def test_gather_and_wrap_errors():
+def test_gather_errors():
     with pytest.raises(TypeError, match="tensor must be a torch.Tensor"):
         gather_with_grad([1.0, 2.0])
     with pytest.raises(ValueError, match="at least 1 dim"):
         gather_with_grad(torch.tensor(1.0))
-    with pytest.raises(TypeError, match="module must be"):
-        wrap_ddp("model", DistInfo())
 
 
 @pytest.mark.parametrize(
