@@ -29,7 +29,6 @@ STS_TASKS = ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr")
 _SPLITS = {task: ("test",) for task in STS_TASKS} | {"stsb": ("train", "dev", "test")}
 STSB_LANGUAGES = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
 _CORPORA = {"wiki1m": ("corpus/wiki1m_head.txt", "wiki1m_for_simcse.txt")}
-MULTI_MT = "PhilipMay/stsb_multi_mt"  # STS-B machine-translated (May, 2021)
 SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"  # SentEval, NLI, wiki1m
 # SentEval's subset order (senteval/sts.py); STS13 has no SMT (LDC license)
 _SUBSETS = {
@@ -45,10 +44,7 @@ _TABLES = {
     "stsb": ("STS/STSBenchmark/sts-{split}.csv", 0, (5, 6, 4, 0, 1, 2, 3)),
     "sickr": ("SICK/SICK_test_annotated.txt", 1, (1, 2, 3, 0, 4)),
 }
-_META = {
-    "stsb": "genre filename year sid".split(),
-    "sickr": "pair_ID entailment_judgment".split(),
-}
+_META = {"stsb": "genre filename year sid", "sickr": "pair_ID entailment_judgment"}
 _KEY = re.compile(r"(?:^|/)((?:STS|SICK)/.+)$")  # a tar member's name from STS/ on
 
 
@@ -103,10 +99,9 @@ def _open_text(file: Path):
         with open(file, encoding="utf-8", newline="") as handle:
             yield handle
     except UnicodeDecodeError as err:
-        byte = err.object[err.start : err.start + 1]
         raise ValueError(
-            f"{file} is not UTF-8 text ({err.reason}: byte {byte!r}); save it as UTF-8 "
-            "(an editor's 'save with encoding', or `iconv -f latin1 -t utf-8`)"
+            f"{file} is not UTF-8 text ({err}); save it as UTF-8 (an editor's "
+            "'save with encoding', or `iconv -f latin1 -t utf-8`)"
         ) from None
 
 
@@ -118,9 +113,7 @@ def _read_table(file: Path, columns: tuple, max_rows, hub=False, extra=None):
         reader = csv.reader(handle, delimiter="," if is_csv else "\t", quoting=quoting)
         header = next(reader, [])
         if missing := [c for c in columns if c not in header]:
-            raise ValueError(
-                f"{file} lacks column(s) {missing}: its header is {header}"
-            )
+            raise ValueError(f"{file} lacks column(s) {missing}; header: {header}")
         columns = [*columns, extra] if extra in header else list(columns)
         keep, rows, skipped = [header.index(c) for c in columns], [], 0
         for fields in reader:
@@ -158,9 +151,8 @@ def load_sts(
     ``"senteval"`` (SentEval's tokens, the SimCSE paper's); ``language``: STS-B
     machine-translated; ``subsets``: add SentEval's ``subset`` of each pair. Files:
     ``sts/[senteval/]<task>.<split>.tsv``, ``sts/stsb_multi_mt/<language>.<split>.tsv``;
-    hub: ``mteb/<task>-sts``, ``sentence-transformers/stsb`` (x 5), ``MULTI_MT``,
-    SimCSE's ``senteval.tar`` (SentEval's text, SICK-R). Conneau & Kiela, 2018,
-    arXiv:1803.05449 (SentEval). See chapter 1.
+    hub: ``hub_sts``'s sets, SimCSE's ``senteval.tar`` (SentEval's text, SICK-R).
+    Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval). See chapter 1.
     """
     check_choice(task, "task", STS_TASKS)
     check_choice(split, f"split for task {task!r}", _SPLITS[task])
@@ -188,9 +180,7 @@ def load_sts(
                     f"{task} are unknown: pass the data folder as path="
                 )
             meta = _local_file(path, f"sts/meta/{task}.{split}.meta.tsv")
-            frame["subset"] = _read_table(meta, ["subset"], len(frame))[
-                "subset"
-            ].tolist()
+            frame["subset"] = _read_table(meta, ["subset"], len(frame)).subset.values
     return frame
 
 
@@ -233,32 +223,9 @@ def load_nli_triplets(
     Gao et al., 2021, arXiv:2104.08821, section 4. See chapter 7.
     """
     check_int(max_rows, "max_rows", optional=True)
-    columns = ("sent0", "sent1", "hard_neg")
-    if local := _local_file(path, "nli/triplets.tsv"):
-        return _read_table(local, columns, max_rows)
-    file = hub_file("nli_for_simcse.csv", "NLI triplets")
-    return _read_table(file, columns, max_rows, hub=True)
-
-
-def _named_file(name: str | os.PathLike, path: str | os.PathLike | None) -> Path | None:
-    """The text file that ``name`` gives instead of a corpus name (None: a name)."""
-    if isinstance(name, str) and name in _CORPORA:
-        return None
-    if not (isinstance(name, os.PathLike) or re.search(r"[/\\.]", str(name))):
-        check_choice(name, "corpus name", tuple(_CORPORA))  # no separator, no suffix
-    file = Path(name).expanduser()
-    if not file.is_file():
-        why = "is a folder" if file.is_dir() else "does not exist"
-        raise FileNotFoundError(
-            f"name={str(name)!r} looks like a file, but {file} {why}; pass a text "
-            "file (a sentence a line) or a data folder as path=, or a corpus name"
-        )
-    if path is not None:
-        raise ValueError(
-            f"name={str(name)!r} is a file and path= is given too; "
-            "pass the file once, as path="
-        )
-    return file
+    if hub := (file := _local_file(path, "nli/triplets.tsv")) is None:
+        file = hub_file("nli_for_simcse.csv", "NLI triplets")
+    return _read_table(file, ("sent0", "sent1", "hard_neg"), max_rows, hub)
 
 
 def load_corpus(
@@ -274,11 +241,23 @@ def load_corpus(
     Gao et al., 2021, arXiv:2104.08821, section 3. See chapter 6.
     """
     check_int(max_rows, "max_rows", optional=True)
-    file, hub = _named_file(name, path), False
-    if file is None:
-        local, remote = _CORPORA[name]
-        if (file := _local_file(path, local)) is None:
-            file, hub = hub_file(remote, f"corpus {name!r}"), True
+    if not (isinstance(name, str) and name in _CORPORA):  # a text file as name
+        if not (isinstance(name, os.PathLike) or re.search(r"[/\\.]", str(name))):
+            check_choice(name, "corpus name", tuple(_CORPORA))  # no separator, suffix
+        if not (file := Path(name).expanduser()).is_file():
+            why = "is a folder" if file.is_dir() else "does not exist"
+            raise FileNotFoundError(
+                f"name={str(name)!r} looks like a file, but {file} {why}; pass a text "
+                "file (a sentence a line) or a data folder as path=, or a corpus name"
+            )
+        if path is not None:
+            raise ValueError(
+                f"name={str(name)!r} is a file: pass the file once, as path="
+            )
+        name, path = "wiki1m", file
+    local, remote = _CORPORA[name]
+    if hub := (file := _local_file(path, local)) is None:
+        file = hub_file(remote, f"corpus {name!r}")
     lines, blank = [], 0
     with _open_text(file) as handle:
         for number, line in enumerate(handle, start=1):
@@ -297,8 +276,8 @@ def load_corpus(
 
 def hub_sts(task: str, split: str, language: str | None = None) -> tuple:
     """(repo id, config, hub split, score column, factor to 0-5) of a raw STS set."""
-    if language is not None:  # scores already 0-5
-        return MULTI_MT, language, split, "similarity_score", 1.0
+    if language is not None:  # STS-B machine-translated (May, 2021), scores 0-5
+        return "PhilipMay/stsb_multi_mt", language, split, "similarity_score", 1.0
     if task == "stsb":  # scores in [0, 1]
         hub_split = "validation" if split == "dev" else split
         return "sentence-transformers/stsb", None, hub_split, "score", 5.0
@@ -365,9 +344,8 @@ def _senteval_frame(tar: Path, task: str, split: str, text: str, meta=False):
     if task in _SUBSETS:  # subsets pooled in SentEval's order, unscored pairs dropped
         rows, folder = [], f"STS/{task.upper()}-en-test"
         for subset in _SUBSETS[task]:
-            inputs, gold = (
-                f"{folder}/STS.{kind}.{subset}.txt" for kind in ("input", "gs")
-            )
+            inputs = f"{folder}/STS.input.{subset}.txt"
+            gold = f"{folder}/STS.gs.{subset}.txt"
             pairs, scores = _fields(tar, inputs, (0, 1)), _fields(tar, gold, (0,))
             if len(pairs) != len(scores):
                 raise ValueError(
@@ -379,7 +357,7 @@ def _senteval_frame(tar: Path, task: str, split: str, text: str, meta=False):
         frame = pd.DataFrame(rows, columns=[*_PAIR, "subset"])
     else:  # meta: with the data folder's sts/meta/ columns
         member, header, fields = _TABLES[task]
-        names = _PAIR + _META[task] if meta else _PAIR
+        names = _PAIR + _META[task].split() if meta else _PAIR
         rows = _fields(tar, member.format(split=split), fields[: len(names)], header)
         frame = pd.DataFrame(rows, columns=names).assign(subset=task)
     if text == "senteval":  # SentEval's s.split(), then SimCSE's " ".join
@@ -406,7 +384,7 @@ def _hub_files(nli_rows: int, corpus_rows: int) -> dict:
             order = frame.subset.map(_STS14.index).argsort(kind="stable")
             frame = frame.iloc[order].reset_index(drop=True)
         scores = frame.score.astype(float).to_numpy()  # STS-B's: 0-1 x 5 on the hub
-        keep, meta = _PAIR, frame[_META.get(task, ["subset"])]
+        keep, meta = _PAIR, frame[_META.get(task, "subset").split()]
         if len(raw) == len(frame) and np.allclose(raw.score, scores, atol=1e-9):
             meta.insert(0, "row", range(1, len(meta) + 1))  # one for both texts
             files[f"sts/meta/{name}.meta.tsv"] = meta

