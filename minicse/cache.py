@@ -1,9 +1,6 @@
-"""``cached_train``: a model trained once, keyed by everything it depends on.
-
-Chapters reuse earlier chapters' models, yet each runs alone: it trains only what no
-earlier run saved, and after a crash or a lost Colab runtime the same call resumes
-from the run's checkpoints in the cache. See chapters 6 and 7.
-"""
+"""``cached_train``: a model trained once, keyed by everything it depends on, so each
+chapter runs alone yet trains only what no earlier run saved, and after a crash or a
+lost Colab runtime the same call resumes from its checkpoints. See chapters 6 and 7."""
 
 from __future__ import annotations
 
@@ -25,8 +22,7 @@ from .encoder import SentenceEncoder, check_files
 from .train import _as_rows, _as_sentences, _config, _train, _with_dev
 from .utils import amp_dtype, env_flag, pick_device
 
-# settings that change where a run writes or how it reports, not what it learns;
-# the dev pairs' digest stands in for dev's name or path
+# what changes where a run writes or how it reports (dev: its pairs' digest counts)
 _NOT_IN_KEY = ("output_dir", "resume", "save_steps", "progress", "dev")
 
 
@@ -45,19 +41,18 @@ def cached_train(
 ) -> SentenceEncoder:
     """``train_unsup``/``train_sup`` by ``config.objective``, or that run's saved model.
 
-    The key is a SHA-256 of minicse's source, ``model`` (a name or folder), the
-    settings of ``config`` that change what is learnt, the rows of ``data`` and the
-    dev pairs (``dev``, else ``config.dev``). A miss trains with checkpoints beside
-    ``<cache_dir(cache)>/<objective>-<model>-<key>``, from which a call after a crash
-    resumes to the same model, then saves there atomically; a hit loads it. Returns
-    the encoder with ``.history`` and ``.cache_path``.
+    The key hashes minicse's source, ``model`` (a name or folder), the settings of
+    ``config`` that change what is learnt, the rows of ``data`` and the dev pairs
+    (``dev``, else ``config.dev``). A miss trains with checkpoints, from which a call
+    after a crash resumes to the same model, then saves it atomically in
+    ``<cache_dir(cache)>/<objective>-<model>-<key>``. Returns the encoder with
+    ``.history`` and ``.cache_path``.
     """
-    if not isinstance(model, (str, os.PathLike)):  # an encoder has no stable key
-        raise TypeError(f"cached_train needs the model's name or folder, not {model!r}")
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if config.output_dir is not None or config.resume:
-        raise ValueError("cached_train keeps its own folder: unset output_dir, resume")
+    if not isinstance(model, (str, os.PathLike)) or not isinstance(config, TrainConfig):
+        got = f"{type(model).__name__}, {type(config).__name__}"  # an encoder: no key
+        raise TypeError(f"cached_train takes a name or folder and a TrainConfig: {got}")
+    if config.output_dir is not None:  # resume=True needs one too
+        raise ValueError("cached_train keeps its own folder: unset output_dir")
     extra = {} if dev is None else {"dev": dev}
     config, pairs = _config(config.objective, config, extra)
     rows = _as_sentences(data) if config.objective == "unsup" else _as_rows(data)
@@ -67,8 +62,7 @@ def cached_train(
     if not (folder / "history.json").is_file():
         encoder = _train_resumably(str(model), rows, config, folder, selected_on, dev)
     else:
-        advice = f"remove it (shutil.rmtree({str(folder)!r})) to train anew"
-        check_files(folder, advice)
+        check_files(folder, f"remove it (shutil.rmtree({str(folder)!r})) to train anew")
         encoder = SentenceEncoder.load(folder)
         encoder.history = json.loads((folder / "history.json").read_text("utf-8"))
         if config.progress:
@@ -80,9 +74,8 @@ def cached_train(
 def _train_resumably(model: str, rows: list, cfg: TrainConfig, folder: Path, *dev):
     """Train with about five checkpoints in ``<folder>.checkpoints``, resuming."""
     work = folder.with_name(f"{folder.name}.checkpoints")
-    stale = [*work.glob(".*.tmp-*"), *folder.parent.glob(f".{folder.name}.tmp-*")]
-    for leftover in stale:  # writes that a lost runtime left half done
-        shutil.rmtree(leftover, ignore_errors=True)
+    for stale in [*work.glob(".*.tmp-*"), *folder.parent.glob(f".{folder.name}.tmp-*")]:
+        shutil.rmtree(stale, ignore_errors=True)  # writes a lost runtime left half done
     found = ckpt.latest_checkpoint(work)
     if found is not None and cfg.progress:
         print(f"Resuming the interrupted run from {found}")
@@ -109,9 +102,8 @@ def _run_name(model: str, rows: list, cfg: TrainConfig, dev: str | None) -> str:
     settings = {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_KEY}
     device = pick_device(cfg.device)  # "auto" as this machine resolves it
     settings.update(device=device.type, precision=str(amp_dtype(device, cfg.precision)))
-    digest = hashlib.sha256(
-        json.dumps([_source_digest(), model, settings, dev], sort_keys=True).encode()
-    )
+    key = json.dumps([_source_digest(), model, settings, dev], sort_keys=True)
+    digest = hashlib.sha256(key.encode())
     for row in rows:
         digest.update("\x1f".join(row).encode("utf-8") + b"\x1e")
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model).name)
