@@ -78,21 +78,15 @@ def _train_flags(parser: argparse.ArgumentParser, objective: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``minicse`` argument parser (sub-commands and their options)."""
-    raw = argparse.RawDescriptionHelpFormatter  # the examples keep their lines
-    parser = argparse.ArgumentParser(
-        prog="python -m minicse",
-        description="SimCSE sentence embeddings: train, evaluate, export.",
-        epilog=EPILOG,
-        formatter_class=raw,
-    )
+    kw = dict(epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    about = "SimCSE sentence embeddings: train, evaluate, export."
+    parser = argparse.ArgumentParser(prog="python -m minicse", description=about, **kw)
     commands = parser.add_subparsers(
         title="commands", dest="command", metavar="COMMAND", required=True
     )
     sub = {
-        name: commands.add_parser(
-            name, help=about, description=about, epilog=EPILOG, formatter_class=raw
-        )
-        for name, about in _ABOUT.items()
+        name: commands.add_parser(name, help=text, description=text, **kw)
+        for name, text in _ABOUT.items()
     }
     _train_flags(sub["train-unsup"], "unsup")
     _train_flags(sub["train-sup"], "sup")
@@ -154,8 +148,7 @@ def _report(encoder: Any, output_dir: str | None) -> int:
     rank = dist.get_rank() if dist.is_initialized() else os.environ.get("RANK", "0")
     if str(rank).strip() not in ("", "0"):
         return 0
-    devs = [r["dev"] for r in history if "dev" in r]
-    if devs:
+    if devs := [r["dev"] for r in history if "dev" in r]:
         name = (getattr(encoder, "selected_on", None) or {}).get("dev") or "dev"
         print(f"best {name} Spearman x100: {max(devs):.2f}")
     if history and "interrupted" in history[-1]:

@@ -1,8 +1,6 @@
-"""``TrainConfig``, every setting of a SimCSE run, and the presets that size one.
-
-Defaults: the paper's unsupervised values (arXiv:2104.08821, appendix A); ``sh:``
-marks SimCSE's ``run_unsup_example.sh``. See chapters 1, 6 and 7.
-"""
+"""``TrainConfig``, every setting of a SimCSE run (defaults: the paper's unsupervised
+values, arXiv:2104.08821 appendix A; ``sh:`` marks SimCSE's ``run_unsup_example.sh``),
+and the presets that size one. See chapters 1, 6 and 7."""
 
 from __future__ import annotations
 
@@ -162,11 +160,9 @@ def _check_config(cfg: TrainConfig) -> None:
 
 def head_for(cfg: TrainConfig) -> str | None:
     """The MLP mode ``cfg.mlp`` stands for (``"auto"``: SimCSE's combinations)."""
-    if cfg.mlp != "auto":
-        return cfg.mlp
-    if cfg.pooling != "cls":
-        return None
-    return "train" if cfg.objective == "unsup" else "always"
+    if cfg.mlp == "auto" and cfg.pooling == "cls":  # unsup: trained, then dropped
+        return "train" if cfg.objective == "unsup" else "always"
+    return None if cfg.mlp == "auto" else cfg.mlp
 
 
 @dataclass(frozen=True)
@@ -175,9 +171,9 @@ class Preset:
 
     name: str  # "smoke" (CI, seconds), "cpu" (a laptop, minutes) or "gpu" (a T4)
     model: str  # for from_pretrained: "tiny", "offline-minilm" or a hub name
-    corpus_rows: int | None  # sentences of the unsupervised corpus to train on
-    triplet_rows: int | None  # NLI triplets to train on
-    sts_rows: int | None  # rows of each STS file used in evaluation
+    corpus_rows: int | None = None  # sentences of the unsupervised corpus to train on
+    triplet_rows: int | None = None  # NLI triplets to train on
+    sts_rows: int | None = None  # rows of each STS file used in evaluation
     unsup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.unsup(**unsup)
     sup: dict[str, Any] = field(default_factory=dict)  # TrainConfig.sup(**sup)
     sizes: str = ""  # the preset whose counts these are (get_preset); "": name
@@ -203,19 +199,14 @@ PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         name="cpu",
         model="offline-minilm",
-        # the data folder's counts, which are the hub files' first rows
-        corpus_rows=11_914,
+        corpus_rows=11_914,  # the data folder's counts: the hub files' first rows
         triplet_rows=5_881,
-        sts_rows=None,
         unsup=dict(batch_size=64, max_steps=200, eval_steps=50),
         sup=dict(batch_size=64, num_epochs=1, eval_steps=15),
     ),
     "gpu": Preset(
         name="gpu",
-        model="bert-base-uncased",  # the paper's main encoder
-        corpus_rows=None,  # all of wiki1m
-        triplet_rows=None,  # all 275,601 SNLI+MNLI triplets from the hub
-        sts_rows=None,
+        model="bert-base-uncased",  # the paper's main encoder; all rows (None)
         # each about 16 T4 minutes; max_steps=None: the paper's 15,625 and 1,614 steps
         unsup=dict(batch_size=64, max_steps=3_500, eval_steps=125),
         # batch 512 in a 16 GB GPU: GradCache, 128 rows at a time (same gradients)
