@@ -21,32 +21,18 @@ from torch import Tensor
 from .data import STS_TASKS, load_sts
 from .metrics import alignment, uniformity
 from .utils import (
+    check_array,
     check_choice,
     check_embeddings,
-    check_finite,
     check_int,
     check_number,
     check_texts,
 )
 
 
-def _as_vector(values: Any, name: str) -> np.ndarray:
-    """``values`` (list, array or tensor) as a finite 1-D float64 array."""
-    if isinstance(values, Tensor):
-        values = values.detach().cpu().double().numpy()
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a sequence of numbers: {err}") from err
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    check_finite(array, name)
-    return array
-
-
 def _check_pair(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     """``x`` and ``y`` as finite, non-constant 1-D arrays of one length >= 2."""
-    x, y = _as_vector(x, "x"), _as_vector(y, "y")
+    x, y = check_array(x, "x", 1), check_array(y, "y", 1)
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length: {len(x)} != {len(y)}")
     if len(x) < 2:
@@ -174,7 +160,7 @@ def score_sts_pairs(
     _check_encoder(encoder)
     sentences1 = check_texts(sentences1, "sentences1")
     sentences2 = check_texts(sentences2, "sentences2")
-    scores = _as_vector(scores, "scores")
+    scores = check_array(scores, "scores", 1)
     if not len(sentences1) == len(sentences2) == len(scores):
         want = "sentences1, sentences2 and scores must have the same length"
         got = f"{len(sentences1)}, {len(sentences2)} and {len(scores)}"

@@ -11,9 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from .utils import check_choice, check_finite
+from .utils import check_array, check_choice
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -79,20 +78,6 @@ def plot_history(history: Any, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def _as_matrix(values: Any, name: str) -> np.ndarray:
-    """A finite, non-empty 2-D float array from a tensor, array or nested list."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().float().cpu().numpy()
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a 2-D array of numbers: {err}") from None
-    if array.ndim != 2 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D matrix, got {array.shape}")
-    check_finite(array, name)
-    return array
-
-
 def plot_similarity_matrix(
     sim: Any, labels: Sequence[str] | None = None, ax: Axes | None = None
 ) -> Axes:
@@ -101,7 +86,7 @@ def plot_similarity_matrix(
     ``sim`` is an ``(n, m)`` tensor or array; ``labels`` are ``n`` labels of a
     square matrix, or ``(row_labels, col_labels)``. The image is ``ax.images[0]``.
     """
-    matrix = _as_matrix(sim, "sim")
+    matrix = check_array(sim, "sim", 2)
     n, m = matrix.shape
     if labels is not None:  # one list (square), or a pair (rows, columns)
         pair = isinstance(labels, tuple) and len(labels) == 2
@@ -160,7 +145,7 @@ def plot_embeddings_2d(
     Each class is one ``PathCollection`` in ``ax.collections``.
     """
     check_choice(method, "method", ("pca", "tsne", "none"))
-    array = _as_matrix(embeddings, "embeddings")
+    array = check_array(embeddings, "embeddings", 2)
     if labels is not None and len(labels) != len(array):
         raise ValueError(f"labels has {len(labels)} entries, embeddings {len(array)}")
     if method == "none" and array.shape[1] != 2:

@@ -103,6 +103,21 @@ def check_finite(values: Any, name: str) -> None:
         raise NonFiniteError(f"{name} contains NaN or inf values; check its inputs")
 
 
+def check_array(values: Any, name: str, ndim: int) -> np.ndarray:
+    """A finite, non-empty ``ndim``-D float64 array from a tensor, array or list."""
+    if isinstance(values, Tensor):
+        values = values.detach().cpu().double().numpy()
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of numbers: {err}") from err
+    if array.ndim != ndim or array.size == 0:
+        got = f"got shape {array.shape}"
+        raise ValueError(f"{name} must be a non-empty {ndim}-D array of numbers, {got}")
+    check_finite(array, name)
+    return array
+
+
 def check_int(
     value: Any, name: str, minimum: int = 1, optional: bool = False, auto: bool = False
 ) -> None:
