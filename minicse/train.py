@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import Tensor
+from tqdm import tqdm  # the text bar: a notebook widget needs ipywidgets and a CDN
 
 from . import checkpoint as ckpt
 from . import distributed as dist
@@ -33,16 +34,7 @@ from .encoder import SentenceEncoder
 from .evaluate import sts_dev_metrics
 from .gradcache import grad_cache_step
 from .losses import info_nce_loss
-from .utils import (
-    NonFiniteError,
-    amp_dtype,
-    autocast,
-    check_texts,
-    progress_bar_class,
-    set_seed,
-)
-
-tqdm = progress_bar_class()
+from .utils import NonFiniteError, amp_dtype, autocast, check_texts, set_seed
 
 
 def train_unsup(

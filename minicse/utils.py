@@ -185,13 +185,6 @@ def cpu_threads(count: int = 1):
         torch.set_num_threads(before)
 
 
-def progress_bar_class() -> type:
-    """tqdm's text bar, the book's: a notebook widget needs ipywidgets and a CDN."""
-    from tqdm import tqdm
-
-    return tqdm
-
-
 def env_flag(name: str) -> str | None:
     """The value of environment variable ``name``, or ``None`` when unset or blank."""
     return os.environ.get(name, "").strip() or None
