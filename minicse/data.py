@@ -28,7 +28,6 @@ from .utils import check_choice, check_int, env_flag
 STS_TASKS = ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr")
 _SPLITS = {task: ("test",) for task in STS_TASKS} | {"stsb": ("train", "dev", "test")}
 STSB_LANGUAGES = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
-_CORPORA = {"wiki1m": ("corpus/wiki1m_head.txt", "wiki1m_for_simcse.txt")}
 SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"  # SentEval, NLI, wiki1m
 # SentEval's subset order (senteval/sts.py); STS13 has no SMT (LDC license)
 _SUBSETS = {
@@ -150,8 +149,7 @@ def load_sts(
     ``split``: ``"test"`` (STS-B also ``"train"``, ``"dev"``); ``text``: ``"raw"`` or
     ``"senteval"`` (SentEval's tokens, the SimCSE paper's); ``language``: STS-B
     machine-translated; ``subsets``: add SentEval's ``subset`` of each pair. Files:
-    ``sts/[senteval/]<task>.<split>.tsv``, ``sts/stsb_multi_mt/<language>.<split>.tsv``;
-    hub: ``hub_sts``'s sets, SimCSE's ``senteval.tar`` (SentEval's text, SICK-R).
+    ``sts/[senteval/]<task>.<split>.tsv``, ``sts/stsb_multi_mt/<language>.<split>.tsv``.
     Conneau & Kiela, 2018, arXiv:1803.05449 (SentEval). See chapter 1.
     """
     check_choice(task, "task", STS_TASKS)
@@ -241,9 +239,9 @@ def load_corpus(
     Gao et al., 2021, arXiv:2104.08821, section 3. See chapter 6.
     """
     check_int(max_rows, "max_rows", optional=True)
-    if not (isinstance(name, str) and name in _CORPORA):  # a text file as name
+    if name != "wiki1m":  # a text file as name
         if not (isinstance(name, os.PathLike) or re.search(r"[/\\.]", str(name))):
-            check_choice(name, "corpus name", tuple(_CORPORA))  # no separator, suffix
+            check_choice(name, "corpus name", ("wiki1m",))  # no separator, suffix
         if not (file := Path(name).expanduser()).is_file():
             why = "is a folder" if file.is_dir() else "does not exist"
             raise FileNotFoundError(
@@ -251,13 +249,10 @@ def load_corpus(
                 "file (a sentence a line) or a data folder as path=, or a corpus name"
             )
         if path is not None:
-            raise ValueError(
-                f"name={str(name)!r} is a file: pass the file once, as path="
-            )
-        name, path = "wiki1m", file
-    local, remote = _CORPORA[name]
-    if hub := (file := _local_file(path, local)) is None:
-        file = hub_file(remote, f"corpus {name!r}")
+            raise ValueError("name= and path= both given: pass the file once, as path=")
+        path = file
+    if hub := (file := _local_file(path, "corpus/wiki1m_head.txt")) is None:
+        file = hub_file("wiki1m_for_simcse.txt", "corpus 'wiki1m'")
     lines, blank = [], 0
     with _open_text(file) as handle:
         for number, line in enumerate(handle, start=1):
@@ -410,8 +405,7 @@ def write_data_folder(
     folder: str | os.PathLike, nli_rows: int = 5881, corpus_rows: int = 11914
 ) -> None:
     """Write a data folder (``shared/data``'s layout) from the hub, with a README.md."""
-    with mock.patch.dict(os.environ):
-        os.environ.pop("MINICSE_DATA", None)  # every file from the hub
+    with mock.patch.dict(os.environ, MINICSE_DATA=""):  # every file from the hub
         files, root, table = _hub_files(nli_rows, corpus_rows), Path(folder), []
     for name, content in files.items():
         if isinstance(content, pd.DataFrame):

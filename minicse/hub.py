@@ -83,6 +83,7 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
     name, path = str(name_or_path), Path(name_or_path).expanduser()
     if path.is_dir():
         return str(path), True
+    from huggingface_hub import try_to_load_from_cache
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:  # a Path or a name that starts like one is a missing folder, not a hub id
@@ -96,8 +97,6 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
         ) from None
     if (reason := hub_status()) is None:  # online: the hub completes a stopped download
         return name, False
-    from huggingface_hub import try_to_load_from_cache
-
     found = [try_to_load_from_cache(name, file) for file in ("config.json", *WEIGHTS)]
     config, *weights = [isinstance(f, str) and os.path.isfile(f) for f in found]
     weights = any(weights)  # each complete in the cache of the ``main`` revision
