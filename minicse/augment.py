@@ -21,17 +21,6 @@ _DROPOUT_FIELDS = (
 )
 
 
-def _as_batch(encoder: Any, batch: Any) -> dict[str, Tensor]:
-    """A list of sentences tokenized, or a tokenized dict checked; on the device."""
-    if isinstance(batch, dict):
-        missing = {"input_ids", "attention_mask"} - set(batch)
-        if missing:
-            raise ValueError(f"batch missing {sorted(missing)}: use encoder.tokenize")
-    else:
-        batch = encoder.tokenize(check_texts(batch, "batch"))
-    return {k: v.to(encoder.device) for k, v in batch.items()}
-
-
 def dropout_views(encoder: torch.nn.Module, batch: Any) -> tuple[Tensor, Tensor]:
     """Two embeddings of each sentence that differ only by their dropout masks.
 
@@ -41,7 +30,13 @@ def dropout_views(encoder: torch.nn.Module, batch: Any) -> tuple[Tensor, Tensor]
     ``(B, D)``, with gradients (identical in eval mode). See chapter 5.
     Reference: Gao, Yao & Chen, 2021, arXiv:2104.08821, sec. 3.
     """
-    batch = _as_batch(encoder, batch)
+    if isinstance(batch, dict):
+        missing = {"input_ids", "attention_mask"} - set(batch)
+        if missing:
+            raise ValueError(f"batch missing {sorted(missing)}: use encoder.tokenize")
+    else:
+        batch = encoder.tokenize(check_texts(batch, "batch"))
+    batch = {k: v.to(encoder.device) for k, v in batch.items()}
     return encoder(**batch), encoder(**batch)
 
 

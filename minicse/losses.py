@@ -1,8 +1,7 @@
 """Contrastive objectives: plain functions from embeddings to a scalar loss.
 
-Cosine distance is ``1 - cos``, euclidean ``||x - y||_2`` (not squared). Public
-functions check their inputs once; the private kernels trust them. See chapters 2-3.
-"""
+Cosine distance is ``1 - cos``, euclidean ``||x - y||_2`` (not squared). See
+chapters 2-3."""
 
 from __future__ import annotations
 
@@ -68,11 +67,6 @@ def cosine_similarity_matrix(x: Tensor, y: Tensor) -> Tensor:
 
     ``(n, dim), (m, dim) -> (n, m)`` in ``[-1, 1]`` (0 for an all-zero row).
     Reference: Reimers & Gurevych, 2019, arXiv:1908.10084 (cosine scoring).
-
-    Example:
-        >>> cosine_similarity_matrix(torch.eye(2), torch.tensor([[1.0, 1.0]]))
-        tensor([[0.7071],
-                [0.7071]])
     """
     check_embeddings("dim", x=x, y=y)
     return _cosines(x, y)

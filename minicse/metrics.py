@@ -49,9 +49,7 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
     """
     check_embeddings(x=x)
     if len(x) < 2:
-        raise ValueError(
-            f"x needs at least 2 rows to form a pair, got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"x needs at least 2 rows (a pair), got {tuple(x.shape)}")
     check_number(t, "t", "> 0")
     x = F.normalize(x, dim=-1).contiguous()  # (N, dim)
     squared = torch.pdist(x, p=2).pow(2)  # (N (N - 1) / 2,): every pair i < j

@@ -35,9 +35,8 @@ def _records(data: Any, name: str, need: Sequence[str]) -> list[dict[str, Any]]:
     if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a DataFrame
         data = data.to_dict("records")
     if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Sequence):
-        raise TypeError(
-            f"{name} must be a list of dicts or DataFrame, got {data!r:.30}"
-        )
+        got = f"{data!r:.30}"
+        raise TypeError(f"{name} must be a list of dicts or DataFrame, got {got}")
     if len(data) == 0:
         raise ValueError(f"{name} is empty: nothing to plot")
     for i, row in enumerate(data):
