@@ -19,19 +19,6 @@ from torch import Tensor
 from .checkpoint import rng_state, set_rng_state
 
 
-def _embed_without_graph(forward: Callable, chunks: Sequence) -> tuple[list, list]:
-    """Pass 1: every chunk's ``(n_i, D)`` embeddings and the RNG state before it."""
-    embeddings, states = [], []
-    for chunk in chunks:
-        states.append(rng_state())
-        with torch.no_grad():
-            embeddings.append(forward(chunk))
-        if getattr(embeddings[-1], "ndim", None) != 2:
-            got = getattr(embeddings[-1], "shape", type(embeddings[-1]).__name__)
-            raise ValueError(f"forward must return (n, D) embeddings, got {got}")
-    return embeddings, states
-
-
 def grad_cache_step(
     forward: Callable[[Any], Tensor],
     chunks: Sequence[Any],
@@ -44,8 +31,7 @@ def grad_cache_step(
     The loss (returned, detached), gradients, dropout masks and final RNG state are
     those of one plain ``L.backward()``. ``forward``: chunk -> ``(n_i, D)``, run
     twice; ``no_sync``: DDP's ``model.no_sync``, around all chunks but the last;
-    ``scale``: fp16's ``GradScaler.scale``, applied to ``L`` before its backward.
-    Reference: Gao, Zhang, Han & Callan, 2021, arXiv:2101.06983, Algorithm 1.
+    ``scale``: fp16's ``GradScaler.scale``. Reference: arXiv:2101.06983, Algorithm 1.
 
     Example:
         >>> net, x = torch.nn.Linear(3, 2), torch.randn(5, 3)
@@ -59,8 +45,14 @@ def grad_cache_step(
         raise TypeError(f"chunks must be a list, got {type(chunks).__name__}")
     if not chunks:
         raise ValueError("chunks is empty; pass at least one chunk")
-    parts, states = _embed_without_graph(forward, chunks)
+    parts, states = [], []
+    for chunk in chunks:  # pass 1, without a graph; the RNG state before each chunk
+        states.append(rng_state())
+        with torch.no_grad():
+            parts.append(forward(chunk))
     embeddings = torch.cat(parts).requires_grad_(True)  # (sum n_i, D) leaf
+    if embeddings.ndim != 2:
+        raise ValueError(f"forward must return (n, D) rows, got {embeddings.shape}")
     loss = loss_fn(embeddings)
     if not isinstance(loss, Tensor) or loss.numel() != 1:
         raise ValueError(f"loss_fn must return a scalar tensor, got {loss!r:.60}")
