@@ -128,10 +128,8 @@ def check_head(pooling: str, mlp: str | None) -> None:
     check_choice(pooling, "pooling", POOLERS)
     check_choice(mlp, "mlp", MLP_MODES)
     if pooling == "cls_before_pooler" and mlp is not None:
-        raise ValueError(
-            f"pooling='cls_before_pooler' is the [CLS] before any head, so it cannot "
-            f"take mlp={mlp!r}; use pooling='cls' for SimCSE's head, or mlp=None"
-        )
+        fix = "use pooling='cls' for SimCSE's head, or mlp=None"
+        raise ValueError(f"pooling='cls_before_pooler' cannot take mlp={mlp!r}; {fix}")
 
 
 def simcse_defaults(name: str, pooling: str, mlp: str | None) -> tuple[str, Any]:
