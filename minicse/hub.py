@@ -77,9 +77,6 @@ def hub_status() -> str | None:
 
 def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
     """``(source, local_files_only)`` for ``from_pretrained``; fail fast offline."""
-    if not isinstance(name_or_path, (str, Path)):
-        kind = type(name_or_path).__name__
-        raise TypeError(f"name_or_path must be a hub id or a folder, got {kind}")
     name, path = str(name_or_path), Path(name_or_path).expanduser()
     if path.is_dir():
         return str(path), True
