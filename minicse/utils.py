@@ -96,13 +96,6 @@ def check_texts(texts: Any, name: str = "texts") -> list[str]:
     return texts
 
 
-def check_finite(values: Any, name: str) -> None:
-    """Raise :class:`NonFiniteError` if ``values`` (tensor, array, list) has NaN/inf."""
-    isfinite = torch.isfinite if isinstance(values, Tensor) else np.isfinite
-    if not isfinite(values).all():  # True when empty
-        raise NonFiniteError(f"{name} contains NaN or inf values; check its inputs")
-
-
 def check_array(values: Any, name: str, ndim: int) -> np.ndarray:
     """A finite, non-empty ``ndim``-D float64 array from a tensor, array or list."""
     if isinstance(values, Tensor):
@@ -114,7 +107,8 @@ def check_array(values: Any, name: str, ndim: int) -> np.ndarray:
     if array.ndim != ndim or array.size == 0:
         got = f"got shape {array.shape}"
         raise ValueError(f"{name} must be a non-empty {ndim}-D array of numbers, {got}")
-    check_finite(array, name)
+    if not np.isfinite(array).all():
+        raise NonFiniteError(f"{name} contains NaN or inf values; check its inputs")
     return array
 
 
@@ -169,8 +163,8 @@ def check_embeddings(same: str = "shape", **tensors: Tensor | None) -> None:
             raise ValueError(f"{got} must have the same {want}")
         if x.dtype != ref.dtype:
             raise TypeError(f"{first} is {ref.dtype} but {name} is {x.dtype}; use one")
-        if x.device.type == "cpu":  # elsewhere a host sync: the loop checks the loss
-            check_finite(x.detach(), name)
+        if x.device.type == "cpu" and not x.detach().isfinite().all():  # GPU: no sync
+            raise NonFiniteError(f"{name} contains NaN or inf values; check its inputs")
 
 
 @contextlib.contextmanager

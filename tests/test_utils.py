@@ -13,9 +13,9 @@ import minicse
 from minicse.utils import (
     NonFiniteError,
     amp_dtype,
+    check_array,
     check_choice,
     check_embeddings,
-    check_finite,
     check_int,
     check_number,
     check_texts,
@@ -87,7 +87,7 @@ def test_numeric_checks():
     with pytest.raises(TypeError, match="margin must be a number"):
         check_number("1", "margin", ">= 0")
     with pytest.raises(NonFiniteError, match="scores contains NaN"):
-        check_finite([1.0, float("nan")], "scores")
+        check_array([1.0, float("nan")], "scores", 1)
     assert issubclass(NonFiniteError, ValueError)  # old ``except ValueError`` holds
     with pytest.raises(ValueError, match="unknown pooler 'max'"):
         check_choice("max", "pooler", ("cls", "mean"))
