@@ -66,9 +66,10 @@ def _local_file(path, relative: str) -> Path | None:
     if folder is None or folder.is_file():
         return folder
     if not (folder / relative).is_file():
+        source = "path" if path is not None else "MINICSE_DATA"
         raise FileNotFoundError(
-            f"{folder / relative} does not exist: path= or MINICSE_DATA should be a "
-            "data folder (the layout of shared/data) or a file"
+            f"{folder / relative} does not exist: {source} should be a data folder "
+            "(the layout of shared/data) or a file"
         )
     return folder / relative
 
@@ -121,7 +122,7 @@ def _read_table(file: Path, columns: tuple, max_rows, hub=False, extra=None):
             if len(fields) != len(header):
                 raise ValueError(
                     f"{file}, line {reader.line_num}: expected {len(header)} fields "
-                    f"({header}), got {len(fields)}; TSV fields hold no tabs"
+                    f"({header}), got {len(fields)}; TSV fields have no quotes or tabs"
                 )
             row = [fields[i] for i in keep]
             if hub and not all(field.strip() for field in row):
