@@ -4,7 +4,6 @@ SimCSE's ``cl_forward``. Without a launcher all of it is a no-op. See chapter 6.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
 from collections.abc import Sequence
@@ -128,11 +127,6 @@ def wrap_ddp(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
         flag = "broadcast_buffers"
     device_ids = [info.device.index] if info.device.type == "cuda" else None
     return ddp(module, device_ids=device_ids, **{flag: False})
-
-
-def no_sync(module: torch.nn.Module) -> contextlib.AbstractContextManager:
-    """``module.no_sync()`` for a DDP module, a null context otherwise."""
-    return getattr(module, "no_sync", contextlib.nullcontext)()
 
 
 def shard_sizes(total: int, world_size: int) -> list[int]:

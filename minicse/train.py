@@ -29,7 +29,7 @@ from .augment import set_dropout
 from .batching import Batch, look_up_words, make_batch
 from .config import TrainConfig, _build, head_for
 from .data import _checked, load_corpus, load_nli_triplets, load_sts
-from .distributed import DistInfo, gather_with_grad, no_sync, shard_batch
+from .distributed import DistInfo, gather_with_grad, shard_batch
 from .encoder import SentenceEncoder
 from .evaluate import sts_dev_metrics
 from .gradcache import grad_cache_step
@@ -317,7 +317,7 @@ def grad_cache(state: TrainState, batch: Batch, loss_fn: Any) -> Tensor:
         lambda piece: forward(state, [piece]),
         batch.pieces,
         lambda embeddings: loss_fn(in_view_order(batch, embeddings)),
-        no_sync=lambda: no_sync(state.model),
+        no_sync=getattr(state.model, "no_sync", None),  # DDP only
         scale=state.scaler.scale,  # the identity unless fp16
     )
 
