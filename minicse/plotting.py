@@ -6,11 +6,11 @@ Each draws on ``ax`` (a new figure's if ``None``) and returns it, without
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from .utils import check_array, check_choice
 
@@ -25,14 +25,9 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 3.5)) -> Axe
     return ax if ax is not None else plt.subplots(figsize=figsize)[1]
 
 
-def _present(value: Any) -> bool:
-    """True for a real number (not None, not NaN)."""
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
 def _records(data: Any, name: str, need: Sequence[str]) -> list[dict[str, Any]]:
     """A non-empty list of dicts (or a DataFrame's rows), each with numbers ``need``."""
-    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a DataFrame
+    if isinstance(data, pd.DataFrame):
         data = data.to_dict("records")
     if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Sequence):
         got = f"{data!r:.30}"
@@ -43,14 +38,14 @@ def _records(data: Any, name: str, need: Sequence[str]) -> list[dict[str, Any]]:
         if not isinstance(row, Mapping):
             raise TypeError(f"{name}[{i}] must be a dict, got {type(row).__name__}")
         for key in need:
-            if not _present(row.get(key)):
+            if pd.isna(row.get(key)):  # missing, None or NaN
                 raise ValueError(f"{name}[{i}] needs a number under '{key}', got {row}")
     return [dict(row) for row in data]
 
 
 def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
     """(steps, values) of the rows that have ``key``."""
-    pairs = [(float(r["step"]), float(r[key])) for r in rows if _present(r.get(key))]
+    pairs = [(float(r["step"]), float(r[key])) for r in rows if pd.notna(r.get(key))]
     return [s for s, _ in pairs], [v for _, v in pairs]
 
 

@@ -14,7 +14,6 @@ import torch
 from torch import Tensor
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-_AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class NonFiniteError(ValueError, FloatingPointError):
@@ -54,7 +53,7 @@ def amp_dtype(
     check_choice(precision, "precision", PRECISIONS)
     device = torch.device(device)
     if precision != "auto":
-        return _AMP_DTYPES[precision]
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     if device.type == "cuda":  # native bf16 from Ampere (8.0) on
         major, _ = torch.cuda.get_device_capability(device)
         return torch.bfloat16 if major >= 8 else torch.float16
