@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,29 +74,30 @@ def train_sup(
     return _train(model, _as_rows(triplets), *_with_dev(cfg, pairs))
 
 
+def _named(data: Any, what: str, name: str, read: Any, forms: str) -> Any:
+    """``data`` itself, or what ``read`` returns for the dataset ``name`` or a file."""
+    if not isinstance(data, (str, os.PathLike)):
+        return data
+    given = str(data)
+    if given != name and not Path(given).is_file():
+        raise ValueError(
+            f"{what}={given!r} is neither {name!r} nor a file; pass {forms}"
+        )
+    return read(None if given == name else given)
+
+
 def _as_sentences(sentences: Any) -> list[tuple[str]]:
     """Rows ``(sentence,)`` from strings, ``"wiki1m"`` or a text file."""
-    if isinstance(sentences, (str, os.PathLike)):
-        name = str(sentences)
-        if name != "wiki1m" and not Path(name).is_file():
-            raise ValueError(
-                f"sentences={name!r} is neither a corpus name ('wiki1m') nor a file; "
-                "pass a list of strings, 'wiki1m' or a text file with one per line"
-            )
-        sentences = load_corpus(name) if name == "wiki1m" else load_corpus(path=name)
+    forms = "a list of strings, 'wiki1m' or a text file with one per line"
+    read = partial(load_corpus, "wiki1m")  # a file: load_corpus(path=...)
+    sentences = _named(sentences, "sentences", "wiki1m", read, forms)
     return [(text,) for text in check_texts(sentences, "sentences")]
 
 
 def _as_rows(triplets: Any) -> list[tuple[str, ...]]:
     """Rows ``(sent0, sent1[, hard_neg])`` from rows, a DataFrame, "nli" or a file."""
-    if isinstance(triplets, (str, os.PathLike)):
-        name = str(triplets)
-        if name != "nli" and not Path(name).is_file():
-            raise ValueError(
-                f"triplets={name!r} is neither 'nli' nor a file; pass rows "
-                "(sent0, sent1, hard_neg), a DataFrame, 'nli' or a .tsv/.csv file"
-            )
-        triplets = load_nli_triplets(None if name == "nli" else name)
+    forms = "rows (sent0, sent1, hard_neg), a DataFrame, 'nli' or a .tsv/.csv file"
+    triplets = _named(triplets, "triplets", "nli", load_nli_triplets, forms)
     if isinstance(triplets, pd.DataFrame):
         columns = [c for c in ("sent0", "sent1", "hard_neg") if c in triplets.columns]
         if columns[:2] != ["sent0", "sent1"]:

@@ -127,7 +127,7 @@ def test_whitespace_sentences(no_training):
 
 
 def test_unknown_corpus_name(no_training):
-    with pytest.raises(ValueError, match="neither a corpus name"):
+    with pytest.raises(ValueError, match="neither .wiki1m. nor a file"):
         train_unsup("tiny", "wiki2m", **FAST)
 
 
