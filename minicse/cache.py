@@ -28,8 +28,7 @@ _NOT_IN_KEY = ("output_dir", "resume", "save_steps", "progress", "dev")
 
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
     """The cache: ``path``, else ``$MINICSE_CACHE``, else ``~/.cache/minicse``."""
-    chosen = path if path is not None else env_flag("MINICSE_CACHE")
-    return Path(chosen or "~/.cache/minicse").expanduser()
+    return Path(path or env_flag("MINICSE_CACHE") or "~/.cache/minicse").expanduser()
 
 
 def cached_train(

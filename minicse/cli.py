@@ -62,8 +62,7 @@ def _train_flags(parser: argparse.ArgumentParser, objective: str) -> None:
     comment = r"^    (\w+): [^#\n]*# (.*)$"
     notes = dict(re.findall(comment, getsource(TrainConfig), re.M))
     skip = {"objective", "mlp"}  # the command's own; mlp's None has no spelling
-    if objective == "unsup":
-        skip.add("hard_negative_weight")  # hard negatives are sup's
+    skip |= {"hard_negative_weight"} if objective == "unsup" else set()  # sup's only
     for f in (f for f in fields(TrainConfig) if f.name not in skip):
         flags = (f"--{f.name.replace('_', '-')}", *_ALIASES.get(f.name, ()))
         help = notes.get(f.name, "").replace("%", "%%")
@@ -71,8 +70,7 @@ def _train_flags(parser: argparse.ArgumentParser, objective: str) -> None:
             add(*flags, action=argparse.BooleanOptionalAction, help=help)
             continue
         kind, metavar = _TYPES[f.type.removesuffix(" | None")]
-        choices = _CHOICES.get(f.name)
-        add(*flags, type=kind, choices=choices, metavar=metavar, help=help)
+        add(*flags, type=kind, choices=_CHOICES.get(f.name), metavar=metavar, help=help)
     parser.set_defaults(objective=objective)
 
 
