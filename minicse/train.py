@@ -257,10 +257,8 @@ def make_state(
     scaler = torch.amp.GradScaler(info.device.type, enabled=fp16)
     run = {k: getattr(cfg, k) for k in ("objective", "batch_size", "seed")}
     run.update(rows=len(rows), world_size=info.world_size, dev=dev)
-    model, sizes = (
-        dist.wrap_ddp(encoder, info),
-        dist.shard_sizes(cfg.batch_size, info.world_size),
-    )
+    model = dist.wrap_ddp(encoder, info)  # DDP under a launcher, else the encoder
+    sizes = dist.shard_sizes(cfg.batch_size, info.world_size)  # rows per process
     return TrainState(
         cfg, encoder, model, optimizer, scheduler, scaler, info, total, run, sizes
     )
