@@ -13,7 +13,6 @@ import os
 import pickle
 import random
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -160,10 +159,6 @@ _STATEFUL = ("optimizer", "scheduler", "scaler")
 
 def save(state: Any, folder: Any, rng: dict | None = None) -> None:
     """Write a checkpoint of the run (rank 0) holding every rank's RNG state."""
-    from .train import check_weights, flush
-
-    flush(state)
-    check_weights(state)
     rngs = [rng or rng_state()]
     if state.info.distributed:
         rngs = [None] * state.info.world_size
@@ -235,21 +230,3 @@ def resume(state: Any, output_dir: str | os.PathLike) -> Path:
             message = f"{err}; kept as {kept.name}, resuming from {found[i + 1].name}"
             warnings.warn(message, UserWarning, stacklevel=2)
     raise FileNotFoundError(f"{output_dir} holds no checkpoint-<step> folder")
-
-
-def interrupted(state: Any) -> str:
-    """Ctrl-C: checkpoint the last complete step; return how to resume."""
-    state.optimizer.zero_grad(set_to_none=True)
-    rng = state.step_rng  # the RNG at the start of the unfinished step
-    if state.scheduler.last_epoch > state.step:  # it finished after all
-        state.step, rng = state.scheduler.last_epoch, None
-    folder = state.cfg.output_dir or tempfile.mkdtemp(prefix="minicse-run-")
-    save(state, folder, rng=rng)
-    state.history.append({"step": state.step, "interrupted": str(state.checkpoint)})
-    return (
-        f"Training interrupted at step {state.step}/{state.total}; checkpoint saved "
-        f"to {state.checkpoint}. The returned model has the weights of step "
-        f"{state.step}. To continue, call train_{state.cfg.objective}(..., "
-        f"output_dir={str(folder)!r}, resume=True) with the same data, or add "
-        f"`--output-dir {folder} --resume` to the command line."
-    )

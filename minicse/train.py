@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -361,7 +362,7 @@ def fit(state: TrainState, rows: list[tuple[str, ...]], dev: Any) -> None:
                 evaluate(state, dev, bar)
             period = cfg.save_steps or cfg.eval_steps
             if cfg.output_dir and period and state.step % period == 0:
-                ckpt.save(state, cfg.output_dir)
+                save(state, cfg.output_dir)
     except FloatingPointError:  # NaN: the best model so far stays on disk
         ckpt.write_best(state)
         raise
@@ -486,7 +487,7 @@ def _train(
             fit(state, rows, dev)
             finish(state, dev)
         except KeyboardInterrupt:
-            message = ckpt.interrupted(state)
+            message = interrupted(state)
             if info.is_main:
                 print(message, file=sys.stderr)
         encoder.history = state.history
@@ -503,7 +504,7 @@ def finish(state: TrainState, dev: Any) -> None:
     if cfg.eval_steps and state.last_eval != state.step:
         evaluate(state, dev)
     if cfg.output_dir and state.last_save != state.step:
-        ckpt.save(state, cfg.output_dir)
+        save(state, cfg.output_dir)
     if state.best_weights is not None:
         ckpt.write_best(state)
         state.encoder.load_state_dict(state.best_weights)
@@ -511,6 +512,31 @@ def finish(state: TrainState, dev: Any) -> None:
         state.encoder.load_weights(cfg.output_dir)  # resumed: its best, on disk
     elif cfg.output_dir and state.info.is_main:
         ckpt.save_best_model(state.encoder, cfg.output_dir, {"step": state.step})
+
+
+def save(state: TrainState, folder: Any, rng: dict | None = None) -> None:
+    """Sync the losses, refuse NaN weights, then write a checkpoint (rank 0)."""
+    flush(state)
+    check_weights(state)
+    ckpt.save(state, folder, rng)
+
+
+def interrupted(state: Any) -> str:
+    """Ctrl-C: checkpoint the last complete step; return how to resume."""
+    state.optimizer.zero_grad(set_to_none=True)
+    rng = state.step_rng  # the RNG at the start of the unfinished step
+    if state.scheduler.last_epoch > state.step:  # it finished after all
+        state.step, rng = state.scheduler.last_epoch, None
+    folder = state.cfg.output_dir or tempfile.mkdtemp(prefix="minicse-run-")
+    save(state, folder, rng=rng)
+    state.history.append({"step": state.step, "interrupted": str(state.checkpoint)})
+    return (
+        f"Training interrupted at step {state.step}/{state.total}; checkpoint saved "
+        f"to {state.checkpoint}. The returned model has the weights of step "
+        f"{state.step}. To continue, call train_{state.cfg.objective}(..., "
+        f"output_dir={str(folder)!r}, resume=True) with the same data, or add "
+        f"`--output-dir {folder} --resume` to the command line."
+    )
 
 
 def _as_encoder(model: Any, cfg: TrainConfig) -> SentenceEncoder:
