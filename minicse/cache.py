@@ -19,7 +19,8 @@ from . import __version__
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .encoder import SentenceEncoder, check_files
-from .train import _as_rows, _as_sentences, _config, _train, _with_dev
+from .inputs import read_inputs
+from .train import _train
 from .utils import amp_dtype, env_flag, pick_device
 
 # what changes where a run writes or how it reports (dev: its pairs' digest counts)
@@ -53,9 +54,7 @@ def cached_train(
     if config.output_dir is not None:  # resume=True needs one too
         raise ValueError("cached_train keeps its own folder: unset output_dir")
     extra = {} if dev is None else {"dev": dev}
-    config, pairs = _config(config.objective, config, extra)
-    rows = _as_sentences(data) if config.objective == "unsup" else _as_rows(data)
-    config, selected_on, dev = _with_dev(config, pairs)
+    rows, config, selected_on, dev = read_inputs(config.objective, data, config, extra)
     name = _run_name(str(model), rows, config, selected_on.get("sha256"))
     folder = cache_dir(cache) / name
     if not (folder / "history.json").is_file():

@@ -9,18 +9,15 @@ arXiv:2104.08821, section 3 and appendix A. See chapters 6 and 7.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
-from functools import partial
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 from torch import Tensor
 from tqdm import tqdm  # the text bar: a notebook widget needs ipywidgets and a CDN
@@ -29,14 +26,14 @@ from . import checkpoint as ckpt
 from . import distributed as dist
 from .augment import set_dropout
 from .batching import Batch, look_up_words, make_batch
-from .config import TrainConfig, _build, head_for
-from .data import _checked, load_corpus, load_nli_triplets, load_sts
+from .config import TrainConfig, head_for
 from .distributed import DistInfo, gather_with_grad, shard_batch
 from .encoder import SentenceEncoder
 from .evaluate import sts_dev_metrics
 from .gradcache import grad_cache_step
+from .inputs import read_inputs
 from .losses import info_nce_loss
-from .utils import NonFiniteError, amp_dtype, autocast, check_texts, set_seed
+from .utils import NonFiniteError, amp_dtype, autocast, set_seed
 
 
 def train_unsup(
@@ -54,8 +51,7 @@ def train_unsup(
     interrupted}``). Bad inputs raise before training. Reference: arXiv:2104.08821,
     eq. 1 and appendix A. See chapter 6.
     """
-    cfg, pairs = _config("unsup", config, overrides)
-    return _train(model, _as_sentences(sentences), *_with_dev(cfg, pairs))
+    return _train(model, *read_inputs("unsup", sentences, config, overrides))
 
 
 def train_sup(
@@ -71,129 +67,7 @@ def train_sup(
     .tsv/.csv file; the rest as :func:`train_unsup`. Reference: arXiv:2104.08821, eq. 5.
     See chapter 7.
     """
-    cfg, pairs = _config("sup", config, overrides)
-    return _train(model, _as_rows(triplets), *_with_dev(cfg, pairs))
-
-
-def _named(data: Any, what: str, name: str, read: Any, forms: str) -> Any:
-    """``data`` itself, or what ``read`` returns for the dataset ``name`` or a file."""
-    if not isinstance(data, (str, os.PathLike)):
-        return data
-    given = str(data)
-    if given != name and not Path(given).is_file():
-        raise ValueError(
-            f"{what}={given!r} is neither {name!r} nor a file; pass {forms}"
-        )
-    return read(None if given == name else given)
-
-
-def _as_sentences(sentences: Any) -> list[tuple[str]]:
-    """Rows ``(sentence,)`` from strings, ``"wiki1m"`` or a text file."""
-    forms = "a list of strings, 'wiki1m' or a text file with one per line"
-    read = partial(load_corpus, "wiki1m")  # a file: load_corpus(path=...)
-    sentences = _named(sentences, "sentences", "wiki1m", read, forms)
-    return [(text,) for text in check_texts(sentences, "sentences")]
-
-
-def _as_rows(triplets: Any) -> list[tuple[str, ...]]:
-    """Rows ``(sent0, sent1[, hard_neg])`` from rows, a DataFrame, "nli" or a file."""
-    forms = "rows (sent0, sent1, hard_neg), a DataFrame, 'nli' or a .tsv/.csv file"
-    triplets = _named(triplets, "triplets", "nli", load_nli_triplets, forms)
-    if isinstance(triplets, pd.DataFrame):
-        columns = [c for c in ("sent0", "sent1", "hard_neg") if c in triplets.columns]
-        if columns[:2] != ["sent0", "sent1"]:
-            raise ValueError(
-                "a triplets DataFrame needs columns sent0, sent1 (and optionally "
-                f"hard_neg), got {list(triplets.columns)}"
-            )
-        triplets = triplets[columns].itertuples(index=False, name=None)
-    if isinstance(triplets, (dict, bytes)) or not isinstance(triplets, Iterable):
-        raise TypeError(f"triplets must be rows of strings, got {type(triplets)}")
-    rows = [tuple(row) if isinstance(row, (tuple, list)) else row for row in triplets]
-    if not rows:
-        raise ValueError("triplets is empty; pass at least one (sent0, sent1) row")
-    width = len(rows[0]) if isinstance(rows[0], tuple) else 0
-    for i, row in enumerate(rows):
-        if not isinstance(row, tuple) or len(row) not in (2, 3) or len(row) != width:
-            raise ValueError(
-                f"triplets[{i}] must have {width if width in (2, 3) else '2 or 3'} "
-                f"fields (sent0, sent1[, hard_neg]) like the first row: {row!r}"
-            )
-        for name, text in zip(("sent0", "sent1", "hard_neg"), row, strict=False):
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(
-                    f"triplets[{i}] field {name!r} is missing or empty ({text!r}); "
-                    "drop incomplete rows first"
-                )
-    return rows
-
-
-def _config(objective: str, config: TrainConfig | None, overrides: dict) -> tuple:
-    """The run's config, and the ``dev=`` pairs object kept out of it (or None)."""
-    pairs = overrides.get("dev")
-    if pairs is None or isinstance(pairs, (str, os.PathLike)):
-        pairs = None
-    else:
-        del overrides["dev"]
-    if config is None:
-        return getattr(TrainConfig, objective)(**overrides), pairs
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    values = {**asdict(config), **overrides, "objective": objective}
-    return _build(TrainConfig, values), pairs
-
-
-def _with_dev(cfg: TrainConfig, pairs: Any = None) -> tuple:
-    """``(cfg, selected_on, (s1, s2, scores) or None)``: the checked dev pairs."""
-    source = cfg.dev if pairs is None else pairs
-    if source is None or not cfg.eval_steps:
-        return replace(cfg, eval_steps=None), {"dev": None}, None
-    try:
-        frame = _dev_frame(source)
-        if len(frame) < 20 or frame.score.nunique() < 2:
-            raise ValueError(
-                f"dev has {len(frame)} pairs with {frame.score.nunique()} distinct "
-                "score(s); a Spearman to select on needs at least 20 pairs with "
-                "varied scores"
-            )
-    except ValueError as err:
-        raise ValueError(
-            f"{err} (dev= sets the model-selection pairs: 'stsb', 'stsb-de', a "
-            ".tsv/.csv file or a DataFrame with sentence1, sentence2, score; "
-            "dev=None trains without selection)"
-        ) from None
-    frame = frame.iloc[: cfg.dev_rows]
-    dev = tuple(frame[c].tolist() for c in ("sentence1", "sentence2", "score"))
-    digest = hashlib.sha256(repr(dev).encode("utf-8")).hexdigest()[:16]
-    name = source if isinstance(source, str) else "pairs"
-    return cfg, {"dev": name, "pairs": len(frame), "sha256": digest}, dev
-
-
-def _dev_frame(dev: Any) -> pd.DataFrame:
-    """The pairs ``dev`` names or holds, read and checked as ``load_sts`` does."""
-    columns = ["sentence1", "sentence2", "score"]
-    if isinstance(dev, str) and dev.lower().endswith((".tsv", ".csv")):
-        if not Path(dev).is_file():
-            raise FileNotFoundError(f"dev={dev!r}: no such .tsv/.csv file")
-        return load_sts("stsb", "dev", path=dev)
-    if isinstance(dev, str):  # "stsb" or "stsb-<language>", as TrainConfig checked
-        try:
-            return load_sts("stsb", "dev", language=dev[5:] or None)
-        except FileNotFoundError as err:
-            raise FileNotFoundError(
-                f"{err}\n(dev={dev!r} is needed for model selection every "
-                "eval_steps; pass dev=None or eval_steps=None to train without it)"
-            ) from err
-    if not isinstance(dev, pd.DataFrame):
-        if isinstance(dev, (dict, bytes)) or not isinstance(dev, Iterable):
-            raise TypeError(f"dev must be scored pairs, got {type(dev).__name__}")
-        dev = pd.DataFrame([tuple(row) for row in dev], columns=columns)
-    if missing := [c for c in columns if c not in dev.columns]:
-        raise ValueError(f"dev lacks column(s) {missing}: got {list(dev.columns)}")
-    frame = dev[columns].reset_index(drop=True)
-    for column in columns[:2]:
-        check_texts(frame[column], f"dev {column}")
-    return _checked(frame.copy(), "dev")
+    return _train(model, *read_inputs("sup", triplets, config, overrides))
 
 
 @dataclass

@@ -24,6 +24,7 @@ ALLOWED = {
     "encoder": {"utils", "hub", "pooling", "batching"},
     "evaluate": {"utils", "data", "metrics"},
     "config": {"utils", "data", "pooling"},
+    "inputs": {"utils", "data", "config"},
     "distributed": {"utils"},
     "checkpoint": {
         "encoder",
