@@ -91,49 +91,37 @@ def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
     return cls(**values)
 
 
-# (fields, kind, range), "?" also allowing None; pooling: check_head, device: at use
-_CHECKS = [
-    ("objective", "choice", _OBJECTIVES),
-    ("mlp", "choice", ("auto", *MLP_MODES)),
-    ("precision", "choice", PRECISIONS),
-    ("fixed_mask resume progress", "bool", None),
-    ("batch_size num_epochs max_length log_every", "int", 1),
-    ("max_steps eval_steps save_steps grad_cache_chunk dev_rows", "int?", 1),
-    ("seed", "int", 0),
-    ("length_groups", "int|auto", 1),
-    ("learning_rate temperature", "float", "> 0"),
-    ("max_grad_norm", "float?", "> 0"),
-    ("weight_decay", "float", ">= 0"),
-    ("warmup_ratio", "float", "in [0, 1)"),
-    ("dropout", "float?", "in [0, 1)"),
-    ("hard_negative_weight", "float", "finite"),
-]
+# what an annotation leaves open: an int's minimum (else 1), a float's range (or finite)
+_BOUNDS = dict(seed=0, learning_rate="> 0", temperature="> 0", max_grad_norm="> 0")
+_BOUNDS |= dict(weight_decay=">= 0", warmup_ratio="in [0, 1)", dropout="in [0, 1)")
 _RANGES = {  # a float field's range, as its error message spells it
     "> 0": lambda x: x > 0,
     ">= 0": lambda x: x >= 0,
     "in [0, 1)": lambda x: 0 <= x < 1,
     "finite": lambda x: True,
 }
+_CHOICES = dict(objective=_OBJECTIVES, mlp=("auto", *MLP_MODES), precision=PRECISIONS)
 
 
 def _check_config(cfg: TrainConfig) -> None:
     """Raise a clear error for an invalid field, before anything is loaded."""
     from .data import STSB_LANGUAGES
 
-    for names, kind, arg in _CHECKS:
-        for name in names.split():
-            value = getattr(cfg, name)
-            if kind == "choice":
-                check_choice(value, name, arg)
-            elif kind == "bool" and not isinstance(value, bool):
-                raise TypeError(f"{name} must be True or False, got {value!r}")
-            elif kind.startswith("int"):
-                check_int(value, name, arg, optional="?" in kind, auto="auto" in kind)
-            elif kind.startswith("float") and not (value is None and "?" in kind):
-                number = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if not (number and math.isfinite(value) and _RANGES[arg](value)):
-                    none = "None or " if "?" in kind else ""
-                    raise ValueError(f"{name} must be {none}{arg}, got {value!r}")
+    for f in fields(cfg):
+        name, value, kind = f.name, getattr(cfg, f.name), f.type.removesuffix(" | None")
+        optional = kind != f.type
+        if name in _CHOICES:
+            check_choice(value, name, _CHOICES[name])
+        elif kind == "bool" and not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+        elif kind.startswith("int"):  # "int | str": a count or "auto"
+            check_int(value, name, _BOUNDS.get(name, 1), optional, kind != "int")
+        elif kind == "float" and not (optional and value is None):
+            bound = _BOUNDS.get(name, "finite")
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and _RANGES[bound](value)):
+                none = "None or " if optional else ""
+                raise ValueError(f"{name} must be {none}{bound}, got {value!r}")
     check_head(cfg.pooling, None if cfg.mlp == "auto" else cfg.mlp)  # and pooling
     if cfg.fixed_mask and cfg.objective != "unsup":  # sup's views: other sentences
         raise ValueError("fixed_mask=True is an unsupervised control: drop it for sup")
@@ -142,11 +130,9 @@ def _check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"{what} needs output_dir, the folder that holds checkpoints")
     if isinstance(cfg.dev, os.PathLike):
         cfg.dev = os.fspath(cfg.dev)  # a string: the config stays JSON, as keys need
-    named = ("stsb", *(f"stsb-{language}" for language in STSB_LANGUAGES))
     dev = cfg.dev if isinstance(cfg.dev, str) else ""
-    if cfg.dev is not None and not (
-        dev in named or dev.lower().endswith((".tsv", ".csv"))
-    ):
+    named = dev in ("stsb", *(f"stsb-{language}" for language in STSB_LANGUAGES))
+    if cfg.dev is not None and not (named or dev.lower().endswith((".tsv", ".csv"))):
         raise (ValueError if dev else TypeError)(
             f"dev={cfg.dev!r} must be 'stsb', 'stsb-<language>' (language in "
             f"{STSB_LANGUAGES}), a .tsv/.csv file or None; pass pairs as dev=..."
