@@ -6,7 +6,6 @@ Offline, a hub miss fails in milliseconds with the fix, not after the hub's retr
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import warnings
@@ -55,17 +54,15 @@ def hub_reachable(timeout: float = 1.0) -> bool:
         return True  # behind a proxy a direct probe proves nothing: let the hub try
     url = urlsplit(constants.ENDPOINT)
     address = (url.hostname, url.port or (443 if url.scheme == "https" else 80))
-    result: list[bool] = []
+    opened = threading.Event()
 
     def probe() -> None:
         with contextlib.suppress(OSError):
             socket.create_connection(address, timeout=timeout).close()
-            result.append(True)
+            opened.set()
 
-    thread = threading.Thread(target=probe, daemon=True)  # DNS ignores timeouts
-    thread.start()
-    thread.join(timeout + 0.2)
-    return bool(result)
+    threading.Thread(target=probe, daemon=True).start()  # DNS ignores timeouts
+    return opened.wait(timeout + 0.2)
 
 
 def hub_status() -> str | None:
@@ -88,18 +85,15 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
             raise HFValidationError(name)
         validate_repo_id(name)  # rejects backslashes and more than one "/"
     except HFValidationError:
-        raise FileNotFoundError(
-            f"model folder {name!r} does not exist (and it is not a valid hub id); "
-            "pass an existing folder, a hub id, 'tiny' or 'offline-minilm'"
-        ) from None
+        why = "does not exist; pass a folder, a hub id, 'tiny' or 'offline-minilm'"
+        raise FileNotFoundError(f"model folder {name!r} {why}") from None
     if (reason := hub_status()) is None:  # online: the hub completes a stopped download
         return name, False
     found = [try_to_load_from_cache(name, file) for file in ("config.json", *WEIGHTS)]
-    config, *weights = [isinstance(f, str) and os.path.isfile(f) for f in found]
-    weights = any(weights)  # each complete in the cache of the ``main`` revision
-    if config and weights:
+    config, *weights = [isinstance(f, str) for f in found]  # a complete file on main
+    if config and any(weights):
         return name, True
-    if config or weights:
+    if config or any(weights):
         lacked = " or ".join(WEIGHTS) if config else "config.json"
         raise OSError(
             f"cannot load {name!r}: {reason}, and its download stopped part-way: the "
