@@ -1,11 +1,6 @@
-"""Training: ``train_unsup``, ``train_sup``, the step and the loop around it.
-
-An entry point checks its inputs before anything loads, :func:`make_state` builds the
-run's :class:`TrainState` (encoder, AdamW, schedule), and :func:`fit` runs
-:func:`train_step` over the batches, logging, selecting the best model on dev pairs and
-checkpointing (:mod:`minicse.checkpoint`). Reference: Gao, Yao & Chen, 2021,
-arXiv:2104.08821, section 3 and appendix A. See chapters 6 and 7.
-"""
+"""Training: ``train_unsup``, ``train_sup``, :func:`make_state`, :func:`train_step`
+and :func:`fit`, the loop that logs, selects on dev pairs and checkpoints. Reference:
+Gao, Yao & Chen, 2021, arXiv:2104.08821, section 3 and appendix A. See chapters 6-7."""
 
 from __future__ import annotations
 
@@ -105,13 +100,6 @@ def make_state(
     The encoder on its device in train mode (DDP-wrapped under a launcher), AdamW
     (fused; no decay on biases and norms), the linear schedule over the run's steps
     and the gradient scaler (on for fp16 only). ``dev`` is the dev pairs' digest.
-
-    Example:
-        >>> from minicse.encoder import tiny_encoder
-        >>> cfg = TrainConfig.unsup(batch_size=4, max_steps=3, device="cpu")
-        >>> state = make_state(tiny_encoder(), [("a",)] * 8, cfg)
-        >>> state.total, state.step, state.optimizer.param_groups[0]["lr"]
-        (3, 0, 3e-05)
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -204,25 +192,15 @@ def fit(state: TrainState, rows: list[tuple[str, ...]], dev: Any) -> None:
     or inf stops the run naming the step it happened at.
     """
     cfg, info = state.cfg, state.info
-    bar = tqdm(
-        total=state.total,
-        initial=state.step,
-        desc=f"{cfg.objective} SimCSE",
-        disable=not (cfg.progress and info.is_main),
-        dynamic_ncols=True,
-    )
-    groups = length_groups(cfg, info, state.encoder)
+    show, desc = cfg.progress and info.is_main, f"{cfg.objective} SimCSE"
+    bar = tqdm(total=state.total, initial=state.step, desc=desc, disable=not show)
+    tokenizer, groups = state.encoder.tokenizer, length_groups(cfg, info, state.encoder)
+    chunk, twice = cfg.grad_cache_chunk, not cfg.fixed_mask
     try:
         for indices in batch_indices(len(rows), cfg, state.step, state.total):
             mine = [rows[i] for i in shard_batch(indices, info)]
-            batch = make_batch(
-                state.encoder.tokenizer,
-                mine,
-                cfg.max_length,
-                groups,
-                cfg.grad_cache_chunk,
-                twice=not cfg.fixed_mask,
-            ).to(info.device)
+            batch = make_batch(tokenizer, mine, cfg.max_length, groups, chunk, twice)
+            batch = batch.to(info.device)
             state.step_rng = ckpt.rng_state()  # for a Ctrl-C inside the step
             try:
                 state.window.append(train_step(state, batch))
