@@ -1,7 +1,5 @@
-"""The Hugging Face hub: can it be used, where a model name resolves (no model code).
-
-Offline, a hub miss fails in milliseconds with the fix, not after the hub's retries.
-"""
+"""The Hugging Face hub: can it be used, where a model name resolves (no model code);
+offline, a hub miss fails in milliseconds with the fix, not after the hub's retries."""
 
 from __future__ import annotations
 
@@ -54,15 +52,17 @@ def hub_reachable(timeout: float = 1.0) -> bool:
         return True  # behind a proxy a direct probe proves nothing: let the hub try
     url = urlsplit(constants.ENDPOINT)
     address = (url.hostname, url.port or (443 if url.scheme == "https" else 80))
-    opened = threading.Event()
+    result: list[bool] = []
 
     def probe() -> None:
         with contextlib.suppress(OSError):
             socket.create_connection(address, timeout=timeout).close()
-            opened.set()
+            result.append(True)
 
-    threading.Thread(target=probe, daemon=True).start()  # DNS ignores timeouts
-    return opened.wait(timeout + 0.2)
+    thread = threading.Thread(target=probe, daemon=True)  # DNS ignores timeouts
+    thread.start()
+    thread.join(timeout + 0.2)
+    return bool(result)
 
 
 def hub_status() -> str | None:
