@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from inspect import getsource
@@ -139,17 +138,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _report(encoder: Any, output_dir: str | None) -> int:
     """Print the best dev score and where the model went (on rank 0 only)."""
-    import torch.distributed as dist
-
-    history = getattr(encoder, "history", [])
-    # train_* has left the process group by now: the launcher's RANK tells
-    rank = dist.get_rank() if dist.is_initialized() else os.environ.get("RANK", "0")
-    if str(rank).strip() not in ("", "0"):
-        return 0
-    if devs := [r["dev"] for r in history if "dev" in r]:
-        name = (getattr(encoder, "selected_on", None) or {}).get("dev") or "dev"
-        print(f"best {name} Spearman x100: {max(devs):.2f}")
-    if history and "interrupted" in history[-1]:
+    if os.environ.get("RANK", "0").strip() not in ("", "0"):  # torchrun's rank
+        return 0  # (train_* has left the process group by now)
+    if devs := [r["dev"] for r in encoder.history if "dev" in r]:
+        print(f"best {encoder.selected_on['dev']} Spearman x100: {max(devs):.2f}")
+    if encoder.history and "interrupted" in encoder.history[-1]:
         return 130  # the conventional exit status after Ctrl-C
     if output_dir:
         print(f"model saved to {output_dir}")
@@ -197,14 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"evaluate": _evaluate, "export": _export, "data": _data}
-    handler = handlers.get(args.command, _train)  # train-unsup, train-sup
     try:
-        return handler(args)
+        return handlers.get(args.command, _train)(args)  # else train-unsup/-sup
     except (ValueError, TypeError, FileNotFoundError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     except FloatingPointError as err:
         parser.exit(1, f"{parser.prog}: training stopped: {err}\n")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
