@@ -83,10 +83,9 @@ def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
     """``cls(**values)``, or a TypeError that lists the valid fields."""
     known = sorted(f.name for f in fields(cls))
     if unknown := sorted(set(values) - set(known)):
-        hint = ""
-        if "preset" in unknown:  # train_sup(..., preset="cpu")
-            args = f"{values['preset']!r}, {values.get('objective', 'unsup')!r}"
-            hint = f"; for a preset's sizes pass config=TrainConfig.from_preset({args})"
+        args = f"{values.get('preset')!r}, {values.get('objective', 'unsup')!r}"
+        hint = f"; for a preset's sizes pass config=TrainConfig.from_preset({args})"
+        hint = hint if "preset" in unknown else ""  # train_sup(..., preset="cpu")
         raise TypeError(f"unknown TrainConfig field(s) {unknown}; valid: {known}{hint}")
     return cls(**values)
 
@@ -266,14 +265,13 @@ def estimate_minutes(
     """
     chosen = preset if isinstance(preset, Preset) else get_preset(preset, preset)
     check_number(tflops, "tflops", "> 0")
-    if chosen.model not in _SHAPES:
+    if (shape := _SHAPES.get(chosen.model)) is None:
         raise ValueError(f"no FLOP count for model {chosen.model!r}; known: {_SHAPES}")
     cfg = TrainConfig.from_preset(chosen, objective, **overrides)
     rows = chosen.corpus_rows if objective == "unsup" else chosen.triplet_rows
     rows = rows or _HUB_ROWS[objective]
     steps = cfg.max_steps or cfg.num_epochs * (rows // cfg.batch_size)
     views = 3 if objective == "sup" else (1 if cfg.fixed_mask else 2)
-    shape = _SHAPES[chosen.model]
     flops = steps * step_flops(shape, views * cfg.batch_size, TOKENS_PER_ROW[objective])
     if cfg.grad_cache_chunk:
         flops *= 4 / 3  # a forward without a graph
