@@ -85,12 +85,9 @@ def _train_resumably(model: str, rows: list, cfg: TrainConfig, folder: Path, *de
     if any("interrupted" in record for record in encoder.history):
         print("cached_train with the same arguments continues it.", file=sys.stderr)
         return encoder
-
-    def write(tmp: Path) -> None:
+    with ckpt.write_atomically(folder) as tmp:
         encoder.save(tmp)
         (tmp / "history.json").write_text(json.dumps(encoder.history), "utf-8")
-
-    ckpt.write_atomically(folder, write)
     shutil.rmtree(work, ignore_errors=True)  # the cache's own checkpoints
     return encoder
 
