@@ -14,7 +14,7 @@ from inspect import getsource
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig, get_preset
+from .config import Preset, TrainConfig, get_preset
 from .pooling import POOLERS
 from .utils import PRECISIONS
 
@@ -118,13 +118,11 @@ def _train(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if args.no_eval:
         overrides["eval_steps"] = None
-    preset = get_preset(args.preset) if args.preset or args.model is None else None
-    if preset is None:
-        config = getattr(TrainConfig, args.objective)(**overrides)
-    else:
-        config = TrainConfig.from_preset(preset, args.objective, **overrides)
+    paper = Preset("paper", args.model)  # a MODEL without --preset: no sizes, all rows
+    preset = get_preset(args.preset) if args.preset or args.model is None else paper
+    config = TrainConfig.from_preset(preset, args.objective, **overrides)
     unsup, rows = args.objective == "unsup", args.max_rows
-    if rows is None and preset is not None:
+    if rows is None:
         rows = preset.corpus_rows if unsup else preset.triplet_rows
     named = args.data == ("wiki1m" if unsup else "nli")
     if not named and not Path(args.data).is_file():
