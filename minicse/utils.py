@@ -46,10 +46,9 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
 def amp_dtype(
     device: torch.device | str, precision: str = "auto"
 ) -> torch.dtype | None:
-    """The autocast dtype for ``device``, or ``None`` for plain fp32. See chapter 6.
-
-    ``"auto"``: bf16 where native (CUDA capability >= 8, CPUs with AVX512-BF16/AMX),
-    fp16 on older GPUs (a T4 only emulates bf16), else fp32."""
+    """The autocast dtype for ``device`` (``None``: plain fp32); ``"auto"``: bf16 where
+    native (CUDA capability >= 8, CPUs with AVX512-BF16/AMX), fp16 on older GPUs (a T4
+    only emulates bf16), else fp32. See chapter 6."""
     check_choice(precision, "precision", PRECISIONS)
     device = torch.device(device)
     if precision != "auto":
