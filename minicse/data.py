@@ -2,12 +2,10 @@
 
 Each reader looks in ``path=`` (a folder laid out like ``shared/data``, or a file),
 then ``$MINICSE_DATA``, then the Hugging Face hub (offline, a miss fails at once).
-``.tsv`` files have a header and no quoting; ``.csv`` files use CSV's.
-"""
+``.tsv`` files have a header and no quoting; ``.csv`` files use CSV's."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import hashlib
@@ -45,6 +43,7 @@ _TABLES = {
 }
 _META = {"stsb": "genre filename year sid", "sickr": "pair_ID entailment_judgment"}
 _KEY = re.compile(r"(?:^|/)((?:STS|SICK)/.+)$")  # a tar member's name from STS/ on
+_REFETCH = "delete it to download it again"
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path | None:
@@ -62,15 +61,11 @@ def data_dir(path: str | os.PathLike | None = None) -> Path | None:
 
 def _local_file(path, relative: str) -> Path | None:
     """``path`` when it is a file, else ``<data folder>/<relative>`` (None: no data)."""
-    folder = data_dir(path)
-    if folder is None or folder.is_file():
+    if (folder := data_dir(path)) is None or folder.is_file():
         return folder
     if not (folder / relative).is_file():
-        source = "path" if path is not None else "MINICSE_DATA"
-        raise FileNotFoundError(
-            f"{folder / relative} does not exist: {source} should be a data folder "
-            "(the layout of shared/data) or a file"
-        )
+        fix = "pass a data folder (shared/data's layout) or a file"
+        raise FileNotFoundError(f"{folder / relative} does not exist: {fix}")
     return folder / relative
 
 
@@ -92,43 +87,39 @@ def _checked(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame
 
 
-@contextlib.contextmanager
-def _open_text(file: Path):
-    """``file`` opened as UTF-8; a decoding error names the file and the fix."""
+def _lines(file: Path):
+    """The lines of UTF-8 ``file``; a decoding error names the file and the fix."""
     try:
         with open(file, encoding="utf-8", newline="") as handle:
-            yield handle
+            yield from handle
     except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{file} is not UTF-8 text ({err}); save it as UTF-8 (an editor's "
-            "'save with encoding', or `iconv -f latin1 -t utf-8`)"
-        ) from None
+        fix = "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
+        raise ValueError(f"{file} is not UTF-8 text ({err}); {fix}") from None
 
 
-def _read_table(file: Path, columns: tuple, max_rows, hub=False, extra=None):
+def _read_table(file: Path, columns: list, max_rows, hub=False, extra=None):
     """Checked ``columns`` (``extra`` too, if there); ``hub``: skip blank rows."""
     is_csv = file.suffix.lower() == ".csv"
-    quoting = csv.QUOTE_MINIMAL if is_csv else csv.QUOTE_NONE
-    with _open_text(file) as handle:
-        reader = csv.reader(handle, delimiter="," if is_csv else "\t", quoting=quoting)
-        header = next(reader, [])
-        if missing := [c for c in columns if c not in header]:
-            raise ValueError(f"{file} lacks column(s) {missing}; header: {header}")
-        columns = [*columns, extra] if extra in header else list(columns)
-        keep, rows, skipped = [header.index(c) for c in columns], [], 0
-        for fields in reader:
-            if len(rows) == max_rows:
-                break
-            if len(fields) != len(header):
-                raise ValueError(
-                    f"{file}, line {reader.line_num}: expected {len(header)} fields "
-                    f"({header}), got {len(fields)}; TSV fields have no quotes or tabs"
-                )
-            row = [fields[i] for i in keep]
-            if hub and not all(field.strip() for field in row):
-                skipped += 1  # SimCSE's hub files have some
-            else:
-                rows.append(row)
+    sep, quoting = (",", csv.QUOTE_MINIMAL) if is_csv else ("\t", csv.QUOTE_NONE)
+    reader = csv.reader(_lines(file), delimiter=sep, quoting=quoting)
+    header = next(reader, [])
+    if missing := [c for c in columns if c not in header]:
+        raise ValueError(f"{file} lacks column(s) {missing}; header: {header}")
+    columns = [*columns, extra] if extra in header else columns
+    keep, rows, skipped = [header.index(c) for c in columns], [], 0
+    for fields in reader:
+        if len(rows) == max_rows:
+            break
+        if len(fields) != len(header):
+            raise ValueError(
+                f"{file}, line {reader.line_num}: expected {len(header)} fields "
+                f"({header}), got {len(fields)}; TSV fields have no quotes or tabs"
+            )
+        row = [fields[i] for i in keep]
+        if hub and not all(field.strip() for field in row):
+            skipped += 1  # SimCSE's hub files have some
+        else:
+            rows.append(row)
     if skipped:
         warnings.warn(
             f"{file}: skipped {skipped} rows with an empty field", stacklevel=3
@@ -190,10 +181,8 @@ def _hub_pairs(task, split, text, language, label, subsets) -> tuple:
         return _senteval_frame(tar, task, split, text), "senteval.tar"
     repo_id, config, hub_split, score, factor = hub_sts(task, split, language)
     if subsets and task in _SUBSETS:
-        raise ValueError(
-            f"{repo_id} does not name the subsets of {task}: pass text='senteval' "
-            "(SentEval's files name them) or a data folder with sts/meta/"
-        )
+        fix = "pass text='senteval' or a data folder with sts/meta/"
+        raise ValueError(f"{repo_id} does not name the subsets of {task}: {fix}")
     from huggingface_hub import constants
 
     what, why = f"STS task {task!r} (split {split!r})", hub_status()
@@ -224,7 +213,7 @@ def load_nli_triplets(
     check_int(max_rows, "max_rows", optional=True)
     if hub := (file := _local_file(path, "nli/triplets.tsv")) is None:
         file = hub_file("nli_for_simcse.csv", "NLI triplets")
-    return _read_table(file, ("sent0", "sent1", "hard_neg"), max_rows, hub)
+    return _read_table(file, ["sent0", "sent1", "hard_neg"], max_rows, hub)
 
 
 def load_corpus(
@@ -255,16 +244,15 @@ def load_corpus(
     if hub := (file := _local_file(path, "corpus/wiki1m_head.txt")) is None:
         file = hub_file("wiki1m_for_simcse.txt", "corpus 'wiki1m'")
     lines, blank = [], 0
-    with _open_text(file) as handle:
-        for number, line in enumerate(handle, start=1):
-            if len(lines) == max_rows:
-                break
-            if line.strip():
-                lines.append(line.rstrip("\r\n"))
-            elif hub:
-                blank += 1
-            else:
-                raise ValueError(f"{file}, line {number} is empty; remove empty lines")
+    for number, line in enumerate(_lines(file), start=1):
+        if len(lines) == max_rows:
+            break
+        if line.strip():
+            lines.append(line.rstrip("\r\n"))
+        elif hub:
+            blank += 1
+        else:
+            raise ValueError(f"{file}, line {number} is empty; remove empty lines")
     if blank:
         warnings.warn(f"{file}: skipped {blank} blank lines", stacklevel=2)
     return lines
@@ -309,10 +297,7 @@ def _members(path: str, size: int, mtime_ns: int) -> dict[str, bytes]:
             found = ((_KEY.search(m.name), m) for m in tar if m.isfile())
             return {key[1]: tar.extractfile(m).read() for key, m in found if key}
     except tarfile.ReadError as err:
-        raise ValueError(
-            f"{path} is not a tar file (plain, gzip, bz2 or xz): delete it to "
-            "download it again"
-        ) from err
+        raise ValueError(f"{path} is not a tar file: {_REFETCH}") from err
 
 
 def _fields(tar: Path, member: str, columns: tuple, header: int = 0) -> list[tuple]:
@@ -320,10 +305,8 @@ def _fields(tar: Path, member: str, columns: tuple, header: int = 0) -> list[tup
     stat = tar.stat()  # the cache key: a new download is read again
     members = _members(str(tar), stat.st_size, stat.st_mtime_ns)
     if member not in members:
-        raise FileNotFoundError(
-            f"{tar} has no member downstream/{member}: delete it to download it "
-            "again, or set MINICSE_DATA / pass path= to a data folder"
-        )
+        fix = f"{_REFETCH}, or set MINICSE_DATA"
+        raise FileNotFoundError(f"{tar} has no member downstream/{member}: {fix}")
     text = io.TextIOWrapper(io.BytesIO(members[member]), "utf-8")  # \r\n, \r: \n
     rows = [line.rstrip("\n").split("\t") for line in text][header:]
     for number, fields in enumerate(rows, header + 1):
