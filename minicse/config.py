@@ -84,8 +84,8 @@ def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
     known = sorted(f.name for f in fields(cls))
     if unknown := sorted(set(values) - set(known)):
         args = f"{values.get('preset')!r}, {values.get('objective', 'unsup')!r}"
-        hint = f"; for a preset's sizes pass config=TrainConfig.from_preset({args})"
-        hint = hint if "preset" in unknown else ""  # train_sup(..., preset="cpu")
+        fix = f"; for a preset's sizes pass config=TrainConfig.from_preset({args})"
+        hint = fix if "preset" in unknown else ""  # train_sup(..., preset="cpu")
         raise TypeError(f"unknown TrainConfig field(s) {unknown}; valid: {known}{hint}")
     return cls(**values)
 
