@@ -318,13 +318,13 @@ def _fields(tar: Path, member: str, columns: tuple, header: int = 0) -> list[tup
     return [tuple(fields[c] for c in columns) for fields in rows]
 
 
-def _senteval_frame(tar: Path, task: str, split: str, text: str, meta=False):
-    """SentEval's pairs of a task: str ``sentence1 sentence2 score subset``."""
-    if task in _SUBSETS:  # subsets pooled in SentEval's order, unscored pairs dropped
-        rows, folder = [], f"STS/{task.upper()}-en-test"
-        for subset in _SUBSETS[task]:
-            inputs = f"{folder}/STS.input.{subset}.txt"
-            gold = f"{folder}/STS.gs.{subset}.txt"
+def _senteval_frame(tar: Path, task: str, split: str, text: str, folder=False):
+    """A task's str ``sentence1 sentence2 score subset``; ``folder``: as data/ has."""
+    if task in _SUBSETS:  # subsets pooled in order, unscored pairs dropped
+        rows, stem = [], f"STS/{task.upper()}-en-test/STS"
+        order = _STS14 if folder and task == "sts14" else _SUBSETS[task]
+        for subset in order:
+            inputs, gold = f"{stem}.input.{subset}.txt", f"{stem}.gs.{subset}.txt"
             pairs, scores = _fields(tar, inputs, (0, 1)), _fields(tar, gold, (0,))
             if len(pairs) != len(scores):
                 raise ValueError(
@@ -334,9 +334,9 @@ def _senteval_frame(tar: Path, task: str, split: str, text: str, meta=False):
             pairs = zip(pairs, scores, strict=True)
             rows += [(a, b, s, subset) for (a, b), (s,) in pairs if s.strip()]
         frame = pd.DataFrame(rows, columns=[*_PAIR, "subset"])
-    else:  # meta: with the data folder's sts/meta/ columns
+    else:
         member, header, fields = _TABLES[task]
-        names = _PAIR + _META[task].split() if meta else _PAIR
+        names = _PAIR + _META[task].split() if folder else _PAIR
         rows = _fields(tar, member.format(split=split), fields[: len(names)], header)
         frame = pd.DataFrame(rows, columns=names).assign(subset=task)
     if text == "senteval":  # SentEval's s.split(), then SimCSE's " ".join
@@ -358,18 +358,15 @@ def _hub_files(nli_rows: int, corpus_rows: int) -> dict:
     tar, files = hub_file("senteval.tar", "SentEval's STS files"), {}
     for task, split in ((t, s) for t in STS_TASKS for s in _SPLITS[t]):
         name, raw = f"{task}.{split}", load_sts(task, split)
-        frame = _senteval_frame(tar, task, split, "senteval", True)  # scores as written
-        if task == "sts14":
-            order = frame.subset.map(_STS14.index).argsort(kind="stable")
-            frame = frame.iloc[order].reset_index(drop=True)
-        scores = frame.score.astype(float).to_numpy()  # STS-B's: 0-1 x 5 on the hub
-        keep, meta = _PAIR, frame[_META.get(task, "subset").split()]
-        if len(raw) == len(frame) and np.allclose(raw.score, scores, atol=1e-9):
+        frame = _senteval_frame(tar, task, split, "senteval", folder=True)
+        meta = frame[_META.get(task, "subset").split()]
+        # the tar's scores as written; on the hub STS-B's are 0-1, times 5
+        if len(raw) == len(frame) and np.allclose(raw.score, frame.score.astype(float)):
             meta.insert(0, "row", range(1, len(meta) + 1))  # one for both texts
-            files[f"sts/meta/{name}.meta.tsv"] = meta
+            files[f"sts/meta/{name}.meta.tsv"], keep = meta, _PAIR
         else:  # SentEval's file keeps its subset column
             print(f"{name}: the hub's raw rows are not in senteval.tar's order")
-            keep = [*_PAIR, "subset"] if task in _SUBSETS else _PAIR
+            keep = [*_PAIR, "subset"]
         files[f"sts/{name}.tsv"], files[f"sts/senteval/{name}.tsv"] = raw, frame[keep]
     for lang in ("de", "en", "es", "fr", "zh"):
         for split in _SPLITS["stsb"]:
