@@ -44,8 +44,15 @@ def read_inputs(objective: str, data: Any, config: Any, overrides: dict) -> tupl
     rows = _sentences(data) if objective == "unsup" else _triplets(data)
     source = cfg.dev if pairs is None else pairs
     if source is None or not cfg.eval_steps:
-        return rows, replace(cfg, eval_steps=None), {"dev": None}, None
-    return rows, cfg, *_dev_pairs(source, cfg.dev_rows)
+        cfg, selected_on, dev = replace(cfg, eval_steps=None), {"dev": None}, None
+    else:
+        selected_on, dev = _dev_pairs(source, cfg.dev_rows)
+    if cfg.batch_size > len(rows):
+        raise ValueError(
+            f"batch_size={cfg.batch_size} is larger than the {len(rows)} training "
+            "rows; lower batch_size or pass more data"
+        )
+    return rows, cfg, selected_on, dev
 
 
 def _named(data: Any, what: str, name: str, read: Any, forms: str) -> Any:

@@ -327,7 +327,11 @@ def _train(
     owns_group = not torch.distributed.is_initialized()
     info = dist.init_distributed(cfg.device)
     try:
-        _check_sizes(rows, cfg, info.world_size)
+        if cfg.batch_size < max(info.world_size, cfg.grad_cache_chunk or 0):
+            raise ValueError(
+                f"batch_size={cfg.batch_size} must be >= the {info.world_size} "
+                f"processes and >= grad_cache_chunk={cfg.grad_cache_chunk}"
+            )
         set_seed(cfg.seed)
         encoder = _as_encoder(model, cfg)
         encoder.selected_on = selected_on  # saved with the model
@@ -403,18 +407,3 @@ def _as_encoder(model: Any, cfg: TrainConfig) -> SentenceEncoder:
         "model must be a SentenceEncoder, a hub name, a local path, 'tiny' or "
         f"'offline-minilm', got {type(model).__name__}"
     )
-
-
-def _check_sizes(rows: list, cfg: TrainConfig, world_size: int) -> None:
-    """The batch fits the data, the processes and the GradCache chunk."""
-    if cfg.batch_size > len(rows):
-        raise ValueError(
-            f"batch_size={cfg.batch_size} is larger than the {len(rows)} training "
-            "rows; lower batch_size or pass more data"
-        )
-    chunk = cfg.grad_cache_chunk or 0
-    if cfg.batch_size < world_size or chunk > cfg.batch_size:
-        raise ValueError(
-            f"batch_size={cfg.batch_size} must be >= the {world_size} processes and "
-            f">= grad_cache_chunk={cfg.grad_cache_chunk}"
-        )

@@ -1336,3 +1336,9 @@ def test_smoke_preset_selects_on_german_dev_or_own_pairs(dev, triplets, tmp_path
     )
     got = score_sts_pairs(fp32, pairs.sentence1, pairs.sentence2, pairs.score)
     assert got == pytest.approx(scores[best], abs=1e-6)  # the best model returned
+
+
+def test_batch_smaller_than_grad_cache_chunk(no_training):
+    sizes = {**FAST, "batch_size": 4, "grad_cache_chunk": 8}
+    with pytest.raises(ValueError, match=r"batch_size=4 must be >= .*grad_cache_chunk=8"):
+        train_unsup("tiny", ["a b"] * 8, **sizes)
