@@ -41,12 +41,11 @@ def cached_train(
 ) -> SentenceEncoder:
     """``train_unsup``/``train_sup`` by ``config.objective``, or that run's saved model.
 
-    The key hashes minicse's source, ``model`` (a name or folder), the settings of
-    ``config`` that change what is learnt, the rows of ``data`` and the dev pairs
-    (``dev``, else ``config.dev``). A miss trains with checkpoints, from which a call
-    after a crash resumes to the same model, then saves it atomically in
-    ``<cache_dir(cache)>/<objective>-<model>-<key>``. Returns the encoder with
-    ``.history`` and ``.cache_path``.
+    The key hashes minicse's source, ``model`` (a name or folder), the ``config``
+    settings that change what is learnt, the rows of ``data`` and the dev pairs
+    (``dev``, else ``config.dev``). A miss trains with checkpoints (the same call after
+    a crash resumes them) into ``<cache_dir(cache)>/<objective>-<model>-<key>``.
+    Returns the encoder with ``.history`` and ``.cache_path``.
     """
     if not isinstance(model, (str, os.PathLike)) or not isinstance(config, TrainConfig):
         got = f"{type(model).__name__}, {type(config).__name__}"  # an encoder: no key
@@ -72,8 +71,6 @@ def cached_train(
 def _train_resumably(model: str, rows: list, cfg: TrainConfig, folder: Path, *dev):
     """Train with about five checkpoints in ``<folder>.checkpoints``, resuming."""
     work = folder.with_name(f"{folder.name}.checkpoints")
-    for stale in [*work.glob(".*.tmp-*"), *folder.parent.glob(f".{folder.name}.tmp-*")]:
-        shutil.rmtree(stale, ignore_errors=True)  # writes a lost runtime left half done
     found = ckpt.latest_checkpoint(work)
     if found is not None and cfg.progress:
         print(f"Resuming the interrupted run from {found}")

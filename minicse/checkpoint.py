@@ -66,8 +66,8 @@ def write_atomically(final: Path) -> Iterator[Path]:
     """A temporary folder beside ``final`` to write in; at the end every file is flushed
     and the folder renamed to ``final`` at once (a crash leaves the old or the new one).
     """
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)  # what a crash left half written
     try:
         yield tmp
         for file in tmp.rglob("*"):

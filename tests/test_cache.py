@@ -180,7 +180,7 @@ def test_a_second_call_resumes_an_interrupted_run_exactly(
     ]
     monkeypatch.undo()
     name = work.name.removesuffix(".checkpoints")
-    (work.parent / f".{name}.tmp-99").mkdir()  # a write the lost runtime left
+    (work.parent / f".{name}.tmp").mkdir()  # a write the lost runtime left
     resumed = cached_train(
         "tiny", TEXTS, config(**RESUMABLE, progress=True), cache=tmp_path / "b"
     )
@@ -203,7 +203,7 @@ def test_a_failed_save_of_the_model_leaves_no_half_model(tmp_path, monkeypatch):
 
     def full_disk(self, path):
         real(self, path)
-        if ".tmp-" in str(path) and "checkpoint" not in str(path):  # the cache's
+        if ".tmp" in str(path) and "checkpoint" not in str(path):  # the cache's
             raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(SentenceEncoder, "save", full_disk)
