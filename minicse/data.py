@@ -232,15 +232,14 @@ def load_corpus(
     if name != "wiki1m":  # a text file as name
         if not (isinstance(name, os.PathLike) or re.search(r"[/\\.]", str(name))):
             check_choice(name, "corpus name", ("wiki1m",))  # no separator, suffix
-        if not (file := Path(name).expanduser()).is_file():
-            why = "is a folder" if file.is_dir() else "does not exist"
-            raise FileNotFoundError(
-                f"name={str(name)!r} looks like a file, but {file} {why}; pass a text "
-                "file (a sentence a line) or a data folder as path=, or a corpus name"
-            )
         if path is not None:
             raise ValueError("name= and path= both given: pass the file once, as path=")
-        path = file
+        if not (path := Path(name).expanduser()).is_file():
+            why = "is a folder" if path.is_dir() else "does not exist"
+            raise FileNotFoundError(
+                f"name={str(name)!r} looks like a file, but {path} {why}; pass a text "
+                "file (a sentence a line) or a data folder as path=, or a corpus name"
+            )
     if hub := (file := _local_file(path, "corpus/wiki1m_head.txt")) is None:
         file = hub_file("wiki1m_for_simcse.txt", "corpus 'wiki1m'")
     lines, blank = [], 0
@@ -319,7 +318,7 @@ def _fields(tar: Path, member: str, columns: tuple, header: int = 0) -> list[tup
 
 
 def _senteval_frame(tar: Path, task: str, split: str, text: str, folder=False):
-    """A task's str ``sentence1 sentence2 score subset``; ``folder``: as data/ has."""
+    """A task's str ``sentence1 sentence2 score subset`` (``folder``: the folder's)."""
     if task in _SUBSETS:  # subsets pooled in order, unscored pairs dropped
         rows, stem = [], f"STS/{task.upper()}-en-test/STS"
         order = _STS14 if folder and task == "sts14" else _SUBSETS[task]
