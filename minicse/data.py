@@ -64,7 +64,8 @@ def _local_file(path, relative: str) -> Path | None:
     if (folder := data_dir(path)) is None or folder.is_file():
         return folder
     if not (folder / relative).is_file():
-        fix = "pass a data folder (shared/data's layout) or a file"
+        source = "path" if path is not None else "MINICSE_DATA"
+        fix = f"{source} should be a data folder (shared/data's layout) or a file"
         raise FileNotFoundError(f"{folder / relative} does not exist: {fix}")
     return folder / relative
 
