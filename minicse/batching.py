@@ -8,6 +8,7 @@ back in view order, so the loss sees the same batch either way. See chapter 6.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,14 +120,10 @@ def make_batch(
         (2, torch.Size([4, 5]))
     """
     columns = [list(column) for column in zip(*rows, strict=True)]
-    if len(columns) == 1:  # unsup: tokenize once, take each sentence twice
-        features = tokenize(tokenizer, columns[0], max_length)
-        if twice:
-            features = {k: v + v for k, v in features.items()}  # [x; x]
-        views = 2 if twice else 1
-    else:
-        texts = [text for column in columns for text in column]  # view order
-        features, views = tokenize(tokenizer, texts, max_length), len(columns)
+    texts = [text for column in columns for text in column]  # view order
+    features, views = tokenize(tokenizer, texts, max_length), len(columns)
+    if views == 1 and twice:  # unsup: tokenized once, each sentence taken twice
+        features, views = {k: v + v for k, v in features.items()}, 2  # [x; x]
     pad_id = tokenizer.pad_token_id or 0
     lengths = [len(ids) for ids in features["input_ids"]]
     if chunk is None and groups == 1:
@@ -137,11 +134,8 @@ def make_batch(
         sizes = [min(step, len(order) - s) for s in range(0, len(order), step)]
     else:
         sizes = length_split([lengths[i] for i in order], groups)
-    starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    pieces = [
-        pad(features, order[s : s + n], pad_id)
-        for s, n in zip(starts, sizes, strict=True)
-    ]
+    bounds = itertools.pairwise([0, *itertools.accumulate(sizes)])
+    pieces = [pad(features, order[a:b], pad_id) for a, b in bounds]
     restore = torch.argsort(torch.tensor(order))  # sorted position of each row
     return Batch(pieces, restore, views)
 
@@ -151,15 +145,11 @@ def look_up_words(encoder: Any, pieces: list[dict[str, Tensor]]) -> list[dict]:
     the backward then builds the dense ``(vocab, E)`` word-embedding gradient once
     per step, not once per piece."""
     ids = [piece["input_ids"] for piece in pieces]  # (n_i, T_i) each
-    words = encoder.model.get_input_embeddings()(
-        torch.cat([i.reshape(-1) for i in ids])
-    )  # (sum n_i T_i, E)
-    return [
-        {
-            **{k: v for k, v in piece.items() if k != "input_ids"},
-            "inputs_embeds": vectors.view(*i.shape, -1),
-        }  # (n_i, T_i, E)
-        for piece, i, vectors in zip(
-            pieces, ids, words.split([i.numel() for i in ids]), strict=True
-        )
-    ]
+    flat = torch.cat([i.reshape(-1) for i in ids])  # (sum n_i T_i,)
+    words = encoder.model.get_input_embeddings()(flat).split([i.numel() for i in ids])
+    out = []
+    for piece, i, vectors in zip(pieces, ids, words, strict=True):
+        rest = {k: v for k, v in piece.items() if k != "input_ids"}
+        rest["inputs_embeds"] = vectors.view(*i.shape, -1)  # (n_i, T_i, E)
+        out.append(rest)
+    return out
