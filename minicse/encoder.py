@@ -163,8 +163,7 @@ class SentenceEncoder(nn.Module):
         """Embed ``texts`` for inference: ``(N, H)`` float32 on CPU, input order.
 
         Batches of similar token counts, eval mode, no grad, no truncation unless
-        ``max_length``. ``precision="auto"`` is bf16 where the hardware runs it
-        natively, fp16 on older GPUs, else fp32 (what sentence-transformers runs).
+        ``max_length``; ``precision`` as in :func:`~minicse.utils.amp_dtype`.
         """
         texts = check_texts(texts, "texts")
         check_int(batch_size, "batch_size")  # precision: checked by autocast
@@ -300,9 +299,8 @@ def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
     """The sentence-transformers modules, in the legacy keys its 3.x-6.x all read."""
     if encoder.pooling not in _ST_POOLING:
         (path / "modules.json").unlink(missing_ok=True)  # a stale one would mislead
-        text = f"pooling {encoder.pooling!r} has no sentence-transformers equivalent: "
-        text += "sentence-transformers layout was not written; use SentenceEncoder.load"
-        warnings.warn(text, stacklevel=2)  # at SentenceEncoder.save
+        what = f"sentence-transformers layout was not written: no {encoder.pooling!r}"
+        warnings.warn(f"{what} pooling there; use SentenceEncoder.load", stacklevel=2)
         return
     size, chosen = encoder.hidden_size, _ST_POOLING[encoder.pooling]
     limits = {"max_seq_length": encoder._max_length(None), "do_lower_case": False}
@@ -319,11 +317,8 @@ def _write_st_layout(encoder: SentenceEncoder, path: Path) -> None:
         linear = nn.ModuleDict({"linear": encoder.mlp_head[0]})  # ST's key names
         save_file(linear.state_dict(), str(path / "2_Dense/model.safetensors"))
         modules.append(("2_Dense", "Dense"))
-    kind = "sentence_transformers.models."
-    entries = [
-        dict(idx=i, name=str(i), path=p, type=kind + m)
-        for i, (p, m) in enumerate(modules)
-    ]
+    kind, rows = "sentence_transformers.models.", enumerate(modules)
+    entries = [dict(idx=i, name=str(i), path=p, type=kind + m) for i, (p, m) in rows]
     _write_json(path / "modules.json", entries)
 
 
