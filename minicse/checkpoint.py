@@ -30,12 +30,9 @@ PREFIX = "checkpoint-"
 
 def rng_state() -> dict[str, Any]:
     """Python, NumPy, torch and (if in use) CUDA RNG states, ``weights_only`` types."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-        "torch": torch.get_rng_state(),
-    }
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    name, keys, *rest = np.random.get_state()
+    state["numpy"] = [name, torch.from_numpy(keys.astype(np.int64)), *rest]
     if torch.cuda.is_initialized():  # else its RNG is unused (and stays unstarted)
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -44,8 +41,8 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` returned."""
     random.setstate(state["python"])
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -63,9 +60,8 @@ def _fsync_folder(folder: Path) -> None:
 
 @contextlib.contextmanager
 def write_atomically(final: Path) -> Iterator[Path]:
-    """A temporary folder beside ``final`` to write in; at the end every file is flushed
-    and the folder renamed to ``final`` at once (a crash leaves the old or the new one).
-    """
+    """Yield a folder beside ``final`` to write in, then flush its files and rename it
+    to ``final`` at once: a crash leaves the old folder or the new one."""
     tmp = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)  # what a crash left half written
     try:
