@@ -331,14 +331,9 @@ def tiny_encoder(
 
     check_int(hidden_size, "hidden_size", minimum=2)
     tokenizer = AutoTokenizer.from_pretrained(str(offline_model_path()))
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=int(hidden_size),
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=4 * int(hidden_size),
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    widths = dict(hidden_size=int(hidden_size), intermediate_size=4 * int(hidden_size))
+    vocab = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(num_hidden_layers=2, num_attention_heads=2, **widths, **vocab)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return SentenceEncoder(BertModel(config), tokenizer, pooling=pooling, mlp=mlp)
