@@ -130,7 +130,7 @@ def save(state: Any, output_dir: Any, rng: dict | None = None) -> None:
             state.encoder.save(tmp)  # creates the folder too
             torch.save(saved, tmp / "state.pt")
         for old in [p for p in _complete(folder) if p != final][:-1]:
-            shutil.rmtree(old)
+            shutil.rmtree(old, ignore_errors=True)
     state.checkpoint, state.last_save = final, state.step
     barrier()
 
