@@ -92,9 +92,8 @@ def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
 
 
 def save_best_model(encoder: Any, output_dir: Any, info: dict) -> None:
-    """``encoder.save(output_dir)`` plus ``info`` in ``best.json``, crash-safe: saved
-    to a temporary folder, then moved entry by entry, weights last (checkpoint folders
-    in ``output_dir`` stay)."""
+    """``encoder.save(output_dir)`` plus ``info`` in ``best.json``, crash-safe: written
+    beside, then moved in entry by entry, weights last (checkpoints there stay)."""
     folder = Path(output_dir)
     tmp = folder / ".best.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
