@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .utils import check_texts
+from .utils import check_number, check_texts
 
 # config fields of a dropout rate: BERT/RoBERTa/MiniLM's, then DistilBERT's and others'
 _DROPOUT_FIELDS = (
@@ -51,21 +51,13 @@ def _words_and_rng(sentence: Any, rng: Any) -> tuple[list[str], random.Random]:
     return sentence.split(), random.Random() if rng is None else rng
 
 
-def _check_fraction(value: Any, name: str) -> None:
-    """``value`` is a number in ``[0, 1]``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-
-
 def set_dropout(encoder: Any, p: float) -> Any:
     """Set every dropout rate of the transformer to ``p`` in ``[0, 1)``; returns
     ``encoder``. The config fields and the live ``nn.Dropout`` modules (the
     attention's too) change, so the next forward uses ``p`` everywhere. ``p = 0``
     is SimCSE's "no dropout" control (Table 3, arXiv:2104.08821). See chapter 5.
     """
-    _check_fraction(p, "p")
+    check_number(p, "p", "in [0, 1]")
     if p == 1:
         raise ValueError("p=1 would drop every unit; dropout rates lie in [0, 1)")
     model = getattr(encoder, "model", encoder)  # a SentenceEncoder or an HF model
@@ -90,7 +82,7 @@ def word_deletion(
     chapter 5. Reference: SimCSE Table 1; Wu et al., 2020, arXiv:2012.15466.
     """
     words, rng = _words_and_rng(sentence, rng)
-    _check_fraction(p, "p")
+    check_number(p, "p", "in [0, 1]")
     kept = [w for w in words if rng.random() >= p]
     return " ".join(kept) if kept else rng.choice(words)
 
@@ -104,7 +96,7 @@ def random_crop(
     :func:`word_deletion`. See chapter 5. Reference: SimCSE Table 1 ("crop k%").
     """
     words, rng = _words_and_rng(sentence, rng)
-    _check_fraction(ratio, "ratio")
+    check_number(ratio, "ratio", "in [0, 1]")
     keep = max(1, round(len(words) * (1.0 - ratio)))
     start = rng.randint(0, len(words) - keep)
     return " ".join(words[start : start + keep])

@@ -4,7 +4,6 @@ and the presets that size one. See chapters 1, 6 and 7."""
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -93,12 +92,6 @@ def _build(cls: type, values: dict[str, Any]) -> TrainConfig:
 # what an annotation leaves open: an int's minimum (else 1), a float's range (or finite)
 _BOUNDS = dict(seed=0, learning_rate="> 0", temperature="> 0", max_grad_norm="> 0")
 _BOUNDS |= dict(weight_decay=">= 0", warmup_ratio="in [0, 1)", dropout="in [0, 1)")
-_RANGES = {  # a float field's range, as its error message spells it
-    "> 0": lambda x: x > 0,
-    ">= 0": lambda x: x >= 0,
-    "in [0, 1)": lambda x: 0 <= x < 1,
-    "finite": lambda x: True,
-}
 _CHOICES = dict(objective=_OBJECTIVES, mlp=("auto", *MLP_MODES), precision=PRECISIONS)
 
 
@@ -115,12 +108,8 @@ def _check_config(cfg: TrainConfig) -> None:
             raise TypeError(f"{name} must be True or False, got {value!r}")
         elif kind.startswith("int"):  # "int | str": a count or "auto"
             check_int(value, name, _BOUNDS.get(name, 1), optional, kind != "int")
-        elif kind == "float" and not (optional and value is None):
-            bound = _BOUNDS.get(name, "finite")
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (number and math.isfinite(value) and _RANGES[bound](value)):
-                none = "None or " if optional else ""
-                raise ValueError(f"{name} must be {none}{bound}, got {value!r}")
+        elif kind == "float":
+            check_number(value, name, _BOUNDS.get(name), optional)
     check_head(cfg.pooling, None if cfg.mlp == "auto" else cfg.mlp)  # and pooling
     if cfg.fixed_mask and cfg.objective != "unsup":  # sup's views: other sentences
         raise ValueError("fixed_mask=True is an unsupervised control: drop it for sup")

@@ -123,14 +123,25 @@ def check_int(
         raise error(f"{name} must be an int >= {minimum}{also}, got {_got(value)}")
 
 
-def check_number(value: Any, name: str, bound: str | None = None) -> None:
-    """Raise unless ``value`` is a finite number, ``"> 0"`` or ``">= 0"`` if given."""
+_RANGES = {  # a number's bound, as the error message spells it
+    None: lambda x: True,
+    "> 0": lambda x: x > 0,
+    ">= 0": lambda x: x >= 0,
+    "in [0, 1)": lambda x: 0 <= x < 1,
+    "in [0, 1]": lambda x: 0 <= x <= 1,
+}
+
+
+def check_number(value: Any, name: str, bound: str | None = None, optional=False):
+    """Raise unless ``value`` is a finite number within ``bound`` (or ``None``)."""
+    if optional and value is None:
+        return
+    also = "None or " if optional else ""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {_got(value)}")
-    low_ok = bound is None or value > 0 or (bound == ">= 0" and value == 0)
-    if not (math.isfinite(value) and low_ok):
+        raise TypeError(f"{name} must be {also}a number, got {_got(value)}")
+    if not (math.isfinite(value) and _RANGES[bound](value)):
         want = f"a finite number {bound}" if bound else "finite"
-        raise ValueError(f"{name} must be {want}, got {value!r}")
+        raise ValueError(f"{name} must be {also}{want}, got {value!r}")
 
 
 def check_choice(value: Any, name: str, choices: Sequence) -> None:

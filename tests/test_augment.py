@@ -117,12 +117,12 @@ def test_rejects_bad_rng(fn):
 
 
 def test_word_deletion_rejects_bad_p():
-    with pytest.raises(ValueError, match=r"p must be in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"p must be .* in \[0, 1\], got 1.5"):
         word_deletion(LONG, p=1.5)
 
 
 def test_random_crop_rejects_bad_ratio():
-    with pytest.raises(ValueError, match=r"ratio must be in \[0, 1\], got -0.1"):
+    with pytest.raises(ValueError, match=r"ratio must be .* in \[0, 1\], got -0.1"):
         random_crop(LONG, ratio=-0.1)
 
 

@@ -1053,7 +1053,7 @@ def test_output_dir_that_is_a_file_fails_before_training(tmp_path, no_training):
 def test_resume_without_a_checkpoint_is_refused(tmp_path, no_training):
     with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
         train_unsup(
-            "tiny", ["a b", "c d"], output_dir=str(tmp_path), resume=True, **FAST
+            "tiny", ["a b", "c d"] * 4, output_dir=str(tmp_path), resume=True, **FAST
         )
 
 
@@ -1081,9 +1081,9 @@ def test_progress_bar_shows_no_dev_score_before_there_is_one(sentences, monkeypa
 @pytest.mark.parametrize(
     "extra,error,match",
     [
-        ({"dropout": 1.0}, ValueError, r"dropout must be None or in \[0, 1\)"),
+        ({"dropout": 1.0}, ValueError, r"dropout must be None or .* in \[0, 1\)"),
         ({"dropout": -0.1}, ValueError, "dropout must be"),
-        ({"dropout": "0.1"}, ValueError, "dropout must be"),
+        ({"dropout": "0.1"}, TypeError, "dropout must be None or a number"),
         ({"fixed_mask": 1}, TypeError, "fixed_mask must be True or False"),
     ],
 )
@@ -1340,5 +1340,5 @@ def test_smoke_preset_selects_on_german_dev_or_own_pairs(dev, triplets, tmp_path
 
 def test_batch_smaller_than_grad_cache_chunk(no_training):
     sizes = {**FAST, "batch_size": 4, "grad_cache_chunk": 8}
-    with pytest.raises(ValueError, match=r"batch_size=4 must be >= .*grad_cache_chunk=8"):
+    with pytest.raises(ValueError, match=r"batch_size=4 must be >= .*_chunk=8"):
         train_unsup("tiny", ["a b"] * 8, **sizes)
