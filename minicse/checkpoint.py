@@ -1,4 +1,5 @@
-"""Checkpoints that survive a crash: atomic writes, exact resume, the best model.
+"""A run that survives a crash, a NaN and Ctrl-C: the loss sync with its NaN check,
+atomic checkpoints, exact resume, the best model.
 
 ``checkpoint-<step>/`` is the encoder's ``save()`` layout plus ``state.pt`` (optimizer,
 scheduler, scaler, every rank's RNG, step, history), written beside and renamed at
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import pickle
 import random
 import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ import torch
 
 from .distributed import barrier
 from .encoder import DamagedFileError, check_files
+from .utils import NonFiniteError
 
 PREFIX = "checkpoint-"
 
@@ -108,14 +112,70 @@ def save_best_model(encoder: Any, output_dir: Any, info: dict) -> None:
     _fsync_folder(folder)
 
 
+def flush(state: Any, bar: Any = None) -> None:
+    """Sync the losses of the last steps: NaN check and one history record."""
+    if not state.window:
+        return
+    values = torch.stack(state.window).tolist()  # the one host sync per window
+    bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+    if bad:  # name the first bad step, not the one that noticed
+        raise nan_error(state, state.step - len(values) + bad[0] + 1)
+    loss, lr = sum(values) / len(values), state.scheduler.get_last_lr()[0]
+    state.history.append({"step": state.step, "loss": loss, "lr": lr})
+    state.window.clear()
+    if bar is not None:
+        best = {} if state.best_score is None else {"best": f"{state.best_score:.2f}"}
+        bar.set_postfix(loss=f"{loss:.4f}", **best)
+
+
+def nan_error(state: Any, step: int) -> NonFiniteError:
+    """The error of a run whose loss became NaN or inf at ``step``."""
+    where = f"the last good checkpoint is {state.checkpoint}"
+    if not state.checkpoint:
+        where = "no checkpoint was saved (set output_dir)"
+    return NonFiniteError(
+        f"the training loss became NaN or inf at step {step}; training stopped "
+        f"and the best model was kept. {where}. Resume from it with resume=True "
+        "and a lower learning_rate, max_grad_norm=1.0 or precision='fp32'"
+    )
+
+
+def check_weights(state: Any) -> None:
+    """Raise :func:`nan_error` if a weight is NaN or inf."""
+    finite = torch.stack([p.isfinite().all() for p in state.encoder.parameters()])
+    if not bool(finite.all()):
+        raise nan_error(state, state.step)
+
+
+def interrupted(state: Any) -> str:
+    """Ctrl-C: checkpoint the last complete step; return how to resume."""
+    state.optimizer.zero_grad(set_to_none=True)
+    rng = state.step_rng  # the RNG at the start of the unfinished step
+    if state.scheduler.last_epoch > state.step:  # it finished after all
+        state.step, rng = state.scheduler.last_epoch, None
+    folder = state.cfg.output_dir or tempfile.mkdtemp(prefix="minicse-run-")
+    save(state, folder, rng=rng)
+    state.history.append({"step": state.step, "interrupted": str(state.checkpoint)})
+    return (
+        f"Training interrupted at step {state.step}/{state.total}; checkpoint saved "
+        f"to {state.checkpoint}. The returned model has the weights of step "
+        f"{state.step}. To continue, call train_{state.cfg.objective}(..., "
+        f"output_dir={str(folder)!r}, resume=True) with the same data, or add "
+        f"`--output-dir {folder} --resume` to the command line."
+    )
+
+
 # A run's state (minicse.train.TrainState) in and out of checkpoints
 _KEPT = ("step", "best_score", "best_step", "last_eval", "history", "run")
 _STATEFUL = ("optimizer", "scheduler", "scaler")
 
 
 def save(state: Any, output_dir: Any, rng: dict | None = None) -> None:
-    """Write ``checkpoint-<step>`` of the run atomically (rank 0) with every rank's RNG
-    state; keep it and the newest older one."""
+    """Sync the losses and refuse NaN weights, then write ``checkpoint-<step>`` of the
+    run atomically (rank 0) with every rank's RNG state; keep it and the newest older
+    one."""
+    flush(state)
+    check_weights(state)
     rng, folder = rng or rng_state(), Path(output_dir)
     rngs = [rng] * state.info.world_size
     if state.info.distributed:

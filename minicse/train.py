@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,16 +204,16 @@ def fit(state: TrainState, rows: list[tuple[str, ...]], dev: Any) -> None:
             try:
                 state.window.append(train_step(state, batch))
             except NonFiniteError as err:  # the losses reject NaN embeddings on CPU
-                raise nan_error(state, state.step + 1) from err
+                raise ckpt.nan_error(state, state.step + 1) from err
             state.step, state.step_rng = state.step + 1, None
             bar.update()
             if len(state.window) == cfg.log_every:
-                flush(state, bar)
+                ckpt.flush(state, bar)
             if cfg.eval_steps and state.step % cfg.eval_steps == 0:
                 evaluate(state, dev, bar)
             period = cfg.save_steps or cfg.eval_steps
             if cfg.output_dir and period and state.step % period == 0:
-                save(state, cfg.output_dir)
+                ckpt.save(state, cfg.output_dir)
     except FloatingPointError:  # NaN: the best model so far stays on disk
         ckpt.write_best(state)
         raise
@@ -252,44 +251,9 @@ def length_groups(cfg: Any, info: DistInfo, encoder: Any) -> int:
     return auto if cfg.length_groups == "auto" else cfg.length_groups
 
 
-def flush(state: TrainState, bar: Any = None) -> None:
-    """Sync the losses of the last steps: NaN check and one history record."""
-    if not state.window:
-        return
-    values = torch.stack(state.window).tolist()  # the one host sync per window
-    bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
-    if bad:  # name the first bad step, not the one that noticed
-        raise nan_error(state, state.step - len(values) + bad[0] + 1)
-    loss, lr = sum(values) / len(values), state.scheduler.get_last_lr()[0]
-    state.history.append({"step": state.step, "loss": loss, "lr": lr})
-    state.window.clear()
-    if bar is not None:
-        best = {} if state.best_score is None else {"best": f"{state.best_score:.2f}"}
-        bar.set_postfix(loss=f"{loss:.4f}", **best)
-
-
-def nan_error(state: TrainState, step: int) -> NonFiniteError:
-    """The error of a run whose loss became NaN or inf at ``step``."""
-    where = f"the last good checkpoint is {state.checkpoint}"
-    if not state.checkpoint:
-        where = "no checkpoint was saved (set output_dir)"
-    return NonFiniteError(
-        f"the training loss became NaN or inf at step {step}; training stopped "
-        f"and the best model was kept. {where}. Resume from it with resume=True "
-        "and a lower learning_rate, max_grad_norm=1.0 or precision='fp32'"
-    )
-
-
-def check_weights(state: TrainState) -> None:
-    """Raise :func:`nan_error` if a weight is NaN or inf."""
-    finite = torch.stack([p.isfinite().all() for p in state.encoder.parameters()])
-    if not bool(finite.all()):
-        raise nan_error(state, state.step)
-
-
 def evaluate(state: TrainState, dev: Any, bar: Any = None) -> None:
     """Dev pairs' Spearman x100 on rank 0, at the run's precision; keep the best."""
-    flush(state, bar)
+    ckpt.flush(state, bar)
     encoder = state.encoder
     if state.info.is_main:
         try:  # the run's precision, not encode's "auto": fp32 runs evaluate in fp32
@@ -301,7 +265,7 @@ def evaluate(state: TrainState, dev: Any, bar: Any = None) -> None:
         if math.isfinite(score) and (
             state.best_score is None or score > state.best_score
         ):
-            check_weights(state)  # a broken model never becomes the best one
+            ckpt.check_weights(state)  # a broken model never becomes the best one
             state.best_score, state.best_step = score, state.step
             weights = encoder.state_dict().items()
             state.best_weights = {
@@ -343,7 +307,7 @@ def _train(
             fit(state, rows, dev)
             finish(state, dev)
         except KeyboardInterrupt:
-            message = interrupted(state)
+            message = ckpt.interrupted(state)
             if info.is_main:
                 print(message, file=sys.stderr)
         encoder.history = state.history
@@ -356,11 +320,11 @@ def _train(
 def finish(state: TrainState, dev: Any) -> None:
     """Final evaluation and checkpoint, then load the best weights."""
     cfg = state.cfg
-    flush(state)
+    ckpt.flush(state)
     if cfg.eval_steps and state.last_eval != state.step:
         evaluate(state, dev)
     if cfg.output_dir and state.last_save != state.step:
-        save(state, cfg.output_dir)
+        ckpt.save(state, cfg.output_dir)
     if state.best_weights is not None:
         ckpt.write_best(state)
         state.encoder.load_state_dict(state.best_weights)
@@ -368,31 +332,6 @@ def finish(state: TrainState, dev: Any) -> None:
         state.encoder.load_weights(cfg.output_dir)  # resumed: its best, on disk
     elif cfg.output_dir and state.info.is_main:
         ckpt.save_best_model(state.encoder, cfg.output_dir, {"step": state.step})
-
-
-def save(state: TrainState, folder: Any, rng: dict | None = None) -> None:
-    """Sync the losses, refuse NaN weights, then write a checkpoint (rank 0)."""
-    flush(state)
-    check_weights(state)
-    ckpt.save(state, folder, rng)
-
-
-def interrupted(state: Any) -> str:
-    """Ctrl-C: checkpoint the last complete step; return how to resume."""
-    state.optimizer.zero_grad(set_to_none=True)
-    rng = state.step_rng  # the RNG at the start of the unfinished step
-    if state.scheduler.last_epoch > state.step:  # it finished after all
-        state.step, rng = state.scheduler.last_epoch, None
-    folder = state.cfg.output_dir or tempfile.mkdtemp(prefix="minicse-run-")
-    save(state, folder, rng=rng)
-    state.history.append({"step": state.step, "interrupted": str(state.checkpoint)})
-    return (
-        f"Training interrupted at step {state.step}/{state.total}; checkpoint saved "
-        f"to {state.checkpoint}. The returned model has the weights of step "
-        f"{state.step}. To continue, call train_{state.cfg.objective}(..., "
-        f"output_dir={str(folder)!r}, resume=True) with the same data, or add "
-        f"`--output-dir {folder} --resume` to the command line."
-    )
 
 
 def _as_encoder(model: Any, cfg: TrainConfig) -> SentenceEncoder:
