@@ -74,7 +74,7 @@ def _train_resumably(model: str, rows: list, cfg: TrainConfig, folder: Path, *de
     found = ckpt.latest_checkpoint(work)
     if found is not None and cfg.progress:
         print(f"Resuming the interrupted run from {found}")
-    total = cfg.max_steps or cfg.num_epochs * (len(rows) // cfg.batch_size)
+    total = cfg.total_steps(len(rows))
     unit = math.lcm(cfg.eval_steps or 1, cfg.log_every)  # flushed steps only
     save = cfg.save_steps or unit * max(1, round(total / unit / 5))  # about five
     run = replace(cfg, output_dir=str(work), resume=found is not None, save_steps=save)

@@ -57,6 +57,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_config(self)
 
+    def total_steps(self, rows: int) -> int:
+        """Optimizer steps over ``rows`` training rows: ``max_steps`` or full epochs."""
+        return self.max_steps or self.num_epochs * (rows // self.batch_size)
+
     @classmethod
     def unsup(cls, **overrides: Any) -> TrainConfig:
         """Unsupervised SimCSE defaults plus ``overrides``."""
@@ -259,7 +263,7 @@ def estimate_minutes(
     cfg = TrainConfig.from_preset(chosen, objective, **overrides)
     rows = chosen.corpus_rows if objective == "unsup" else chosen.triplet_rows
     rows = rows or _HUB_ROWS[objective]
-    steps = cfg.max_steps or cfg.num_epochs * (rows // cfg.batch_size)
+    steps = cfg.total_steps(rows)
     views = 3 if objective == "sup" else (1 if cfg.fixed_mask else 2)
     flops = steps * step_flops(shape, views * cfg.batch_size, TOKENS_PER_ROW[objective])
     if cfg.grad_cache_chunk:

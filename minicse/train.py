@@ -112,7 +112,7 @@ def make_state(
     groups = [{"params": ps, "weight_decay": wd} for ps, wd in groups if ps]
     fast = {"fused": True} if info.device.type in ("cpu", "cuda") else {"foreach": True}
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, **fast)
-    total = cfg.max_steps or cfg.num_epochs * (len(rows) // cfg.batch_size)
+    total = cfg.total_steps(len(rows))
     warmup = math.ceil(cfg.warmup_ratio * total)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
     fp16 = amp_dtype(info.device, cfg.precision) == torch.float16

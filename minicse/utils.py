@@ -132,7 +132,9 @@ _RANGES = {  # a number's bound, as the error message spells it
 }
 
 
-def check_number(value: Any, name: str, bound: str | None = None, optional=False):
+def check_number(
+    value: Any, name: str, bound: str | None = None, optional: bool = False
+) -> None:
     """Raise unless ``value`` is a finite number within ``bound`` (or ``None``)."""
     if optional and value is None:
         return

@@ -1342,3 +1342,8 @@ def test_batch_smaller_than_grad_cache_chunk(no_training):
     sizes = {**FAST, "batch_size": 4, "grad_cache_chunk": 8}
     with pytest.raises(ValueError, match=r"batch_size=4 must be >= .*_chunk=8"):
         train_unsup("tiny", ["a b"] * 8, **sizes)
+
+
+def test_total_steps_is_max_steps_or_full_epochs():
+    assert TrainConfig.unsup(max_steps=7).total_steps(100) == 7
+    assert TrainConfig.unsup(batch_size=4, num_epochs=2).total_steps(10) == 4  # 2 x 2
