@@ -179,8 +179,8 @@ PRESETS: dict[str, Preset] = {
         model="offline-minilm",
         corpus_rows=11_914,  # the data folder's counts: the hub files' first rows
         triplet_rows=5_881,
-        unsup=dict(batch_size=64, max_steps=200, eval_steps=50),
-        sup=dict(batch_size=64, num_epochs=1, eval_steps=15),
+        unsup=dict(batch_size=64, max_steps=100, eval_steps=25),  # dev flat after 100
+        sup=dict(batch_size=64, num_epochs=1, eval_steps=30),
     ),
     "gpu": Preset(
         name="gpu",
