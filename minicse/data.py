@@ -314,8 +314,9 @@ def _hub_files(nli_rows: int, corpus_rows: int) -> dict:
         name, raw = f"{task}.{split}", load_sts(task, split)
         frame = _senteval_frame(tar, task, split, "senteval", folder=True)
         meta = frame[_META.get(task, "subset").split()]
-        # the tar's scores as written; on the hub STS-B's are 0-1, times 5
+        # the same scores (on the hub STS-B's are 0-1, times 5)? then the tar's strings
         if len(raw) == len(frame) and np.allclose(raw.score, frame.score.astype(float)):
+            raw = raw.assign(score=frame.score.to_numpy())  # as written: 4.400, not 4.4
             meta.insert(0, "row", range(1, len(meta) + 1))  # one for both texts
             files[f"sts/meta/{name}.meta.tsv"], keep = meta, _PAIR
         else:  # SentEval's file keeps its subset column

@@ -199,9 +199,11 @@ def test_dropout_option_reaches_train_config():
 
 
 SPLITS = [(t, s) for t in STS_TASKS for s in _SPLITS[t]]
-# files whose hub content equals the data folder's (the hub copy is made from it)
+# files whose hub content equals the data folder's (the hub copy is made from it);
+# the raw STS files with SentEval's score strings (SICK-R's raw text is the tar's)
 SAME = ["corpus/wiki1m_head.txt", "nli/triplets.tsv"]  # the hub's NLI rows differ
 SAME += [f"sts/senteval/{task}.{split}.tsv" for task, split in SPLITS]
+SAME += [f"sts/{task}.{split}.tsv" for task, split in SPLITS if task != "sickr"]
 SAME += [f"sts/stsb_multi_mt/{x}.{s}.tsv" for x in LANGUAGES for s in _SPLITS["stsb"]]
 
 
