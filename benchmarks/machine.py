@@ -16,6 +16,9 @@ import torch
 from minicse.utils import amp_dtype
 
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+# what caps torch's, oneDNN's and MKL's instruction sets below the CPU's own: with all
+# three at AVX2 an AVX-512 machine runs the kernels (and the precision) of the AVX2 kind
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def cpu_model_and_flags(cpuinfo: str | None = None) -> tuple[str, set[str]]:
@@ -41,12 +44,21 @@ def auto_precision(device: str | torch.device) -> str:
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[auto]
 
 
+def kernels() -> str:
+    """torch's CPU kernel level, and the instruction-set caps set in the environment."""
+    caps = ", ".join(
+        f"{cap}={os.environ[cap]}" for cap in ISA_CAPS if cap in os.environ
+    )
+    level = torch.backends.cpu.get_cpu_capability()
+    return f"torch kernels {level}" + (f" (capped: {caps})" if caps else "")
+
+
 def describe(device: str = "cpu", cpuinfo: str | None = None) -> str:
-    """One line: CPU model, speed flags, threads and minicse's automatic precision."""
+    """One line: CPU model, speed flags, kernels, threads and minicse's precision."""
     model, flags = cpu_model_and_flags(cpuinfo)
     shown = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in FLAGS)
     return (
-        f"{model} ({shown}); torch {torch.get_num_threads()} threads of "
+        f"{model} ({shown}); {kernels()}; torch {torch.get_num_threads()} threads of "
         f"{os.cpu_count()} CPUs; minicse precision='auto' -> "
         f"{auto_precision(device)} on {device}"
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -120,6 +122,24 @@ def test_machine_line_names_the_cpu_its_flags_and_the_precision(monkeypatch):
     assert "precision='auto' -> bf16 on cpu" in machine.describe("cpu", CPUINFO_AVX2)
     assert machine.auto_precision("cpu") == "bf16"
     assert machine.cpu_model_and_flags("")[0]  # no cpuinfo: still a name
+    level = torch.backends.cpu.get_cpu_capability()
+    assert f"torch kernels {level};" in line  # no cap set
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert "(capped: ONEDNN_MAX_CPU_ISA=AVX2);" in machine.describe("cpu", CPUINFO_AVX2)
+
+
+def test_isa_caps_run_an_avx512_machine_as_the_avx2_kind():
+    """oneDNN capped at AVX2 reports no fast bf16, so ``auto`` is fp32 as on AVX2."""
+    caps = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MINICSE_CPU_BF16": ""}
+    code = "from minicse.utils import amp_dtype; print(amp_dtype('cpu'))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **caps},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "None"
 
 
 def test_floor_counts_padded_positions_and_linear_shapes():
