@@ -272,13 +272,13 @@ def _sts_datasets(cache: Path, data: Path) -> None:
         lock.unlink()
 
 
-def run_offline(hf_home: Path, *argv: str) -> str:
+def run_offline(hf_home: Path, *argv: str, cwd: Path | None = None) -> str:
     """Run ``python *argv`` seeing only the copy (no MINICSE_DATA); its stdout."""
     drop = ("MINICSE_DATA", "HF_DATASETS_CACHE", "HF_HUB_CACHE", "TRANSFORMERS_CACHE")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", PYTHONWARNINGS="always")
     command = [sys.executable, *argv]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
     return done.stdout
 
