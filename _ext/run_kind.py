@@ -68,7 +68,20 @@ def _cache_per_run_kind(app, config) -> None:
     )
 
 
+def quiet_kernels() -> None:
+    """What the chapters' kernels print is for a page, not a terminal: a training bar
+    redraws at its start, at its loss records (``set_postfix``) and at its end, not
+    every half second (``TQDM_MININTERVAL``: each redraw would be a line of the page),
+    and tqdm's "IProgress not found" (no ipywidgets in the build) is not printed."""
+    os.environ.setdefault("TQDM_MININTERVAL", "3600")
+    quiet = "ignore:IProgress not found"  # a prefix of the message, as -W takes it
+    given = os.environ.get("PYTHONWARNINGS", "").strip()
+    if quiet not in given:
+        os.environ["PYTHONWARNINGS"] = f"{given},{quiet}" if given else quiet
+
+
 def setup(app):
     app.setup_extension("myst_nb")  # its nb_execution_cache_path must exist first
+    quiet_kernels()  # before any kernel starts: kernels inherit the environment
     app.connect("config-inited", _cache_per_run_kind)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -627,3 +627,22 @@ def _run(cmd: list[str], env: dict[str, str], timeout: int, cwd=None) -> str:
 def _pip_list(python: str, env: dict[str, str]) -> dict[str, str]:
     listed = _run([python, "-m", "pip", "list", "--format", "json"], env, 120)
     return {_dist(item["name"]): item["version"] for item in json.loads(listed)}
+
+
+BAR = re.compile(r"SimCSE:\s+\d+%\|[^|]*\|\s*(\d+)/(\d+) \[[^\]]*?(,\s*\w+=[^\]]*)?\]")
+
+
+def test_pages_show_a_training_bar_as_a_log(built_html):
+    # A kernel's tqdm bar redraws every 0.1 s and each redraw would be a line of the
+    # page; _ext/run_kind.py keeps the start, the loss records and evaluations (their
+    # set_postfix) and the end, in one stderr block per cell (nb_merge_streams), and
+    # tqdm's "IProgress not found" (the build has no ipywidgets) off the page.
+    bars = 0
+    for page in sorted((built_html / "book").glob("[0-9][0-9]_*.html")):
+        html = page.read_text(encoding="utf-8")
+        assert "Please update jupyter and ipywidgets" not in html, page.name
+        for done, total, postfix in BAR.findall(html):
+            bars += 1
+            if 0 < int(done) < int(total):  # only a record or an evaluation redraws
+                assert postfix, f"{page.name}: a periodic redraw at {done}/{total}"
+    assert bars, "no training bar on any page (has the bar's format changed?)"
