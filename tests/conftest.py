@@ -9,6 +9,7 @@ own tests with bf16 tolerances.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,20 @@ def data_path() -> Path:
             "before running tests"
         )
     return Path(value)
+
+
+@pytest.fixture(scope="session")
+def readme_blocks():
+    """``readme_blocks(heading, lang)``: the ``lang`` code blocks of README's section
+    ``## heading`` (a prefix of the title), in order."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+
+    def blocks(heading: str, lang: str) -> list[str]:
+        assert f"\n## {heading}" in readme, f"README has no section '## {heading}'"
+        section = readme.split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0]
+        return re.findall(rf"```{lang}\n(.*?)\n```", section, flags=re.S)
+
+    return blocks
 
 
 @pytest.fixture(scope="session")

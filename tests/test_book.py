@@ -129,11 +129,9 @@ def test_bibliography_page_and_unique_keys():
     assert not duplicates, f"references.bib has duplicate keys: {duplicates}"
 
 
-def test_index_shows_the_readme_commands():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_index_shows_the_readme_commands(readme_blocks):
     index = (ROOT / "book" / "index.md").read_text(encoding="utf-8")
-    setup = readme.split("## Set-up", 1)[-1].split("\n## ", 1)[0]
-    commands = re.findall(r"```bash\n(.*?)\n```", setup, flags=re.S)
+    commands = readme_blocks("Set-up", "bash")
     assert len(commands) == 2, "README's set-up section should have two commands"
     for command in commands:
         assert command in index, (

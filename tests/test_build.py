@@ -198,11 +198,10 @@ def hf_home(tmp_path_factory, data_path) -> Path:
 WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
 
 
-def _readme_commands() -> tuple[str, str]:
+@pytest.fixture
+def readme_commands(readme_blocks) -> tuple[str, str]:
     """README's book command and test command."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    setup = readme.split("## Set-up", 1)[1].split("\n## ", 1)[0]
-    book, test = re.findall(r"```bash\n(.*?)\n```", setup, flags=re.S)
+    book, test = readme_blocks("Set-up", "bash")
     return book, test
 
 
@@ -217,7 +216,7 @@ def _data_part(command: str) -> str:
     return found.group(0)
 
 
-def test_pages_workflow_builds_as_readme_says():
+def test_pages_workflow_builds_as_readme_says(readme_commands):
     flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     triggers = flow.get("on", flow.get(True))  # YAML 1.1 reads a bare `on` as True
     assert "main" in triggers["push"]["branches"]
@@ -227,7 +226,7 @@ def test_pages_workflow_builds_as_readme_says():
     runs = "\n".join(step.get("run", "") for step in steps)
     uses = [step.get("uses", "") for step in steps]
 
-    book, _ = _readme_commands()
+    book, _ = readme_commands
     # The same preset, torch pin (the CPU wheel), data command and build command.
     assert "MINICSE_PRESET=cpu" in book and build["env"]["MINICSE_PRESET"] == "cpu"
     pin = re.search(r"torch==[\w.]+", book).group(0)
@@ -248,10 +247,10 @@ def test_pages_workflow_builds_as_readme_says():
     assert deploy["environment"]["name"] == "github-pages"
 
 
-def test_conda_environment_installs_as_readme_does():
+def test_conda_environment_installs_as_readme_does(readme_commands):
     env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
     pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
-    book, _ = _readme_commands()
+    book, _ = readme_commands
     assert re.search(r"torch==[\w.]+", book).group(0) in pip
     assert any(re.search(r"--(extra-)?index-url \S+/whl/cpu", line) for line in pip)
     extras = re.search(r'pip install -e "(\.\[[\w,]+\])"', book).group(1)
@@ -260,12 +259,12 @@ def test_conda_environment_installs_as_readme_does():
 
 @pytest.mark.parametrize("which", ["book", "test"])
 def test_readme_commands_write_the_data_folder_when_there_is_none(
-    tmp_path, which, hf_home
+    tmp_path, which, hf_home, readme_commands
 ):
     # README's data part in a clone with no ../shared/data and no MINICSE_DATA: the
     # data command writes ./data (here from the offline copy of the hub, on a fresh
     # machine from the hub); with ../shared/data beside the clone, that is used as is.
-    command = _data_part(_readme_commands()[("book", "test").index(which)])
+    command = _data_part(readme_commands[("book", "test").index(which)])
     env = {k: v for k, v in os.environ.items() if k != "MINICSE_DATA"}
     env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1")
     show = f'{command} && echo "DATA=$MINICSE_DATA"'

@@ -218,15 +218,11 @@ def test_mtebs_stsb_has_the_genres(from_hub, data_path):
 
 README_SNIPPET = """
 import sys
-from pathlib import Path
 import torch
 from sentence_transformers import SentenceTransformer
 
-readme = Path(sys.argv[1]).read_text(encoding="utf-8")
-section = readme.split("## Train your own model\\n", 1)[1]
-snippet = section.split("```python\\n", 1)[1].split("```", 1)[0]
 scope = {}
-exec(compile(snippet, "README.md", "exec"), scope)  # as written, nothing changed
+exec(compile(sys.argv[1], "README.md", "exec"), scope)  # as written, nothing changed
 loaded, vectors = scope["model"], scope["vectors"]
 texts = ["A man plays a guitar.", "Someone makes music."]
 print("VECTORS", tuple(vectors.shape), torch.equal(loaded.encode(texts), vectors))
@@ -237,13 +233,14 @@ print("SELECTED", loaded.selected_on["dev"], loaded.selected_on["pairs"])
 """
 
 
-def test_readmes_train_your_own_model_runs_as_written(hub_home, tmp_path):
+def test_readmes_train_your_own_model_runs_as_written(
+    hub_home, tmp_path, readme_blocks
+):
     """README's snippet, unchanged, from a fresh folder: wiki1m and bert-base-uncased
     from the hub (the copy: wiki1m's first 11,914 lines, a tiny BERT), the paper's
     defaults (186 steps at batch 64), all seven STS tasks, then load and export."""
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    argv = ("-c", README_SNIPPET, str(readme))
-    out = hubcache.run_offline(hub_home, *argv, cwd=tmp_path)
+    (snippet,) = readme_blocks("Train your own model", "python")
+    out = hubcache.run_offline(hub_home, "-c", README_SNIPPET, snippet, cwd=tmp_path)
     table = out.split("VECTORS")[0].split()  # the printed evaluate_sts table
     assert all(task in table for task in (*STS_TASKS, "avg")), out[-2000:]
     assert "VECTORS (2, 32) True" in out, out[-2000:]  # saved = trained
